@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both set up .venv first (idempotent).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+EXTRAS ?= dev,dask
+# One BLAS/OpenMP thread per worker: the parallelism is across segments, not inside a fit.
+export OMP_NUM_THREADS := 1
+export OPENBLAS_NUM_THREADS := 1
+export MKL_NUM_THREADS := 1
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: venv demo test forecast-demo bench bench-accuracy clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check uv 2>/dev/null || true
+	@if [ -x $(VENV)/bin/uv ]; then \
+	  $(VENV)/bin/uv pip install -q --python $(PY) -e ".[$(EXTRAS)]"; \
+	else \
+	  $(PY) -m pip install -q -e ".[$(EXTRAS)]"; \
+	fi
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/forecast-flows demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) .forecast-flows

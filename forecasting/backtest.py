@@ -1,0 +1,181 @@
+"""Rolling-origin backtesting: every candidate is fitted only on data before each fold's cutoff."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from forecasting.frequency import season_length
+from forecasting.metrics import LOWER_IS_BETTER, Metric, evaluate, mean_over_folds
+from forecasting.models import BASELINES, FAMILIES, ModelSpec, SeriesContext, check_forecast, make_forecaster
+from forecasting.models.ensemble import DEFAULT_MEMBERS, ENSEMBLE_SIZE, combine_forecasts
+from forecasting.validation import PreparedSegment
+
+SelectionMetric = Literal["mase", "smape", "wape", "mape", "rmse"]
+
+
+class BacktestSpec(BaseModel):
+    """How candidates are compared: the horizon, the rolling-origin folds and the selection metric."""
+
+    horizon: int = Field(30, ge=1, le=10_000, description="periods to forecast")
+    folds: int = Field(3, ge=1, le=20, description="rolling-origin folds, one horizon each")
+    metric: SelectionMetric = Field(
+        "mase", description="selection metric; MASE by default because MAPE explodes near zero"
+    )
+
+
+@dataclass
+class CandidateBacktest:
+    """One candidate's out-of-sample record over the folds."""
+
+    name: str
+    fold_metrics: list[dict[str, Metric]] = field(default_factory=list)
+    forecasts: list[pd.DataFrame] = field(default_factory=list)  # ds, y, yhat, yhat_lower, yhat_upper, fold
+    params: dict = field(default_factory=dict)
+    fit_seconds: float = 0.0
+    status: str = "ok"  # ok | rejected | failed
+    reason: str = ""
+
+    @property
+    def metrics(self) -> dict[str, Metric]:
+        return mean_over_folds(self.fold_metrics) if self.fold_metrics else {}
+
+    def errors_by_step(self, folds: int | None = None) -> dict[int, list[float]]:
+        """Out-of-sample errors (actual - forecast) by step ahead, over the first ``folds`` folds."""
+        out: dict[int, list[float]] = {}
+        for frame in self.forecasts[:folds]:
+            for step, err in enumerate(frame["y"].to_numpy() - frame["yhat"].to_numpy(), start=1):
+                out.setdefault(step, []).append(float(err))
+        return out
+
+
+@dataclass
+class SegmentBacktest:
+    segment: str
+    cutoffs: list[pd.Timestamp]
+    candidates: dict[str, CandidateBacktest]
+    metric: str
+    season: int
+
+    def usable(self) -> list[CandidateBacktest]:
+        return [c for c in self.candidates.values() if c.status == "ok"]
+
+    def forecasts_frame(self) -> pd.DataFrame:
+        """Every candidate's fold forecasts beside the actuals (for reports and plots)."""
+        frames = [f.assign(model=c.name) for c in self.candidates.values() for f in c.forecasts]
+        if not frames:
+            return pd.DataFrame(columns=["model", "fold", "ds", "y", "yhat", "yhat_lower", "yhat_upper"])
+        return pd.concat(frames, ignore_index=True)[["model", "fold", "ds", "y", "yhat", "yhat_lower", "yhat_upper"]]
+
+
+def series_context(segment: PreparedSegment, spec: ModelSpec) -> SeriesContext:
+    return SeriesContext(
+        frequency=segment.frequency,
+        season_length=season_length(segment.frequency),
+        covariates=tuple(segment.covariates),
+        level=spec.level,
+        holidays_country=spec.holidays_country,
+        seed=spec.seed,
+        transform=spec.transform,
+        non_negative=spec.non_negative,
+    )
+
+
+def fold_cutoffs(n: int, horizon: int, folds: int) -> list[int]:
+    """Training lengths of the folds, oldest first: the last fold ends at the last observation."""
+    return [n - (folds - i) * horizon for i in range(folds)]
+
+
+def run_backtest(segment: PreparedSegment, models: ModelSpec, spec: BacktestSpec) -> SegmentBacktest:
+    """Fit every candidate on each fold's training window and score it on the next horizon."""
+    context = series_context(segment, models)
+    history = segment.history
+    horizon = spec.horizon
+    cutoffs = fold_cutoffs(len(history), horizon, segment.folds)
+    names = models.candidates()
+    singles = [n for n in names if n != "ensemble"]
+    results = {name: CandidateBacktest(name) for name in names}
+    for fold, train_len in enumerate(cutoffs, start=1):
+        train = history.iloc[:train_len]
+        test = history.iloc[train_len : train_len + horizon]
+        insample = train["y"].to_numpy(dtype=float)
+        for name in singles:
+            result = results[name]
+            if result.status != "ok":
+                continue
+            started = time.process_time()
+            try:
+                model = make_forecaster(name, context)
+                model.fit(train)
+                if fold > 1:
+                    model.calibrate(result.errors_by_step())
+                forecast = model.forecast(pd.DatetimeIndex(test["ds"]), test)
+            except Exception as exc:  # a family that cannot fit this segment is reported, not fatal
+                result.status, result.reason = "failed", f"fold {fold}: {type(exc).__name__}: {exc}"
+                continue
+            finally:
+                result.fit_seconds += time.process_time() - started
+            result.params = model.params
+            _record(result, fold, forecast, test, insample, context.season_length)
+        if "ensemble" in results:
+            _ensemble_fold(results, fold, test, insample, context.season_length, spec.metric)
+    return SegmentBacktest(segment.key, [history["ds"].iloc[c - 1] for c in cutoffs], results, spec.metric, context.season_length)
+
+
+def _record(result: CandidateBacktest, fold: int, forecast: pd.DataFrame, test: pd.DataFrame, insample, season) -> None:
+    reason = check_forecast(forecast, float(np.min(insample)), float(np.max(insample)))
+    if reason:
+        result.status, result.reason = "rejected", f"fold {fold}: {reason}"
+        return
+    actual = test["y"].to_numpy(dtype=float)
+    result.fold_metrics.append(
+        evaluate(actual, forecast["yhat"], forecast["yhat_lower"], forecast["yhat_upper"], insample, season)
+    )
+    result.forecasts.append(forecast.assign(y=actual, fold=fold))
+
+
+def rank_key(candidate: CandidateBacktest, metric: str, folds: int | None = None):
+    """Sort key: defined selection metric first and smaller, then RMSE, then the simpler family, then
+    the name. Deterministic whatever order candidates finished in."""
+    metrics = mean_over_folds(candidate.fold_metrics[:folds]) if candidate.fold_metrics else {}
+    primary = metrics.get(metric)
+    rmse = metrics.get("rmse")
+    sign = 1 if metric in LOWER_IS_BETTER else -1
+    return (
+        primary is None or not primary.defined,
+        round(sign * primary.value, 10) if primary is not None and primary.defined else 0.0,
+        round(rmse.value, 10) if rmse is not None and rmse.defined else float("inf"),
+        FAMILIES[candidate.name].complexity,
+        candidate.name,
+    )
+
+
+def ensemble_members(results: dict[str, CandidateBacktest], metric: str, folds: int) -> list[str]:
+    """Best non-baseline single families by their first ``folds`` folds; the default trio before any
+    fold has been scored."""
+    pool = [
+        c for name, c in results.items()
+        if name != "ensemble" and name not in BASELINES and c.status == "ok" and len(c.fold_metrics) >= max(folds, 1)
+    ]
+    if folds == 0:
+        members = [c.name for c in pool if c.name in DEFAULT_MEMBERS]
+        return members if len(members) >= 2 else [c.name for c in pool][:ENSEMBLE_SIZE]
+    return [c.name for c in sorted(pool, key=lambda c: rank_key(c, metric, folds))][:ENSEMBLE_SIZE]
+
+
+def _ensemble_fold(results, fold, test, insample, season, metric) -> None:
+    ensemble = results["ensemble"]
+    if ensemble.status != "ok":
+        return
+    members = ensemble_members(results, metric, fold - 1)
+    if len(members) < 2:
+        ensemble.status, ensemble.reason = "failed", f"fold {fold}: fewer than 2 usable members"
+        return
+    frames = [results[m].forecasts[fold - 1].drop(columns=["y", "fold"]) for m in members]
+    ensemble.params = {"members": members}
+    _record(ensemble, fold, combine_forecasts(frames), test, insample, season)

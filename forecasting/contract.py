@@ -1,0 +1,159 @@
+"""The data contract: a long table of (time, target, segment columns, covariates) and the segment key."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+import unicodedata
+from pathlib import Path
+
+import pandas as pd
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from forecasting.errors import DataError
+
+ALL_SEGMENTS_KEY = "all"
+MISSING_SEGMENT_VALUE = "<missing>"
+DELIMITERS = [",", ";", "\t", "|"]
+
+
+class DataSpec(BaseModel):
+    """Which columns of the input table mean what."""
+
+    time_col: str = "ds"
+    target_col: str = "y"
+    segment_cols: list[str] = Field(default_factory=list)
+    covariate_cols: list[str] = Field(default_factory=list)
+    frequency: str = Field(
+        "auto", description="auto, D, B, W-MON..W-SUN, MS, ME, QS-JAN.., QE-DEC.."
+    )
+
+    @field_validator("segment_cols", "covariate_cols", mode="before")
+    @classmethod
+    def _split_csv(cls, value):
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _columns_are_distinct(self) -> "DataSpec":
+        roles = [self.time_col, self.target_col, *self.segment_cols, *self.covariate_cols]
+        seen: set[str] = set()
+        for name in roles:
+            if name in seen:
+                raise ValueError(f"column {name!r} is given two roles")
+            seen.add(name)
+        return self
+
+    @property
+    def required_columns(self) -> list[str]:
+        return [self.time_col, self.target_col, *self.segment_cols, *self.covariate_cols]
+
+
+def segment_key(values: dict[str, object]) -> str:
+    """Stable key from segment column values, sorted by column name: ``product=A|region=EU``."""
+    if not values:
+        return ALL_SEGMENTS_KEY
+    return "|".join(f"{col}={_key_value(values[col])}" for col in sorted(values))
+
+
+def parse_segment_key(key: str) -> dict[str, str]:
+    """Inverse of :func:`segment_key` for display and routing (values come back as strings)."""
+    if key == ALL_SEGMENTS_KEY:
+        return {}
+    out: dict[str, str] = {}
+    for part in key.split("|"):
+        col, sep, value = part.partition("=")
+        if not sep:
+            raise DataError(f"segment key {key!r} is not of the form col=value|col=value")
+        out[col] = value
+    return out
+
+
+def segment_slug(key: str, max_len: int = 60) -> str:
+    """A registry-safe name for a segment: lowercase ascii, digits and underscores, plus a short hash
+    so that two keys that fold to the same letters never collide."""
+    ascii_text = unicodedata.normalize("NFKD", key).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "_", ascii_text.lower()).strip("_") or "segment"
+    digest = hashlib.sha1(key.encode("utf-8")).hexdigest()[:6]
+    return f"{slug[: max_len - 7]}_{digest}"
+
+
+def _key_value(value: object) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return MISSING_SEGMENT_VALUE
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def read_table(path: str | Path, delimiter: str = "auto") -> pd.DataFrame:
+    """Read a CSV or Parquet table with every cell kept as read (validation parses types)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"data file {str(path)!r} does not exist")
+    if path.suffix.lower() in {".parquet", ".pq"}:
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises many types for a broken file
+            raise DataError(f"{path.name}: not a readable Parquet file ({exc})") from exc
+    else:
+        frame = _read_csv(path, delimiter)
+    if frame.empty:
+        raise DataError(f"{path.name}: the table has a header but no data rows")
+    return frame
+
+
+def _read_csv(path: Path, delimiter: str) -> pd.DataFrame:
+    head = path.read_text(encoding="utf-8-sig", errors="replace")[:20_000]
+    if not head.strip():
+        raise DataError(f"{path.name}: the file is empty")
+    sep = _sniff_delimiter(head) if delimiter == "auto" else delimiter
+    try:
+        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=True, encoding="utf-8-sig")
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(f"{path.name}: the file is empty") from exc
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{path.name}: not a well-formed table with delimiter {sep!r} ({exc})") from exc
+
+
+def _sniff_delimiter(head: str) -> str:
+    header = head.splitlines()[0]
+    try:
+        return csv.Sniffer().sniff(head, delimiters="".join(DELIMITERS)).delimiter
+    except csv.Error:
+        counts = {d: header.count(d) for d in DELIMITERS}
+        best = max(counts, key=lambda d: counts[d])
+        return best if counts[best] else ","
+
+
+def check_columns(frame: pd.DataFrame, spec: DataSpec, source: str = "data") -> None:
+    """Every column the spec names must exist; say which are missing and which were found."""
+    missing = [col for col in spec.required_columns if col not in frame.columns]
+    if not missing:
+        return
+    found = ", ".join(map(str, frame.columns[:12]))
+    hint = ""
+    if len(frame.columns) == 1 and any(d in str(frame.columns[0]) for d in DELIMITERS):
+        hint = " (the header looks like one column: is the delimiter right? pass --delimiter)"
+    roles = {spec.time_col: "time", spec.target_col: "target"}
+    named = ", ".join(f"{roles.get(col, 'column')} column {col!r}" for col in missing)
+    raise DataError(f"{source}: missing {named}; found columns: {found}{hint}")
+
+
+def split_segments(frame: pd.DataFrame, spec: DataSpec) -> dict[str, pd.DataFrame]:
+    """Rows of each segment, keyed by segment key, in sorted key order."""
+    if not spec.segment_cols:
+        return {ALL_SEGMENTS_KEY: frame}
+    keys = frame[spec.segment_cols].apply(
+        lambda row: segment_key({col: row[col] for col in spec.segment_cols}), axis=1
+    )
+    return {key: part for key, part in sorted(frame.groupby(keys, sort=False), key=lambda kv: kv[0])}
+
+
+def data_hash(frame: pd.DataFrame) -> str:
+    """Content hash of a table (order-sensitive), for cache keys and lineage tags."""
+    hashed = pd.util.hash_pandas_object(frame.reset_index(drop=True), index=True)
+    cols = "|".join(map(str, frame.columns))
+    return hashlib.sha256(hashed.values.tobytes() + cols.encode()).hexdigest()[:16]

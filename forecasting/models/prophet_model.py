@@ -1,0 +1,71 @@
+"""Prophet with country holidays, covariates as regressors, and seasonalities chosen from data length."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from forecasting.frequency import future_dates, periods_per_year
+from forecasting.models.base import Forecaster, PathForecast
+
+
+
+def _quiet_prophet() -> None:
+    """cmdstanpy configures its logger on first use unless it already has a handler, and prophet sets
+    its own to INFO on import: pre-empt the one, then quiet the other."""
+    stan = logging.getLogger("cmdstanpy")
+    if not stan.handlers:
+        stan.addHandler(logging.NullHandler())
+    stan.setLevel(logging.WARNING)
+    logging.getLogger("prophet.plot").setLevel(logging.CRITICAL)  # "plotly not installed" at import
+    import prophet  # noqa: F401
+
+    logging.getLogger("prophet").setLevel(logging.ERROR)
+
+
+class ProphetForecaster(Forecaster):
+    name = "prophet"
+    complexity = 4
+    uses_covariates = True
+
+    def _build(self, n: int):
+        _quiet_prophet()
+        from prophet import Prophet
+
+        freq = self.context.frequency
+        per_year = periods_per_year(freq)
+        daily_like = freq in ("D", "B")
+        model = Prophet(
+            yearly_seasonality=bool(n >= 1.5 * per_year),
+            weekly_seasonality=daily_like and n >= 14,
+            daily_seasonality=False,
+            interval_width=self.context.level,
+            uncertainty_samples=300,
+        )
+        if self.context.holidays_country and (daily_like or freq.startswith("W-")):
+            model.add_country_holidays(country_name=self.context.holidays_country)
+        for name in self.context.covariates:
+            model.add_regressor(name)
+        return model
+
+    def _fit(self, y, covariates):
+        frame = pd.DataFrame({"ds": self._history_dates, "y": y})
+        if covariates is not None:
+            frame = pd.concat([frame, covariates.reset_index(drop=True)], axis=1)
+        self.model = self._build(len(y))
+        self.model.fit(frame, algorithm="LBFGS")
+        self.params = {
+            "yearly_seasonality": bool(self.model.yearly_seasonality),
+            "weekly_seasonality": bool(self.model.weekly_seasonality),
+            "holidays_country": self.context.holidays_country,
+        }
+
+    def _path(self, steps, covariates):
+        future = pd.DataFrame({"ds": future_dates(self.last_date, steps, self.context.frequency)})
+        if covariates is not None:
+            future = pd.concat([future, covariates.reset_index(drop=True)], axis=1)
+        np.random.seed(self.context.seed)  # Prophet's interval sampling uses the global generator
+        out = self.model.predict(future)
+        return PathForecast(out["yhat"].to_numpy(float), out["yhat_lower"].to_numpy(float), out["yhat_upper"].to_numpy(float))

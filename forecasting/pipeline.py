@@ -1,0 +1,104 @@
+"""The forecast path without any MLOps: validate every segment, backtest, select, refit, forecast."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from forecasting.backtest import BacktestSpec, SegmentBacktest
+from forecasting.contract import DataSpec
+from forecasting.errors import ForecastingError
+from forecasting.models import ModelSpec
+from forecasting.selection import Selection, run_segment
+from forecasting.validation import PreparedSegment, SegmentReport, ValidationPolicy, validate
+
+
+class ForecastJob(BaseModel):
+    """Everything one forecasting run needs, one model per concern."""
+
+    data: DataSpec = Field(default_factory=DataSpec)
+    validation: ValidationPolicy = Field(default_factory=ValidationPolicy)
+    models: ModelSpec = Field(default_factory=ModelSpec)
+    backtest: BacktestSpec = Field(default_factory=BacktestSpec)
+
+
+@dataclass
+class SegmentOutcome:
+    segment: str
+    values: dict
+    status: Literal["trained", "failed"]
+    report: SegmentReport
+    reason: str = ""
+    backtest: SegmentBacktest | None = None
+    selection: Selection | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class ForecastRun:
+    outcomes: dict[str, SegmentOutcome] = field(default_factory=dict)
+
+    @property
+    def trained(self) -> list[SegmentOutcome]:
+        return [o for o in self.outcomes.values() if o.status == "trained"]
+
+    @property
+    def failed(self) -> list[SegmentOutcome]:
+        return [o for o in self.outcomes.values() if o.status == "failed"]
+
+
+def prepare(frame: pd.DataFrame, job: ForecastJob):
+    """Validate the table: the report for every segment and the segments that can be trained."""
+    return validate(
+        frame,
+        job.data,
+        job.validation,
+        horizon=job.backtest.horizon,
+        folds=job.backtest.folds,
+        log_transform=job.models.transform == "log",
+    )
+
+
+def train_segment(segment: PreparedSegment, report: SegmentReport, job: ForecastJob) -> SegmentOutcome:
+    """Backtest, select and refit one validated segment; a failure is returned with its reason."""
+    started = time.perf_counter()
+    try:
+        backtest, selection = run_segment(segment, job.models, job.backtest)
+    except ForecastingError as exc:
+        return SegmentOutcome(segment.key, segment.values, "failed", report, str(exc), seconds=time.perf_counter() - started)
+    return SegmentOutcome(segment.key, segment.values, "trained", report, "", backtest, selection, time.perf_counter() - started)
+
+
+def run_forecast(frame: pd.DataFrame, job: ForecastJob) -> ForecastRun:
+    """Every segment of the table, in segment-key order."""
+    report, prepared = prepare(frame, job)
+    run = ForecastRun()
+    for key, seg_report in report.segments.items():
+        if key in prepared:
+            run.outcomes[key] = train_segment(prepared[key], seg_report, job)
+        else:
+            reason = "; ".join(f.message for f in seg_report.errors)
+            run.outcomes[key] = SegmentOutcome(key, {}, "failed", seg_report, reason)
+    return run
+
+
+def forecast_frame(run: ForecastRun, segment_cols: list[str]) -> pd.DataFrame:
+    """One long table: segment columns, ds, yhat, yhat_lower, yhat_upper, model."""
+    frames = []
+    for outcome in run.trained:
+        labels = {col: outcome.values[col] for col in segment_cols}
+        frames.append(outcome.selection.forecast.assign(**labels, model=outcome.selection.champion))
+    columns = [*segment_cols, "ds", "yhat", "yhat_lower", "yhat_upper", "model"]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+def leaderboard_frame(run: ForecastRun) -> pd.DataFrame:
+    frames = [o.selection.leaderboard.assign(segment=o.segment) for o in run.trained]
+    if not frames:
+        return pd.DataFrame()
+    board = pd.concat(frames, ignore_index=True)
+    return board[["segment", *[c for c in board.columns if c != "segment"]]]

@@ -1,0 +1,134 @@
+"""Selection: the leaderboard, the champion, an honest estimate of the selection, and the final refit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from forecasting.backtest import (
+    BacktestSpec,
+    CandidateBacktest,
+    SegmentBacktest,
+    ensemble_members,
+    rank_key,
+    series_context,
+)
+from forecasting.errors import ModelFitError
+from forecasting.metrics import METRICS
+from forecasting.models import Forecaster, ModelSpec, check_forecast, make_forecaster
+from forecasting.models.ensemble import EnsembleForecaster
+from forecasting.validation import PreparedSegment
+
+BASELINE = "seasonal_naive"
+
+
+@dataclass
+class Selection:
+    """The outcome for one segment: who won, by how much, and the champion refitted on all history."""
+
+    segment: str
+    metric: str
+    leaderboard: pd.DataFrame
+    champion: str
+    champion_model: Forecaster
+    forecast: pd.DataFrame
+    holdout: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def champion_metrics(self) -> dict[str, float | None]:
+        row = self.leaderboard.set_index("model").loc[self.champion]
+        return {m: (None if pd.isna(row[m]) else float(row[m])) for m in METRICS}
+
+
+def leaderboard(backtest: SegmentBacktest) -> pd.DataFrame:
+    """One row per candidate, ranked: metrics averaged over folds, status and reason for the rest."""
+    ordered = sorted(backtest.candidates.values(), key=lambda c: (c.status != "ok", rank_key(c, backtest.metric)))
+    rows = []
+    for rank, candidate in enumerate(ordered, start=1):
+        metrics = candidate.metrics
+        row = {"rank": rank, "model": candidate.name, "status": candidate.status, "reason": candidate.reason}
+        for name in METRICS:
+            metric = metrics.get(name)
+            row[name] = metric.value if metric is not None and metric.defined else None
+        row["folds"] = len(candidate.fold_metrics)
+        row["fit_seconds"] = round(candidate.fit_seconds, 4)
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    frame["champion"] = False
+    return frame
+
+
+def choose(backtest: SegmentBacktest, folds: int | None = None) -> list[str]:
+    """Usable candidates from best to worst by the selection metric over the first ``folds`` folds."""
+    usable = [c for c in backtest.usable() if folds is None or len(c.fold_metrics) >= folds]
+    return [c.name for c in sorted(usable, key=lambda c: rank_key(c, backtest.metric, folds))]
+
+
+def holdout_estimate(backtest: SegmentBacktest) -> dict:
+    """Select on all folds but the last, then score that choice on the last fold: an estimate of the
+    champion's error that no selection decision has seen. Empty when there is only one fold."""
+    folds = len(backtest.cutoffs)
+    if folds < 2:
+        return {}
+    ranked = choose(backtest, folds - 1)
+    if not ranked:
+        return {}
+    pick = backtest.candidates[ranked[0]]
+    baseline = backtest.candidates.get(BASELINE)
+    out = {"model": pick.name, "fold": folds}
+    last = pick.fold_metrics[folds - 1] if len(pick.fold_metrics) >= folds else None
+    if last is not None and last[backtest.metric].defined:
+        out[backtest.metric] = last[backtest.metric].value
+    if baseline is not None and len(baseline.fold_metrics) >= folds and baseline.fold_metrics[folds - 1][backtest.metric].defined:
+        out[f"{BASELINE}_{backtest.metric}"] = baseline.fold_metrics[folds - 1][backtest.metric].value
+    return out
+
+
+def select_and_refit(segment: PreparedSegment, backtest: SegmentBacktest, models: ModelSpec) -> Selection:
+    """Pick the champion and refit it on the full history; if its final forecast is unusable, the next
+    candidate is used and the note says so (never silently)."""
+    board = leaderboard(backtest)
+    ranked = choose(backtest)
+    if not ranked:
+        reasons = "; ".join(f"{c.name}: {c.reason}" for c in backtest.candidates.values())
+        raise ModelFitError(f"segment {segment.key!r}: no candidate produced a usable backtest ({reasons})")
+    notes: list[str] = []
+    for name in ranked:
+        try:
+            model = refit(name, segment, backtest, models)
+            forecast = model.forecast(pd.DatetimeIndex(segment.future["ds"]), segment.future)
+        except Exception as exc:
+            notes.append(f"{name} was ranked first but its refit failed ({type(exc).__name__}: {exc}); next candidate used")
+            continue
+        y = segment.history["y"]
+        reason = check_forecast(forecast, float(y.min()), float(y.max()))
+        if reason:
+            notes.append(f"{name} was ranked first but its final forecast was rejected ({reason}); next candidate used")
+            continue
+        board.loc[board["model"] == name, "champion"] = True
+        return Selection(segment.key, backtest.metric, board, name, model, forecast, holdout_estimate(backtest), notes)
+    raise ModelFitError(f"segment {segment.key!r}: every candidate failed its final refit ({'; '.join(notes)})")
+
+
+def refit(name: str, segment: PreparedSegment, backtest: SegmentBacktest, models: ModelSpec) -> Forecaster:
+    """Fit a family on the full history, its intervals calibrated on all backtest folds."""
+    context = series_context(segment, models)
+    if name == "ensemble":
+        members = ensemble_members(backtest.candidates, backtest.metric, len(backtest.cutoffs))
+        fitted = [refit(member, segment, backtest, models) for member in members]
+        return EnsembleForecaster(context, members=fitted)
+    candidate: CandidateBacktest = backtest.candidates[name]
+    model = make_forecaster(name, context)
+    model.fit(segment.history)
+    model.calibrate(candidate.errors_by_step())
+    return model
+
+
+def run_segment(segment: PreparedSegment, models: ModelSpec, spec: BacktestSpec) -> tuple[SegmentBacktest, Selection]:
+    """Backtest every candidate on a validated segment, then select and refit its champion."""
+    from forecasting.backtest import run_backtest
+
+    backtest = run_backtest(segment, models, spec)
+    return backtest, select_and_refit(segment, backtest, models)
