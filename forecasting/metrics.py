@@ -21,6 +21,8 @@ class Metric(BaseModel):
 
 
 def _ok(value: float, note: str = "") -> Metric:
+    if not np.isfinite(value):
+        return _undefined("not finite (values too close to zero or too large)")
     return Metric(value=float(value), note=note)
 
 
@@ -83,6 +85,11 @@ def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> Metric
 
 def evaluate(actual, yhat, lower, upper, insample, season: int) -> dict[str, Metric]:
     """All metrics for one forecast window."""
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        return _evaluate(actual, yhat, lower, upper, insample, season)
+
+
+def _evaluate(actual, yhat, lower, upper, insample, season: int) -> dict[str, Metric]:
     actual, yhat, lower, upper, insample = (np.asarray(a, dtype=float) for a in (actual, yhat, lower, upper, insample))
     if len(actual) == 0 or len(actual) != len(yhat):
         raise ValueError("actuals and forecasts must be non-empty and of equal length")

@@ -27,44 +27,43 @@ class XGBoostForecaster(Forecaster):
         m = self.context.season_length
         self._m = m if len(y) >= 3 * m + N_LAGS_MIN else 1
         self._lags = max(N_LAGS_MIN, min(self._m, 28))
+        if len(y) - self._m - self._lags < 10:
+            self._m = 1
         self._holidays = _holiday_set(self.context.holidays_country, self._history_dates, self.context.frequency)
+        self._cov = covariates.to_numpy(dtype=float) if covariates is not None else np.empty((len(y), 0))
         diff = _seasonal_diff(y, self._m)
         start = self._m + self._lags
-        if len(y) - start < 10:
-            self._m, diff, start = 1, _seasonal_diff(y, 1), 1 + self._lags
-        features = np.vstack([
-            self._features(diff, t, self._history_dates[t], covariates.iloc[t] if covariates is not None else None)
-            for t in range(start, len(y))
-        ])
+        features = np.vstack([self._features(diff, self._cov, t, self._history_dates[t]) for t in range(start, len(y))])
         target = diff[start:]
         params = {"n_estimators": 300, "max_depth": 4, "learning_rate": 0.05, "subsample": 0.8, "colsample_bytree": 0.8}
         params.update({k: v for k, v in self.params.items() if k in params})
         self._model = xgb.XGBRegressor(**params, random_state=self.context.seed, n_jobs=1, tree_method="hist")
         self._model.fit(features, target)
-        fitted = self._model.predict(features)
-        self._sigma = float(np.std(target - fitted, ddof=1))
+        self._sigma = float(np.std(target - self._model.predict(features), ddof=1))
         self._y, self._diff = y.astype(float), diff
         self.params = params | {"season_lag": self._m, "lags": self._lags}
 
-    def _features(self, diff: np.ndarray, t: int, when: pd.Timestamp, covariates) -> np.ndarray:
+    def _features(self, diff: np.ndarray, cov: np.ndarray, t: int, when: pd.Timestamp) -> np.ndarray:
+        """Features for period t from periods before t only (covariates: at t and one season before,
+        since the target is the change over one season)."""
         lags = diff[t - self._lags : t][::-1]
         window = diff[max(0, t - max(self._m, 7)) : t]
         calendar_part = [when.dayofweek, when.day, when.month, when.dayofyear, when.isocalendar().week, float(when in self._holidays)]
-        cov = list(covariates.to_numpy(dtype=float)) if covariates is not None else []
-        return np.concatenate([lags, [window.mean(), window.std()], calendar_part, cov]).astype(float)
+        return np.concatenate([lags, [window.mean(), window.std()], calendar_part, cov[t], cov[t - self._m]]).astype(float)
 
     def _path(self, steps, covariates):
         dates = future_dates(self.last_date, steps, self.context.frequency)
+        future_cov = covariates.to_numpy(dtype=float) if covariates is not None else np.empty((steps, 0))
+        cov = np.vstack([self._cov, future_cov])
         y, diff = list(self._y), list(self._diff)
         out = np.empty(steps)
         for i in range(steps):
             t = len(y)
-            row = self._features(np.asarray(diff), t, dates[i], covariates.iloc[i] if covariates is not None else None)
+            row = self._features(np.asarray(diff), cov, t, dates[i])
             d = float(self._model.predict(row.reshape(1, -1))[0])
-            value = d + (y[t - self._m] if self._m > 0 else 0.0)
             diff.append(d)
-            y.append(value)
-            out[i] = value
+            y.append(d + y[t - self._m])
+            out[i] = y[-1]
         h = np.arange(1, steps + 1)
         return self._empirical_interval(out, self._sigma * np.sqrt(h))
 

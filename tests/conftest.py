@@ -1,0 +1,36 @@
+"""Shared fixtures: real sample data from the repo and small synthetic series."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FINANCE_DAILY = ROOT / "examples" / "data" / "finance_daily.csv"
+SAMPLE_SEGMENTS = ROOT / "examples" / "data" / "finance_segments.csv"
+FINANCE_SEGMENT_COLS = ["IS_CGNA", "BUSINESS_SEGMENT", "MX_TYPE"]
+FAST_MODELS = ["ets", "theta"]
+
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(var, "1")
+
+
+@pytest.fixture(scope="session")
+def finance_daily() -> pd.DataFrame:
+    """The real daily finance series, every cell as text (as read from CSV)."""
+    return pd.read_csv(FINANCE_DAILY, dtype=str)
+
+
+def daily_frame(days: int = 200, start: str = "2024-01-01", seed: int = 0, level: float = 100.0, **cols) -> pd.DataFrame:
+    """A daily series with a weekly pattern and noise, as text cells like a CSV would give."""
+    rng = np.random.default_rng(seed)
+    ds = pd.date_range(start, periods=days, freq="D")
+    y = level + 10 * np.sin(2 * np.pi * ds.dayofweek / 7) + rng.normal(0, 1, days) + np.arange(days) * 0.05
+    frame = pd.DataFrame({"ds": ds.strftime("%Y-%m-%d"), "y": np.round(y, 4).astype(str)})
+    for name, value in cols.items():
+        frame[name] = value
+    return frame

@@ -1,0 +1,137 @@
+"""Rolling-origin backtesting and selection: no fit sees its holdout, ties break the same way every
+time, broken candidates are reported and never chosen."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import daily_frame
+from forecasting import models as model_registry
+from forecasting.backtest import BacktestSpec, fold_cutoffs, run_backtest
+from forecasting.contract import DataSpec
+from forecasting.models import ModelSpec
+from forecasting.models.naive import NaiveForecaster
+from forecasting.selection import refit, run_segment
+from forecasting.validation import ValidationPolicy, validate
+
+
+class RecordingNaive(NaiveForecaster):
+    """A real (naive) family that remembers the last date of every history it was fitted on."""
+
+    name = "recording"
+    complexity = 7
+    fits: list[pd.Timestamp] = []
+    forecasts: list[tuple[pd.Timestamp, pd.Timestamp]] = []
+
+    def fit(self, history):
+        RecordingNaive.fits.append(pd.Timestamp(history["ds"].iloc[-1]))
+        return super().fit(history)
+
+    def forecast(self, dates, future=None):
+        out = super().forecast(dates, future)
+        RecordingNaive.forecasts.append((self.last_date, out["ds"].iloc[0]))
+        return out
+
+
+class NaiveTwin(NaiveForecaster):
+    """Forecasts exactly like naive but is more complex: must lose every tie."""
+
+    name = "naive_twin"
+    complexity = 8
+
+
+class Exploder(NaiveForecaster):
+    name = "exploder"
+    complexity = 0
+
+    def _path(self, steps, covariates):
+        path = super()._path(steps, covariates)
+        path.yhat = path.yhat * 0 + 1e12  # scores "well" on nothing, but is far outside the history
+        return path
+
+
+class Broken(NaiveForecaster):
+    name = "broken"
+    complexity = 0
+
+    def _fit(self, y, covariates):
+        raise np.linalg.LinAlgError("singular matrix")
+
+
+@pytest.fixture
+def extra_families(monkeypatch):
+    for cls in (RecordingNaive, NaiveTwin, Exploder, Broken):
+        monkeypatch.setitem(model_registry.FAMILIES, cls.name, cls)
+    RecordingNaive.fits.clear()
+    RecordingNaive.forecasts.clear()
+
+
+def segment(days=200, horizon=14, folds=3, frame=None):
+    _, prepared = validate(frame if frame is not None else daily_frame(days=days), DataSpec(), ValidationPolicy(), horizon, folds)
+    return prepared["all"]
+
+
+def test_folds_end_at_the_last_observation():
+    assert fold_cutoffs(100, 10, 3) == [70, 80, 90]
+
+
+def test_no_fit_ever_sees_its_holdout(extra_families):
+    seg = segment()
+    spec = ModelSpec(models=["recording"])
+    backtest = run_backtest(seg, spec, BacktestSpec(horizon=14, folds=3))
+    cutoffs = [seg.history["ds"].iloc[n - 1] for n in fold_cutoffs(len(seg.history), 14, 3)]
+    assert RecordingNaive.fits == cutoffs
+    refit("recording", seg, backtest, spec)  # as a champion: refitted on the whole history
+    assert RecordingNaive.fits[-1] == seg.history["ds"].iloc[-1]
+    for fitted_until, first_forecast in RecordingNaive.forecasts:
+        assert first_forecast == fitted_until + pd.Timedelta(days=1)
+
+
+def test_ties_break_towards_the_simpler_family_whatever_the_order(extra_families):
+    seg = segment()
+    for order in (["naive_twin", "ets"], ["ets", "naive_twin"]):
+        _, selection = run_segment(seg, ModelSpec(models=order), BacktestSpec(horizon=14, folds=2, metric="rmse"))
+        board = selection.leaderboard.set_index("model")
+        assert board.loc["naive", "rmse"] == board.loc["naive_twin", "rmse"]
+        assert board.loc["naive", "rank"] < board.loc["naive_twin", "rank"]
+
+
+def test_exploding_and_broken_candidates_are_reported_and_never_chosen(extra_families):
+    _, selection = run_segment(segment(), ModelSpec(models=["exploder", "broken", "ets"]), BacktestSpec(horizon=14, folds=2))
+    board = selection.leaderboard.set_index("model")
+    assert board.loc["exploder", "status"] == "rejected" and "exploded" in board.loc["exploder", "reason"]
+    assert board.loc["broken", "status"] == "failed" and "LinAlgError: singular matrix" in board.loc["broken", "reason"]
+    assert selection.champion not in ("exploder", "broken")
+    assert board["champion"].sum() == 1 and board.loc[selection.champion, "champion"]
+
+
+def test_ensemble_members_come_only_from_earlier_folds():
+    seg = segment(days=300)
+    backtest = run_backtest(seg, ModelSpec(models=["ets", "theta", "arima", "ensemble"]), BacktestSpec(horizon=14, folds=3))
+    ensemble = backtest.candidates["ensemble"]
+    assert ensemble.status == "ok" and len(ensemble.fold_metrics) == 3
+    # its first fold used the default trio: the mean of their first-fold forecasts
+    trio = np.mean([backtest.candidates[m].forecasts[0]["yhat"].to_numpy() for m in ("ets", "theta", "arima")], axis=0)
+    assert np.allclose(ensemble.forecasts[0]["yhat"].to_numpy(), trio)
+
+
+def test_holdout_estimate_selects_without_the_last_fold():
+    _, selection = run_segment(segment(), ModelSpec(models=["ets", "theta"]), BacktestSpec(horizon=14, folds=3))
+    holdout = selection.holdout
+    assert holdout["fold"] == 3 and holdout["model"] in selection.leaderboard["model"].tolist()
+    assert np.isfinite(holdout["mase"]) and np.isfinite(holdout["seasonal_naive_mase"])
+
+
+def test_champion_forecast_starts_right_after_the_history():
+    seg = segment()
+    _, selection = run_segment(seg, ModelSpec(models=["ets"]), BacktestSpec(horizon=14, folds=2))
+    assert selection.forecast["ds"].iloc[0] == seg.history["ds"].iloc[-1] + pd.Timedelta(days=1)
+    assert len(selection.forecast) == 14
+
+
+def test_selection_beats_the_seasonal_naive_baseline_on_the_real_series(finance_daily):
+    _, prepared = validate(finance_daily, DataSpec(segment_cols=["IS_CGNA", "BUSINESS_SEGMENT", "MX_TYPE"]), ValidationPolicy(), 30, 3)
+    _, selection = run_segment(next(iter(prepared.values())), ModelSpec(models=["ets", "theta", "arima"]), BacktestSpec(horizon=30))
+    board = selection.leaderboard.set_index("model")
+    assert board.loc[selection.champion, "mase"] < board.loc["seasonal_naive", "mase"]
+    assert selection.holdout["mase"] < selection.holdout["seasonal_naive_mase"]

@@ -1,0 +1,78 @@
+"""`forecast-flows forecast` as a user runs it: a real process, real files."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import FINANCE_DAILY, daily_frame
+
+BIN = Path(sys.executable).parent / "forecast-flows"
+
+
+def run_cli(*args, timeout=300):
+    return subprocess.run([str(BIN), *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_forecast_of_the_real_series_writes_30_rows_in_under_a_minute(tmp_path):
+    out = tmp_path / "forecast.csv"
+    started = time.perf_counter()
+    result = run_cli("forecast", "--data", str(FINANCE_DAILY), "--segment-cols", "IS_CGNA,BUSINESS_SEGMENT,MX_TYPE",
+                     "--horizon", "30", "--output", str(out), "--leaderboard", str(tmp_path / "board.csv"))
+    elapsed = time.perf_counter() - started
+    assert result.returncode == 0, result.stderr
+    assert elapsed < 60
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["IS_CGNA", "BUSINESS_SEGMENT", "MX_TYPE", "ds", "yhat", "yhat_lower", "yhat_upper", "model"]
+    assert len(table) == 30
+    assert table["ds"].iloc[0] == "2025-11-19" and table["ds"].iloc[-1] == "2025-12-18"  # after the dropped partial day
+    assert (table["yhat_lower"] <= table["yhat"]).all() and (table["yhat"] <= table["yhat_upper"]).all()
+    assert "champion" in result.stdout and "seasonal_naive" in result.stdout and "looks incomplete" in result.stdout
+    board = pd.read_csv(tmp_path / "board.csv")
+    assert {"naive", "seasonal_naive", "prophet", "arima", "ets", "theta", "xgboost", "ensemble"} <= set(board["model"])
+    assert board["champion"].sum() == 1
+
+
+def test_bad_input_is_one_line_with_no_traceback_and_exit_2(tmp_path):
+    data = tmp_path / "d.csv"
+    daily_frame().rename(columns={"y": "amount"}).to_csv(data, index=False)
+    result = run_cli("forecast", "--data", str(data), "--output", str(tmp_path / "o.csv"))
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
+    assert "missing target column 'y'" in result.stderr and "ds, amount" in result.stderr
+    assert not (tmp_path / "o.csv").exists()
+    debug = run_cli("--debug", "forecast", "--data", str(data), "--output", str(tmp_path / "o.csv"))
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--models", "prophet,lstm"], "unknown model 'lstm'; known models: naive, seasonal_naive"),
+        (["--horizon", "0"], "backtest.horizon"),
+        (["--horizon", "100000"], "backtest.horizon"),
+        (["--frequency", "fortnightly"], "frequency 'fortnightly' is not supported"),
+    ],
+)
+def test_bad_settings_are_named(tmp_path, args, needle):
+    data = tmp_path / "d.csv"
+    daily_frame().to_csv(data, index=False)
+    result = run_cli("forecast", "--data", str(data), "--output", str(tmp_path / "o.csv"), "--models", "ets", *args)
+    assert result.returncode in (1, 2) and needle in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_a_broken_segment_fails_alone(tmp_path):
+    bad = daily_frame(region="US")
+    bad.loc[7, "y"] = "twelve"
+    data = tmp_path / "d.csv"
+    pd.concat([daily_frame(region="EU"), bad]).to_csv(data, index=False)
+    out = tmp_path / "o.csv"
+    result = run_cli("forecast", "--data", str(data), "--segment-cols", "region", "--models", "ets", "--horizon", "14", "--output", str(out))
+    assert result.returncode == 1
+    assert "error: segment 'region=US': target 'y' has non-numeric values 'twelve' (row 209)" in result.stderr
+    table = pd.read_csv(out)
+    assert set(table["region"]) == {"EU"} and len(table) == 14
