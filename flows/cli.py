@@ -50,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     forecast.add_argument("--leaderboard", default=None, help="also write the full leaderboard here")
     forecast.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
 
+    smoke = sub.add_parser("smoke", help="smoke-test a registered model by exact version (models:/name/version)")
+    smoke.add_argument("model_uri")
+    smoke.add_argument("--router", action="store_true", help="the model is a multi-segment router")
+    smoke.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
+
     demo = sub.add_parser("demo", help="run the main job on the bundled sample data")
     demo.add_argument("--output-dir", default="out", help="where the demo writes its files")
     demo.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
@@ -113,7 +118,21 @@ def cmd_demo(args) -> int:
     return cmd_forecast(demo_args)
 
 
-COMMANDS = {"forecast": cmd_forecast, "demo": cmd_demo}
+def cmd_smoke(args) -> int:
+    from forecasting.errors import ConfigError
+    from forecasting.router import smoke_test_router
+    from forecasting.smoke import smoke_test
+    from forecasting.tracking import quiet_mlflow
+
+    if not args.model_uri.startswith("models:/") or "@" in args.model_uri or args.model_uri.rstrip("/").endswith("latest"):
+        raise ConfigError(f"smoke tests take an exact version, models:/name/version; got {args.model_uri!r}")
+    quiet_mlflow()
+    report = (smoke_test_router if args.router else smoke_test)(args.model_uri)
+    print(report.summary())
+    return EXIT_OK if report.passed else EXIT_SEGMENTS_FAILED
+
+
+COMMANDS = {"forecast": cmd_forecast, "smoke": cmd_smoke, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,7 @@ class DataError(ForecastingError):
     """The input table or a segment of it cannot be used as given."""
 
 
-class ConfigError(ForecastingError):
+class ConfigError(ForecastingError, ValueError):
     """A setting is invalid (unknown model, impossible horizon, ...)."""
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pickle
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -75,7 +77,7 @@ class Forecaster(ABC):
         if self.last_date is None:
             raise ModelFitError(f"{self.name}: forecast before fit")
         dates = self._dates(dates)
-        steps_index = future_dates(self.last_date, self._steps_to(dates[-1]), self.context.frequency)
+        steps_index = future_dates(self.last_date, self._steps_to(dates.max()), self.context.frequency)
         positions = steps_index.get_indexer(dates)
         exog = self._future_covariates(steps_index, future)
         path = self._path(len(steps_index), exog)
@@ -90,7 +92,30 @@ class Forecaster(ABC):
         build intervals from residuals use them instead of in-sample residuals."""
         self.residual_quantiles = {str(k): v for k, v in errors_by_step.items()}
 
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted model to a directory (``forecaster.pkl`` plus any family-specific files)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self._save_extra(path)
+        with open(path / "forecaster.pkl", "wb") as handle:
+            pickle.dump(self, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        return path
+
+    @staticmethod
+    def load(path: str | Path) -> "Forecaster":
+        path = Path(path)
+        with open(path / "forecaster.pkl", "rb") as handle:
+            model = pickle.load(handle)
+        model._load_extra(path)
+        return model
+
     # --- for subclasses -----------------------------------------------------------------------
+    def _save_extra(self, path: Path) -> None:
+        """Families whose model is not pickled write it here (and drop it from ``__getstate__``)."""
+
+    def _load_extra(self, path: Path) -> None:
+        """Inverse of :meth:`_save_extra`."""
+
     @abstractmethod
     def _fit(self, y: np.ndarray, covariates: pd.DataFrame | None) -> None: ...
 
@@ -171,13 +196,3 @@ def check_forecast(forecast: pd.DataFrame, history_min: float, history_max: floa
         worst = yhat.max() if yhat.max() > high else yhat.min()
         return f"forecast exploded: {worst:,.6g} is far outside the history's range [{history_min:,.6g}, {history_max:,.6g}]"
     return None
-
-
-@dataclass
-class FitResult:
-    """A fitted family, or the reason it could not be used."""
-
-    name: str
-    model: Forecaster | None = None
-    error: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -33,6 +35,18 @@ class EnsembleForecaster(Forecaster):
 
     def _path(self, steps, covariates):
         raise NotImplementedError
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["members"] = []  # each member is saved in its own directory
+        return state
+
+    def _save_extra(self, path: Path) -> None:
+        for i, member in enumerate(self.members):
+            member.save(path / f"member_{i}_{member.name}")
+
+    def _load_extra(self, path: Path) -> None:
+        self.members = [Forecaster.load(p) for p in sorted(path.glob("member_*"), key=lambda p: int(p.name.split("_")[1]))]
 
     def forecast(self, dates, future=None) -> pd.DataFrame:
         frames = [member.forecast(dates, future) for member in self.members]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -61,6 +62,22 @@ class ProphetForecaster(Forecaster):
             "weekly_seasonality": bool(self.model.weekly_seasonality),
             "holidays_country": self.context.holidays_country,
         }
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("model", None)  # stored with Prophet's own JSON serializer, not pickle
+        return state
+
+    def _save_extra(self, path: Path) -> None:
+        from prophet.serialize import model_to_json
+
+        (path / "prophet.json").write_text(model_to_json(self.model))
+
+    def _load_extra(self, path: Path) -> None:
+        _quiet_prophet()
+        from prophet.serialize import model_from_json
+
+        self.model = model_from_json((path / "prophet.json").read_text())
 
     def _path(self, steps, covariates):
         future = pd.DataFrame({"ds": future_dates(self.last_date, steps, self.context.frequency)})

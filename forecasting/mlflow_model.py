@@ -1,0 +1,130 @@
+"""One MLflow pyfunc wrapper for every family: dates in, ``ds, yhat, yhat_lower, yhat_upper`` out."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import tempfile
+import warnings
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.models import infer_signature
+
+from forecasting.errors import DataError
+from forecasting.models import Forecaster
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+# The serving environment needs exactly these; naming them avoids MLflow's slow requirement inference.
+RUNTIME_PACKAGES = ["mlflow", "pandas", "numpy", "scipy", "statsmodels", "prophet", "holidays", "pydantic", "cloudpickle"]
+XGBOOST_DISTRIBUTIONS = ["xgboost-cpu", "xgboost"]
+
+
+def pip_requirements() -> list[str]:
+    """Pinned requirements of the serving environment, from what is installed here."""
+    pins = []
+    for name in RUNTIME_PACKAGES:
+        try:
+            pins.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            pins.append(name)
+    for name in XGBOOST_DISTRIBUTIONS:
+        try:
+            pins.append(f"{name}=={importlib.metadata.version(name)}")
+            break
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return pins
+
+
+def parse_request_dates(values: pd.Series) -> pd.DatetimeIndex:
+    """Dates to forecast, as ISO strings or dates; timezone-aware values are refused, not converted."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        raise DataError(f"'ds' must be timezone-naive, got {values.dtype.tz}")
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return pd.DatetimeIndex(values)
+    text = values.astype(str).str.strip()
+    tz = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True)
+    if tz.any():
+        raise DataError(f"'ds' must be timezone-naive, got {text[tz].iloc[0]!r}")
+    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    if parsed.isna().any():
+        raise DataError(f"'ds' has values that are not ISO dates: {text[parsed.isna()].iloc[0]!r}")
+    return pd.DatetimeIndex(parsed)
+
+
+def predict_frame(forecaster: Forecaster, request: pd.DataFrame) -> pd.DataFrame:
+    """Forecast the request's ``ds`` (plus covariate columns); ``ds`` comes back as ISO date strings."""
+    if "ds" not in request.columns:
+        raise DataError(f"the request needs a 'ds' column with the dates to forecast; got columns {list(request.columns)}")
+    dates = parse_request_dates(request["ds"])
+    future = request.assign(ds=dates)
+    out = forecaster.forecast(dates, future)
+    return out.assign(ds=out["ds"].dt.strftime("%Y-%m-%d")).reset_index(drop=True)
+
+
+def as_bad_request(call):
+    """Run ``call``; a user-caused error becomes an MlflowException that servers answer with 400."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+    from forecasting.errors import ForecastingError
+
+    try:
+        return call()
+    except ForecastingError as exc:
+        raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
+
+
+class ForecastModel(mlflow.pyfunc.PythonModel):
+    """The pyfunc every registered segment model is. The fitted family lives in the ``forecaster``
+    artifact (Prophet as JSON); every transform is inside it, so serving equals training."""
+
+    def load_context(self, context):
+        self.forecaster = Forecaster.load(context.artifacts["forecaster"])
+
+    def predict(self, context, model_input, params=None):
+        return as_bad_request(lambda: predict_frame(self.forecaster, pd.DataFrame(model_input)))
+
+
+def input_example(forecaster: Forecaster, future: pd.DataFrame) -> pd.DataFrame:
+    """The next horizon as the model expects it: ISO dates plus the covariates it uses."""
+    columns = ["ds", *(forecaster.context.covariates if forecaster.uses_covariates else ())]
+    example = future[[c for c in columns if c in future.columns]].copy()
+    example["ds"] = pd.to_datetime(example["ds"]).dt.strftime("%Y-%m-%d")
+    return example.reset_index(drop=True)
+
+
+def model_metadata(forecaster: Forecaster, segment: str, horizon: int) -> dict:
+    context = forecaster.context
+    return {
+        "segment": segment,
+        "family": forecaster.name,
+        "frequency": context.frequency,
+        "last_date": str(forecaster.last_date.date()),
+        "horizon": horizon,
+        "covariates": list(context.covariates),
+        "non_negative": context.non_negative,
+        "level": context.level,
+    }
+
+
+def log_forecaster(forecaster: Forecaster, segment: str, future: pd.DataFrame, horizon: int, name: str = "model"):
+    """Log a fitted forecaster as a pyfunc model in the active run; returns MLflow's ModelInfo."""
+    example = input_example(forecaster, future)
+    output = predict_frame(forecaster, example)
+    signature = infer_signature(example, output)
+    with tempfile.TemporaryDirectory() as tmp:
+        artifact = forecaster.save(Path(tmp) / "forecaster")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return mlflow.pyfunc.log_model(
+                name=name,
+                python_model=ForecastModel(),
+                artifacts={"forecaster": str(artifact)},
+                signature=signature,
+                input_example=example,
+                pip_requirements=pip_requirements(),
+                code_paths=[str(PACKAGE_DIR)],
+                metadata=model_metadata(forecaster, segment, horizon),
+            )

@@ -1,0 +1,128 @@
+"""MLflow tracking: one experiment per pipeline, a parent run per training run, a child run per segment."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+import forecasting
+from forecasting.settings import TrackingConfig
+
+MAX_PARAM_LENGTH = 500
+
+
+def quiet_mlflow() -> None:
+    """No progress bars or pickling advice in task logs; warnings that matter still show."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def connect(config: TrackingConfig) -> MlflowClient:
+    """Point this process (or worker) at the configured tracking server and registry."""
+    quiet_mlflow()
+    mlflow.set_tracking_uri(config.resolved_tracking_uri())
+    registry = config.resolved_registry_uri()
+    if registry:
+        mlflow.set_registry_uri(registry)
+    return MlflowClient()
+
+
+def ensure_experiment(config: TrackingConfig) -> str:
+    """The experiment's id, created (with the local artifact root) on first use."""
+    client = connect(config)
+    experiment = client.get_experiment_by_name(config.experiment)
+    if experiment is not None:
+        return experiment.experiment_id
+    root = config.resolved_artifact_root()
+    location = f"{root.rstrip('/')}/{config.experiment}" if root else None
+    try:
+        return client.create_experiment(config.experiment, artifact_location=location)
+    except mlflow.exceptions.MlflowException:
+        # another worker created it between our lookup and create
+        return client.get_experiment_by_name(config.experiment).experiment_id
+
+
+def code_version() -> str:
+    """The git commit of the working tree when there is one, else the package version."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=Path(forecasting.__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        if sha.returncode == 0 and sha.stdout.strip():
+            return sha.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return forecasting.__version__
+
+
+def start_training_run(config: TrackingConfig, tags: dict[str, str], run_name: str | None = None) -> str:
+    """The parent run of one training run; tags carry orchestration run id, data/config hash, code."""
+    client = connect(config)
+    experiment_id = ensure_experiment(config)
+    run = client.create_run(experiment_id, tags={**tags, "code_version": code_version()}, run_name=run_name)
+    return run.info.run_id
+
+
+def end_run(config: TrackingConfig, run_id: str, failed: bool = False) -> None:
+    connect(config).set_terminated(run_id, status="FAILED" if failed else "FINISHED")
+
+
+def finite_metrics(values: dict[str, float | None]) -> dict[str, float]:
+    """Only finite numbers reach MLflow; undefined metrics are recorded as tags by the caller."""
+    return {k: float(v) for k, v in values.items() if v is not None and isinstance(v, (int, float)) and math.isfinite(v)}
+
+
+def flat_params(prefix: str, params: dict) -> dict[str, str]:
+    out = {}
+    for key, value in params.items():
+        text = json.dumps(value, default=str) if not isinstance(value, str) else value
+        out[f"{prefix}.{key}"] = text[:MAX_PARAM_LENGTH]
+    return out
+
+
+@dataclass
+class SegmentRun:
+    run_id: str
+    model_uri: str | None = None
+
+
+def start_segment_run(config: TrackingConfig, parent_run_id: str, segment: str, tags: dict[str, str]) -> str:
+    client = connect(config)
+    parent = client.get_run(parent_run_id)
+    run = client.create_run(
+        parent.info.experiment_id,
+        tags={"mlflow.parentRunId": parent_run_id, "segment": segment, **tags},
+        run_name=segment[:250],
+    )
+    return run.info.run_id
+
+
+def log_tables(client: MlflowClient, run_id: str, tables: dict[str, pd.DataFrame | dict | list], figures: dict | None = None) -> None:
+    """Write tables (CSV and JSON) and figures (PNG) to a temporary directory and log them at once."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for name, table in tables.items():
+            if isinstance(table, pd.DataFrame):
+                table.to_csv(root / f"{name}.csv", index=False)
+                table.to_json(root / f"{name}.json", orient="records", date_format="iso", indent=1)
+            else:
+                (root / f"{name}.json").write_text(json.dumps(table, indent=1, default=str))
+        for name, figure in (figures or {}).items():
+            figure.savefig(root / f"{name}.png", dpi=90, bbox_inches="tight")
+        client.log_artifacts(run_id, str(root))

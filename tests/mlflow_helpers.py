@@ -1,0 +1,50 @@
+"""Real MLflow (SQLite in a temporary directory) for tests, and helpers that fit a chosen family."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import mlflow
+import pandas as pd
+
+from forecasting.backtest import series_context
+from forecasting.contract import DataSpec
+from forecasting.mlflow_model import log_forecaster
+from forecasting.models import ModelSpec, make_forecaster
+from forecasting.settings import TrackingConfig
+from forecasting.tracking import connect, start_training_run
+from forecasting.validation import ValidationPolicy, validate
+
+
+@contextlib.contextmanager
+def local_mlflow(home):
+    """A fresh local state directory: MLflow on SQLite with its artifacts inside ``home``."""
+    old = {k: os.environ.get(k) for k in ("FORECAST_FLOWS_HOME", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    os.environ["FORECAST_FLOWS_HOME"] = str(home)
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    os.environ.pop("MLFLOW_REGISTRY_URI", None)
+    try:
+        config = TrackingConfig(experiment="tests")
+        yield config, connect(config)
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        mlflow.set_tracking_uri(None)
+
+
+def prepared_segments(frame: pd.DataFrame, horizon: int = 14, **spec):
+    report, prepared = validate(frame, DataSpec(**spec), ValidationPolicy(), horizon, 2)
+    return report, prepared
+
+
+def log_family(config: TrackingConfig, family: str, segment, horizon: int = 14, models: ModelSpec | None = None):
+    """Fit ``family`` on the whole segment and log it as a model in a fresh run; (run_id, model_uri)."""
+    forecaster = make_forecaster(family, series_context(segment, models or ModelSpec(holidays_country=None))).fit(segment.history)
+    run_id = start_training_run(config, {"test": family})
+    with mlflow.start_run(run_id=run_id):
+        info = log_forecaster(forecaster, segment.key, segment.future, horizon)
+    return run_id, info.model_uri, forecaster
