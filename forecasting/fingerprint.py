@@ -1,0 +1,36 @@
+"""Content fingerprints for cache keys and lineage: a segment's data, a configuration, the code."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from pathlib import Path
+
+import pandas as pd
+from pydantic import BaseModel
+
+import forecasting
+from forecasting.contract import data_hash
+
+
+def segment_fingerprint(history: pd.DataFrame, future: pd.DataFrame) -> str:
+    """Changes whenever any value, date or covariate of the segment changes."""
+    return hashlib.sha256((data_hash(history) + data_hash(future)).encode()).hexdigest()[:16]
+
+
+def config_fingerprint(*configs: BaseModel | dict | str) -> str:
+    parts = [c.model_dump_json() if isinstance(c, BaseModel) else json.dumps(c, sort_keys=True, default=str) for c in configs]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """Digest of the domain library's source: any change to how models are fitted invalidates caches,
+    committed or not."""
+    root = Path(forecasting.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]

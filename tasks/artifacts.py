@@ -1,0 +1,57 @@
+"""Artifacts shown in the Prefect UI: validation report, leaderboard, progress, summary, failures."""
+
+from __future__ import annotations
+
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
+
+from forecasting.metrics import METRICS
+from forecasting.summary import training_summary
+from forecasting.validation import ValidationReport
+
+
+def _table(rows: list[dict], key: str, description: str) -> None:
+    if rows:
+        create_table_artifact(table=rows, key=key, description=description)
+
+
+def validation_artifact(report: ValidationReport) -> None:
+    rows = [
+        {"segment": key, "status": "ok" if seg.ok else "error", "rows": seg.rows, "frequency": seg.frequency or "",
+         "first": seg.first or "", "last": seg.last or "", "errors": len(seg.errors), "warnings": len(seg.warnings),
+         "findings": " | ".join(f.message for f in seg.findings)[:500]}
+        for key, seg in report.segments.items()
+    ]
+    _table(rows, "validation-report", "Validation report: one row per segment")
+
+
+def leaderboard_artifact(trained) -> None:
+    """Segment x model x metrics, champion marked, the seasonal naive baseline in the same table."""
+    rows = []
+    for seg in trained:
+        for row in seg.leaderboard:
+            rows.append({"segment": seg.segment, "model": row["model"], "champion": "★" if row["champion"] else "",
+                         "status": row["status"], **{m: (None if row[m] is None or row[m] != row[m] else round(row[m], 4)) for m in METRICS}})
+    _table(rows, "leaderboard", "Backtest leaderboard per segment (★ = champion; naive and seasonal_naive are the baselines)")
+
+
+def failures_artifact(rows: list[dict]) -> None:
+    failed = [{"segment": r["segment"], "stage": r.get("stage", ""), "reason": str(r["reason"])[:500]} for r in rows if r["status"] == "failed"]
+    _table(failed, "failures", "Segments that failed, with the reason")
+
+
+def summary_artifact(rows: list[dict], metric: str, links: dict[str, str]) -> str:
+    markdown = training_summary(rows, metric, links)
+    create_markdown_artifact(markdown=markdown, key="training-summary", description="Executive summary of the training run")
+    return markdown
+
+
+class Progress:
+    """A progress artifact updated as segments finish."""
+
+    def __init__(self, total: int):
+        self.total, self.done = max(total, 1), 0
+        self.artifact_id = create_progress_artifact(progress=0.0, key="training-progress", description=f"Segments trained out of {total}")
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        update_progress_artifact(self.artifact_id, progress=100.0 * self.done / self.total)

@@ -1,0 +1,50 @@
+"""Retry, cache and persistence policies shared by the tasks."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from prefect.filesystems import LocalFileSystem
+from prefect.tasks import exponential_backoff
+
+from forecasting.settings import state_dir
+from forecasting.transient import is_transient
+
+SERVICE_RETRIES = 4
+
+
+def retry_on_transient(task, task_run, state) -> bool:
+    """Retry only what a retry can fix: connection errors, 429 and 5xx. Data errors never retry."""
+    try:
+        exc = state.result(raise_on_failure=False)
+    except Exception as fetch_error:  # the result itself could not be read: treat as the error
+        exc = fetch_error
+    return isinstance(exc, BaseException) and is_transient(exc)
+
+
+def service_retry_options(backoff_seconds: float) -> dict:
+    """Exponential backoff with jitter for tasks that call MLflow, the registry or a serving target."""
+    return {
+        "retries": SERVICE_RETRIES,
+        "retry_delay_seconds": exponential_backoff(backoff_factor=backoff_seconds),
+        "retry_jitter_factor": 0.5,
+        "retry_condition_fn": retry_on_transient,
+    }
+
+
+def result_storage(configured: str | None = None) -> str:
+    """A block reference for task results: the configured one (any Prefect storage block, e.g.
+    ``s3-bucket/results``), else a local file system block under the project's state directory."""
+    if configured:
+        return configured
+    path = Path(state_dir()) / "prefect-results"
+    path.mkdir(parents=True, exist_ok=True)
+    name = "forecast-flows-" + hashlib.sha256(str(path).encode()).hexdigest()[:10]
+    LocalFileSystem(basepath=str(path)).save(name, overwrite=True)
+    return f"local-file-system/{name}"
+
+
+def cache_key(*parts: str) -> str:
+    """A cache key from content fingerprints (segment data, config, code), never from a name alone."""
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]

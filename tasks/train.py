@@ -1,0 +1,110 @@
+"""Train a chunk of segments: backtest, select, refit, and log each to its MLflow child run."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+
+from prefect import task
+from prefect.context import get_run_context
+
+from forecasting.errors import ForecastingError
+from forecasting.fingerprint import code_fingerprint, config_fingerprint, segment_fingerprint
+from forecasting.pipeline import ForecastJob, train_segment
+from forecasting.segment_record import record_segment
+from forecasting.selection import BASELINE
+from forecasting.settings import TrackingConfig
+from forecasting.transient import is_transient
+from forecasting.validation import PreparedSegment, SegmentReport
+from tasks.policies import cache_key
+
+
+@dataclass
+class TrainedSegment:
+    """What the rest of the flow (and the report) needs from a trained segment; the model itself
+    lives in MLflow."""
+
+    segment: str
+    values: dict
+    status: str  # trained | failed
+    reason: str = ""
+    champion: str | None = None
+    metric: str = "mase"
+    metrics: dict = field(default_factory=dict)
+    baseline: dict = field(default_factory=dict)
+    holdout: dict = field(default_factory=dict)
+    leaderboard: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    run_id: str | None = None
+    model_uri: str | None = None
+    fit_cpu_seconds: float = 0.0
+    seconds: float = 0.0
+    computed_in: str | None = None
+    fingerprint: str = ""
+
+
+def chunk_cache_key(context, parameters) -> str:
+    """Segment data, training configuration, tracking destination and code: change any, retrain."""
+    chunk: list[PreparedSegment] = parameters["chunk"]
+    job: ForecastJob = parameters["job"]
+    tracking: TrackingConfig = parameters["tracking"]
+    fingerprints = [f"{s.key}:{segment_fingerprint(s.history, s.future)}" for s in chunk]
+    destination = f"{tracking.resolved_tracking_uri()}|{tracking.experiment}"
+    return "train-" + cache_key(*fingerprints, config_fingerprint(job), destination, code_fingerprint())
+
+
+@task(name="train-segments", persist_result=True, cache_key_fn=chunk_cache_key, timeout_seconds=600)
+def train_segments(
+    chunk: list[PreparedSegment],
+    reports: dict[str, SegmentReport],
+    job: ForecastJob,
+    tracking: TrackingConfig,
+    parent_run_id: str,
+    tags: dict[str, str],
+) -> list[TrainedSegment]:
+    """One task run per chunk of segments (one segment by default), never one per model."""
+    flow_run = getattr(get_run_context(), "task_run", None)
+    computed_in = str(flow_run.flow_run_id) if flow_run is not None else None
+    results = []
+    for segment in chunk:
+        results.append(_train_one(segment, reports[segment.key], job, tracking, parent_run_id, tags, computed_in))
+    return results
+
+
+def _train_one(segment, report, job, tracking, parent_run_id, tags, computed_in) -> TrainedSegment:
+    started = time.perf_counter()
+    fingerprint = segment_fingerprint(segment.history, segment.future)
+    base = TrainedSegment(segment.key, dict(segment.values), "failed", metric=job.backtest.metric, computed_in=computed_in, fingerprint=fingerprint)
+    try:
+        outcome = train_segment(segment, report, job)
+    except Exception as exc:  # a bug in one family must not stop the other segments
+        base.reason = f"{type(exc).__name__}: {exc}"
+        base.notes.append(traceback.format_exc(limit=3))
+        return base
+    base.seconds = time.perf_counter() - started
+    if outcome.status != "trained":
+        base.reason = outcome.reason
+        return base
+    selection, backtest = outcome.selection, outcome.backtest
+    base.fit_cpu_seconds = sum(c.fit_seconds for c in backtest.candidates.values())
+    try:
+        record = record_segment(tracking, parent_run_id, segment, report, backtest, selection, job.backtest.horizon,
+                                {**tags, "segment_fingerprint": fingerprint})
+    except Exception as exc:
+        if is_transient(exc) and not isinstance(exc, ForecastingError):
+            raise  # the task's retry policy handles it
+        base.reason = f"could not log to MLflow: {type(exc).__name__}: {exc}"
+        return base
+    board = selection.leaderboard.set_index("model")
+    base.status = "trained"
+    base.champion = selection.champion
+    base.metrics = {k: v for k, v in selection.champion_metrics.items() if v is not None}
+    if BASELINE in board.index:
+        base.baseline = {k: float(board.loc[BASELINE, k]) for k in ("mase", "smape", "wape", "rmse") if board.loc[BASELINE, k] == board.loc[BASELINE, k] and board.loc[BASELINE, k] is not None}
+    base.holdout = dict(selection.holdout)
+    base.leaderboard = selection.leaderboard.to_dict("records")
+    base.notes = list(selection.notes)
+    base.run_id, base.model_uri = record.run_id, record.model_uri
+    base.seconds = time.perf_counter() - started
+    return base
