@@ -7,6 +7,7 @@ failed, the rest were written). ``--debug`` shows the traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -49,6 +50,30 @@ def build_parser() -> argparse.ArgumentParser:
     forecast.add_argument("--output", required=True, help="output table (.csv or .parquet)")
     forecast.add_argument("--leaderboard", default=None, help="also write the full leaderboard here")
     forecast.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
+
+    train = sub.add_parser("train", help="run the forecast-training flow: train, register, smoke-test, promote, deploy")
+    _add_data_args(train)
+    train.add_argument("--skip-deploy", action="store_true", help="stop after promoting the champions")
+    train.add_argument("--task-runner", default="threads", choices=["threads", "processes", "dask"])
+    train.add_argument("--dask-address", default=None, help="tcp://host:port of an existing Dask scheduler")
+    train.add_argument("--max-workers", type=int, default=2)
+    train.add_argument("--segments-per-task", type=int, default=1)
+    train.add_argument("--max-failed-fraction", type=float, default=0.25)
+    train.add_argument("--experiment", default="finance-forecast")
+    train.add_argument("--model-prefix", default="forecast")
+    train.add_argument("--report", default=None, help="write the JSON run report here")
+    train.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
+
+    serve = sub.add_parser("serve", help="the local serving endpoint")
+    serve.add_argument("action", choices=["status", "stop", "rollback"])
+    serve.add_argument("--json", action="store_true")
+    serve.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
+
+    predict = sub.add_parser("predict", help="ask the deployed endpoint for a segment's forecast")
+    predict.add_argument("--segment", required=True, help='segment key or part of it, e.g. "region=EU"')
+    predict.add_argument("--periods", type=int, default=14)
+    predict.add_argument("--json", action="store_true")
+    predict.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
 
     smoke = sub.add_parser("smoke", help="smoke-test a registered model by exact version (models:/name/version)")
     smoke.add_argument("model_uri")
@@ -107,15 +132,127 @@ def cmd_forecast(args) -> int:
     return EXIT_SEGMENTS_FAILED if run.failed else EXIT_OK
 
 
+def training_parameters(args):
+    from flows.training import TrainingParameters
+
+    job = job_from_args(args)
+    return TrainingParameters.model_validate({
+        "data_path": args.data, "delimiter": args.delimiter,
+        **job.model_dump(),
+        "tracking": {"experiment": args.experiment},
+        "registry": {"model_prefix": args.model_prefix},
+        "skip_deploy": args.skip_deploy,
+        "policy": {"max_failed_fraction": args.max_failed_fraction, "segments_per_task": args.segments_per_task, "max_workers": args.max_workers},
+    })
+
+
+def run_training(args) -> tuple[int, dict | None]:
+    """Run the flow in this process (against a local Prefect server when the runner needs one)."""
+    from flows.runners import ensure_local_server, make_task_runner
+
+    if args.task_runner != "threads" or getattr(args, "persistent_server", False):
+        api = ensure_local_server()
+        print(f"Prefect API: {api} (UI: {api.removesuffix('/api')})")
+    params = training_parameters(args)
+    from flows.training import TrainingFailed, forecast_training
+
+    runner = make_task_runner(args.task_runner, args.max_workers, args.dask_address)
+    state = forecast_training.with_options(task_runner=runner)(params, return_state=True)
+    if state.is_completed():
+        return EXIT_OK, state.result()
+    error = state.result(raise_on_failure=False)
+    if isinstance(error, TrainingFailed):
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_SEGMENTS_FAILED, error.report
+    if isinstance(error, BaseException):
+        raise error
+    raise RuntimeError(f"the training flow ended in state {state.type.value}: {state.message}")
+
+
+def print_report(report: dict) -> None:
+    print(f"{'segment':40s} {'status':8s} {'champion':15s} {'metric':>8s} {'baseline':>9s}  registered")
+    for row in report["segments"]:
+        metric = f"{row['metric_value']:.3f}" if row.get("metric_value") is not None else "-"
+        base = f"{row['baseline_value']:.3f}" if row.get("baseline_value") is not None else "-"
+        where = f"{row['registered_model']} v{row['version']}" if row.get("version") else (row.get("reason") or "")[:80]
+        print(f"{row['segment'][:40]:40s} {row['status']:8s} {str(row.get('champion') or '-'):15s} {metric:>8s} {base:>9s}  {where}")
+    if report.get("router"):
+        print(f"router: {report['router']['name']} v{report['router']['version']} ({report['router']['smoke']})")
+    if report.get("endpoint"):
+        print(f"endpoint: {report['endpoint']['url']} serving {report['endpoint']['model']} v{report['endpoint']['version']}")
+
+
+def cmd_train(args) -> int:
+    from forecasting.reporting import write_json
+
+    code, report = run_training(args)
+    if report:
+        print_report(report)
+        if args.report:
+            write_json(report, args.report)
+            print(f"report: {args.report}")
+    return code
+
+
+def cmd_serve(args) -> int:
+    import json
+
+    from forecasting.serving.local import LocalTarget
+
+    target = LocalTarget()
+    if args.action == "stop":
+        target.undeploy()
+        print("local endpoint stopped")
+        return EXIT_OK
+    status = target.rollback() if args.action == "rollback" else target.status()
+    if args.json:
+        print(json.dumps(status.__dict__, default=str))
+    else:
+        state = "ready" if status.ready else "NOT READY"
+        print(f"local endpoint: {state} {status.url or ''} {status.model or ''} v{status.version or '-'} ({status.detail})")
+    return EXIT_OK if status.ready else EXIT_SEGMENTS_FAILED
+
+
+def cmd_predict(args) -> int:
+    import json
+
+    from forecasting.serving import DeployError
+    from forecasting.serving.local import LocalTarget
+    from forecasting.serving.requests import segment_request
+
+    target = LocalTarget()
+    status = target.status()
+    if not status.ready:
+        raise DeployError(f"the local endpoint is not serving ({status.detail}); run `forecast-flows train` first")
+    from forecasting.settings import TrackingConfig
+
+    tracking = TrackingConfig(tracking_uri=status.extra.get("tracking_uri"), registry_uri=status.extra.get("registry_uri"))
+    request = segment_request(status.model, status.version, args.segment, args.periods, tracking)
+    answer = target.predict(request)
+    if args.json:
+        print(answer.to_json(orient="records"))
+    else:
+        print(answer.to_string(index=False))
+    return EXIT_OK
+
+
 def cmd_demo(args) -> int:
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    print(f"demo: forecasting the bundled sample data {SAMPLE_DATA.relative_to(PACKAGE_ROOT)} (3 segments, 30 days)")
+    """The main job on the bundled sample data, through a local Prefect server, ending in a served router."""
+    print(f"demo: training {SAMPLE_DATA.relative_to(PACKAGE_ROOT)} (3 segments, horizon 30) through the forecast-training flow")
     demo_args = build_parser().parse_args(
-        ["forecast", "--data", str(SAMPLE_DATA), "--segment-cols", "region,product", "--horizon", "30",
-         "--output", str(out / "forecast.csv"), "--leaderboard", str(out / "leaderboard.csv")]
+        ["train", "--data", str(SAMPLE_DATA), "--segment-cols", "region,product", "--horizon", "30",
+         "--report", str(Path(args.output_dir) / "training-report.json")]
     )
-    return cmd_forecast(demo_args)
+    demo_args.persistent_server = True
+    code = cmd_train(demo_args)
+    from forecasting.settings import TrackingConfig
+
+    tracking = TrackingConfig().resolved_tracking_uri()
+    print("\nwhere to look:")
+    print(f"  Prefect UI : {os.environ.get('PREFECT_API_URL', '').removesuffix('/api')}  (flow run 'forecast-training', tab Artifacts)")
+    print(f"  MLflow UI  : .venv/bin/mlflow ui --backend-store-uri {tracking}   then http://127.0.0.1:5000")
+    print("  endpoint   : .venv/bin/forecast-flows serve status ; .venv/bin/forecast-flows predict --segment region=EU --periods 14")
+    return code
 
 
 def cmd_smoke(args) -> int:
@@ -132,7 +269,7 @@ def cmd_smoke(args) -> int:
     return EXIT_OK if report.passed else EXIT_SEGMENTS_FAILED
 
 
-COMMANDS = {"forecast": cmd_forecast, "smoke": cmd_smoke, "demo": cmd_demo}
+COMMANDS = {"forecast": cmd_forecast, "train": cmd_train, "serve": cmd_serve, "predict": cmd_predict, "smoke": cmd_smoke, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
 
 from forecasting.metrics import METRICS
@@ -54,4 +56,9 @@ class Progress:
 
     def advance(self, n: int) -> None:
         self.done += n
-        update_progress_artifact(self.artifact_id, progress=100.0 * self.done / self.total)
+        share = self.done / self.total
+        update_progress_artifact(self.artifact_id, progress=100.0 * share)
+        bar = "#" * int(30 * share)
+        sys.stderr.write(f"\rtraining [{bar:<30s}] {self.done}/{self.total} segments")
+        sys.stderr.write("\n" if self.done >= self.total else "")
+        sys.stderr.flush()

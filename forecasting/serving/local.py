@@ -126,7 +126,8 @@ class LocalTarget(DeploymentTarget):
             process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         (self.root / f"{port}.pid").write_text(str(process.pid))
         return {"model": model_name, "version": str(version), "port": port, "pid": process.pid,
-                "url": f"http://{self.config.host}:{port}", "log": str(log), "started_at": time.time()}
+                "url": f"http://{self.config.host}:{port}", "log": str(log), "started_at": time.time(),
+                "tracking_uri": env["MLFLOW_TRACKING_URI"], "registry_uri": env.get("MLFLOW_REGISTRY_URI")}
 
     def _wait_ready(self, server: dict) -> None:
         deadline = time.monotonic() + self.config.ready_timeout_seconds
@@ -191,7 +192,8 @@ class LocalTarget(DeploymentTarget):
             return EndpointStatus("local", False, detail="nothing deployed")
         ready = self._ping(state)
         detail = f"pid {state['pid']}, log {state['log']}" if ready else f"not answering (pid {state['pid']}): {self._tail(state)}"
-        return EndpointStatus("local", ready, state["url"], state["model"], state["version"], detail, {"pid": state["pid"], "previous": state.get("previous")})
+        extra = {"pid": state["pid"], "previous": state.get("previous"), "tracking_uri": state.get("tracking_uri"), "registry_uri": state.get("registry_uri")}
+        return EndpointStatus("local", ready, state["url"], state["model"], state["version"], detail, extra)
 
     def predict(self, frame: pd.DataFrame, timeout: float = 30.0) -> pd.DataFrame:
         state = self._read()
