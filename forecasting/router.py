@@ -31,28 +31,23 @@ class Route:
     version: str
 
 
-# MLflow warns at class creation that predict() has no type hints; hints would switch on its own
-# input validation, which the signature already does.
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", UserWarning)
+class RouterModel(mlflow.pyfunc.PythonModel):
+    """Rows of ``segment columns + ds (+ covariates)`` in, the same plus forecasts out."""
 
-    class RouterModel(mlflow.pyfunc.PythonModel):
-        """Rows of ``segment columns + ds (+ covariates)`` in, the same plus forecasts out."""
+    def load_context(self, context):
+        self.root = Path(context.artifacts["segments"])
+        self.manifest = json.loads((self.root / "routes.json").read_text())
+        self.segment_cols: list[str] = self.manifest["segment_cols"]
+        self.routes: dict[str, dict] = self.manifest["routes"]
+        self._models: dict[str, Forecaster] = {}
 
-        def load_context(self, context):
-            self.root = Path(context.artifacts["segments"])
-            self.manifest = json.loads((self.root / "routes.json").read_text())
-            self.segment_cols: list[str] = self.manifest["segment_cols"]
-            self.routes: dict[str, dict] = self.manifest["routes"]
-            self._models: dict[str, Forecaster] = {}
+    def model_for(self, key: str) -> Forecaster:
+        if key not in self._models:  # loaded on first use: thousands of segments load fast
+            self._models[key] = Forecaster.load(self.root / self.routes[key]["dir"])
+        return self._models[key]
 
-        def model_for(self, key: str) -> Forecaster:
-            if key not in self._models:  # loaded on first use: thousands of segments load fast
-                self._models[key] = Forecaster.load(self.root / self.routes[key]["dir"])
-            return self._models[key]
-
-        def predict(self, context, model_input, params=None):
-            return as_bad_request(lambda: route_request(self, pd.DataFrame(model_input)))
+    def predict(self, context, model_input: pd.DataFrame, params=None):  # a DataFrame hint: no MLflow type-hint checks, no warning
+        return as_bad_request(lambda: route_request(self, pd.DataFrame(model_input)))
 
 
 def route_request(router: RouterModel, request: pd.DataFrame) -> pd.DataFrame:
