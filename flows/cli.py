@@ -275,6 +275,8 @@ COMMANDS = {"forecast": cmd_forecast, "train": cmd_train, "serve": cmd_serve, "p
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     pin_native_threads()
+    # A fresh ephemeral Prefect API migrates its SQLite database first: give it time on a slow machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     try:
         return COMMANDS[args.command](args)
     except Exception as exc:

@@ -34,3 +34,26 @@ def daily_frame(days: int = 200, start: str = "2024-01-01", seed: int = 0, level
     for name, value in cols.items():
         frame[name] = value
     return frame
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One Prefect test API for the session, flow heartbeats off (they cost ~1 s per flow run)."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield
+
+
+def segments_csv(path: Path, regions=("EU", "US", "APAC"), days: int = 200, broken: str | None = None) -> Path:
+    """Synthetic daily segments as a CSV; ``broken`` names a region whose target has text in it."""
+    frames = []
+    for i, region in enumerate(regions):
+        frame = daily_frame(days=days, seed=i, level=100.0 * (i + 1), region=region)
+        if region == broken:
+            frame.loc[5, "y"] = "oops"
+        frames.append(frame)
+    pd.concat(frames, ignore_index=True).to_csv(path, index=False)
+    return path

@@ -1,0 +1,165 @@
+"""The forecast-training flow end to end on a real Prefect test API, real MLflow (SQLite) and real
+local serving (`mlflow models serve` on loopback)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+from conftest import segments_csv
+from mlflow_helpers import local_mlflow
+
+BIN = Path(sys.executable).parent / "forecast-flows"
+FAST = {"models": {"models": ["ets", "theta"], "holidays_country": None}, "backtest": {"horizon": 14, "folds": 2}}
+
+
+def params(data, **overrides):
+    from flows.training import TrainingParameters
+
+    base = {"data_path": str(data), "data": {"segment_cols": ["region"]}, **FAST, "tracking": {"experiment": "flow-tests"},
+            "policy": {"retry_backoff_seconds": 0.1}}
+    base.update(overrides)
+    return TrainingParameters.model_validate(base)
+
+
+@pytest.fixture(scope="module")
+def e2e(prefect_harness, tmp_path_factory):
+    """3 healthy segments and a broken one, trained, registered, routed and served locally."""
+    from flows.training import forecast_training
+    from forecasting.serving.local import LocalTarget
+
+    home = tmp_path_factory.mktemp("e2e")
+    with local_mlflow(home) as (config, client):
+        data = segments_csv(home / "data.csv", regions=("EU", "US", "APAC", "BAD"), broken="BAD")
+        state = forecast_training(params(data), return_state=True)
+        yield {"state": state, "client": client, "home": home, "data": data}
+        LocalTarget().undeploy()
+
+
+def test_end_to_end_trains_registers_and_serves_every_healthy_segment(e2e):
+    from forecasting.serving.local import LocalTarget
+
+    assert e2e["state"].is_completed()
+    report = e2e["state"].result()
+    rows = {row["segment"]: row for row in report["segments"]}
+    assert [rows[k]["status"] for k in ("region=APAC", "region=EU", "region=US")] == ["trained"] * 3
+    assert rows["region=BAD"]["status"] == "failed" and "non-numeric values 'oops'" in rows["region=BAD"]["reason"]
+    client = e2e["client"]
+    for key in ("region=APAC", "region=EU", "region=US"):
+        assert str(client.get_model_version_by_alias(rows[key]["registered_model"], "champion").version) == rows[key]["version"]
+    assert report["router"]["promoted"] and report["endpoint"]["segments"] == 3
+    # the endpoint answers for every segment, from the frozen router
+    target = LocalTarget()
+    status = target.status()
+    assert status.ready and status.url.startswith("http://127.0.0.1:")
+    request = pd.DataFrame({"region": ["EU", "US", "APAC"], "ds": ["2024-07-19"] * 3})
+    answer = target.predict(request)
+    assert answer["region"].tolist() == ["EU", "US", "APAC"] and answer["yhat"].notna().all()
+
+
+def test_the_run_leaves_its_artifacts_in_the_prefect_ui(e2e):
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    flow_run_id = e2e["state"].state_details.flow_run_id
+
+    async def read():
+        async with get_client() as api:
+            return await api.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+
+    import asyncio
+
+    artifacts = {a.key: a for a in asyncio.run(read())}
+    assert {"validation-report", "leaderboard", "training-progress", "training-summary", "failures"} <= set(artifacts)
+    assert "3 of 4 segments trained" in artifacts["training-summary"].data
+    assert artifacts["training-progress"].data == 100.0
+    leaderboard = json.loads(artifacts["leaderboard"].data)
+    assert {row["model"] for row in leaderboard} >= {"naive", "seasonal_naive", "ets", "theta"}
+    assert sum(row["champion"] == "★" for row in leaderboard) == 3
+    assert "region=BAD" in artifacts["failures"].data
+
+
+def test_rerun_with_the_same_data_trains_nothing_and_changed_data_retrains(e2e, tmp_path):
+    from flows.training import forecast_training
+
+    with local_mlflow(e2e["home"]):
+        again = forecast_training(params(e2e["data"], skip_deploy=True))
+        assert sorted(r["status"] for r in again["segments"]) == ["cached", "cached", "cached", "failed"]
+        changed = pd.read_csv(e2e["data"], dtype=str)
+        changed.loc[changed["region"] == "EU", "y"] = (changed.loc[changed["region"] == "EU", "y"].astype(float) * 1.5).astype(str)
+        changed.to_csv(tmp_path / "changed.csv", index=False)
+        third = forecast_training(params(tmp_path / "changed.csv", skip_deploy=True))
+        statuses = {r["segment"]: r["status"] for r in third["segments"]}
+        assert statuses["region=EU"] == "trained" and statuses["region=US"] == "cached"
+
+
+def test_failed_fraction_above_the_tolerance_fails_the_run(prefect_harness, tmp_path):
+    from flows.training import TrainingFailed, forecast_training
+
+    with local_mlflow(tmp_path):
+        data = segments_csv(tmp_path / "d.csv", regions=("EU", "BAD"), broken="BAD")
+        state = forecast_training(params(data, skip_deploy=True, policy={"max_failed_fraction": 0.25}), return_state=True)
+        assert state.is_failed()
+        error = state.result(raise_on_failure=False)
+        assert isinstance(error, TrainingFailed) and "1 of 2 segments failed (50% > max_failed_fraction 25%)" in str(error)
+        assert {r["segment"]: r["status"] for r in error.report["segments"]} == {"region=BAD": "failed", "region=EU": "trained"}
+
+
+def test_smoke_failure_inside_the_prefect_transaction_keeps_the_champion(prefect_harness, tmp_path):
+    from forecasting.registry import CHAMPION, alias_version, register, set_alias
+    from forecasting.smoke import SmokeReport
+    from mlflow_helpers import log_family, prepared_segments
+    from conftest import daily_frame
+    from tasks.publish import publish_atomically
+
+    with local_mlflow(tmp_path) as (config, client):
+        _, prepared = prepared_segments(daily_frame())
+        run_id, uri, _ = log_family(config, "naive", prepared["all"])
+        good = register(client, "txn_test", uri, run_id, {})
+        set_alias(client, "txn_test", CHAMPION, good.version)
+        run_id2, uri2, _ = log_family(config, "ets", prepared["all"])
+        failing = lambda model_uri: SmokeReport(model_uri, failures=["horizon forecast: non-finite forecast values"])  # noqa: E731
+        result = publish_atomically(client, "all", "txn_test", uri2, run_id2, {}, check=failing)
+        assert not result.promoted and alias_version(client, "txn_test", CHAMPION) == good.version
+        tags = client.get_model_version("txn_test", result.version).tags
+        assert tags["smoke_test"] == "failed" and "non-finite" in tags["smoke_failures"]  # written by the rollback hook
+
+
+def test_a_killed_run_resumes_without_retraining_finished_segments(tmp_path):
+    """SIGKILL the CLI half way through; the same command again trains only what was unfinished."""
+    data = segments_csv(tmp_path / "d.csv", regions=("A", "B", "C", "D"), days=300)
+    env = {**os.environ, "FORECAST_FLOWS_HOME": str(tmp_path / "home"), "PREFECT_HOME": str(tmp_path / "prefect")}
+    env.pop("PREFECT_API_URL", None)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    command = [str(BIN), "train", "--data", str(data), "--segment-cols", "region", "--models", "ets,theta,arima",
+               "--horizon", "14", "--folds", "2", "--holidays", "none", "--skip-deploy", "--max-workers", "1", "--report", str(tmp_path / "r.json")]
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    results = tmp_path / "home" / "prefect-results"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and len(list(results.glob("train-*"))) < 2:
+        assert first.poll() is None, "the first run ended before it could be killed"
+        time.sleep(0.2)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    finished = len(list(results.glob("train-*")))
+    assert 2 <= finished < 4, "the run must be killed half way"
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-2000:]
+    report = json.loads((tmp_path / "r.json").read_text())
+    statuses = [row["status"] for row in report["segments"]]
+    assert statuses.count("cached") == finished and statuses.count("trained") == 4 - finished
+    with local_mlflow(tmp_path / "home") as (_, client):
+        experiment = client.get_experiment_by_name("finance-forecast")
+        children = client.search_runs([experiment.experiment_id], "tags.segment != ''", max_results=100)
+        finished_children = [r for r in children if r.info.status == "FINISHED"]
+        assert len(finished_children) == 4  # each segment fitted and logged once across both runs
+        for key in ("region=A", "region=B", "region=C", "region=D"):
+            name = next(r["registered_model"] for r in report["segments"] if r["segment"] == key)
+            assert len(client.search_model_versions(f"name='{name}'")) == 1
