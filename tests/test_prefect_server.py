@@ -1,0 +1,67 @@
+"""Against a real `prefect server` on loopback: deployments on a process work pool run by a worker,
+and the Dask task runner giving the same champions as threads."""
+
+import json
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, segments_csv
+from servers import BIN, start_prefect_server, stop
+
+SMALL = {"models": {"models": ["ets", "theta"], "holidays_country": None}, "backtest": {"horizon": 14, "folds": 2}}
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("prefect-server")
+    process, api, env = start_prefect_server(home)
+    yield api, env, home
+    stop(process)
+
+
+def prefect(env, *args, timeout=300, cwd=ROOT):
+    result = subprocess.run([str(BIN / "prefect"), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, f"prefect {' '.join(args)}: {result.stdout[-1500:]} {result.stderr[-1500:]}"
+    return result.stdout
+
+
+def test_deploy_all_and_a_worker_runs_the_training_deployment(prefect_server, tmp_path):
+    api, env, _ = prefect_server
+    env = {**env, "FORECAST_FLOWS_HOME": str(tmp_path / "state")}
+    data = segments_csv(tmp_path / "data.csv", regions=("EU", "US"))
+    subprocess.run([sys.executable, "-m", "deployments.work_pool"], env=env, cwd=ROOT, check=True, capture_output=True, timeout=120)
+    prefect(env, "--no-prompt", "deploy", "--all")
+    run_params = {"params": {"data_path": str(data), "data": {"segment_cols": ["region"]}, **SMALL, "skip_deploy": True}}
+    out = prefect(env, "deployment", "run", "forecast-training/weekly-retraining", "--params", json.dumps(run_params))
+    flow_run_id = next(line.split()[-1] for line in out.splitlines() if "UUID" in line)
+    prefect(env, "worker", "start", "--pool", "forecast-pool", "--run-once", timeout=600)
+    inspected = prefect(env, "flow-run", "inspect", flow_run_id, "--output", "json")
+    state = json.loads(inspected)["state"]
+    assert state["type"] == "COMPLETED", state
+    request = urllib.request.Request(f"{api}/artifacts/filter", data=json.dumps({"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}}).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        keys = {artifact["key"] for artifact in json.loads(response.read())}
+    assert {"training-summary", "leaderboard", "validation-report", "training-progress"} <= keys
+
+
+def test_dask_local_cluster_picks_the_same_champions_as_threads(prefect_server, tmp_path):
+    api, env, _ = prefect_server
+    data = segments_csv(tmp_path / "data.csv", regions=("EU", "US", "APAC"))
+    champions = {}
+    for runner in ("threads", "dask"):
+        run_env = {**env, "FORECAST_FLOWS_HOME": str(tmp_path / runner)}  # separate state: no cache shared
+        report = tmp_path / f"{runner}.json"
+        result = subprocess.run(
+            [str(BIN / "forecast-flows"), "train", "--data", str(data), "--segment-cols", "region", "--models", "ets,theta",
+             "--horizon", "14", "--folds", "2", "--holidays", "none", "--skip-deploy", "--task-runner", runner, "--report", str(report)],
+            env=run_env, capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        champions[runner] = {row["segment"]: (row["champion"], round(row["metric_value"], 9)) for row in json.loads(report.read_text())["segments"]}
+    assert champions["dask"] == champions["threads"]
+    assert len(champions["dask"]) == 3
