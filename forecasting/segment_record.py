@@ -28,6 +28,19 @@ def record_segment(
     """Log one trained segment as a child run and its champion as a pyfunc model."""
     client = connect(config)
     run_id = start_segment_run(config, parent_run_id, segment.key, {"champion": selection.champion, **(tags or {})})
+    try:
+        model_uri = _fill_segment_run(client, run_id, segment, report, backtest, selection, horizon)
+    except Exception:
+        try:  # leave no RUNNING orphan behind; the caller retries with a fresh child run
+            client.set_terminated(run_id, status="FAILED")
+        except Exception:
+            pass
+        raise
+    client.set_terminated(run_id)
+    return SegmentRun(run_id=run_id, model_uri=model_uri)
+
+
+def _fill_segment_run(client, run_id, segment, report, backtest, selection, horizon) -> str:
     board = selection.leaderboard
     metrics: dict[str, float | None] = {}
     for row in board.to_dict("records"):
@@ -63,8 +76,7 @@ def record_segment(
         close(figure)
     with mlflow.start_run(run_id=run_id):
         info = log_forecaster(selection.champion_model, segment.key, segment.future, horizon)
-    client.set_terminated(run_id)
-    return SegmentRun(run_id=run_id, model_uri=info.model_uri)
+    return info.model_uri
 
 
 def _metric(key: str, value: float):
