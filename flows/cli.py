@@ -75,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true")
     predict.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
 
+    health = sub.add_parser("health", help="check the Prefect API, MLflow tracking and registry, serving, Databricks auth")
+    health.add_argument("--json", action="store_true")
+    health.add_argument("--target", default="local", choices=["local", "databricks"])
+    health.add_argument("--databricks-profile", default=None)
+    health.add_argument("--endpoint-name", default="finance-forecast")
+    health.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
+
     smoke = sub.add_parser("smoke", help="smoke-test a registered model by exact version (models:/name/version)")
     smoke.add_argument("model_uri")
     smoke.add_argument("--router", action="store_true", help="the model is a multi-segment router")
@@ -269,7 +276,25 @@ def cmd_smoke(args) -> int:
     return EXIT_OK if report.passed else EXIT_SEGMENTS_FAILED
 
 
-COMMANDS = {"forecast": cmd_forecast, "train": cmd_train, "serve": cmd_serve, "predict": cmd_predict, "smoke": cmd_smoke, "demo": cmd_demo}
+def cmd_health(args) -> int:
+    import json
+
+    from forecasting.health import healthy, run_checks
+    from forecasting.serving import DeployConfig
+
+    deploy = DeployConfig(target=args.target, databricks_profile=args.databricks_profile, endpoint_name=args.endpoint_name)
+    checks = run_checks(deploy=deploy)
+    if args.json:
+        print(json.dumps({"healthy": healthy(checks), "checks": [c.as_dict() for c in checks]}))
+    else:
+        print(f"{'check':18s} {'state':6s} {'required':8s} {'seconds':>7s}  detail")
+        for c in checks:
+            state = "ok" if c.ok else "FAIL"
+            print(f"{c.name:18s} {state:6s} {'yes' if c.required else 'no':8s} {c.seconds:7.2f}  {c.detail}")
+    return EXIT_OK if healthy(checks) else EXIT_SEGMENTS_FAILED
+
+
+COMMANDS = {"health": cmd_health, "forecast": cmd_forecast, "train": cmd_train, "serve": cmd_serve, "predict": cmd_predict, "smoke": cmd_smoke, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from forecasting.backtest import BacktestSpec
 from forecasting.contract import DataSpec
-from forecasting.fingerprint import code_fingerprint, config_fingerprint
+from forecasting.fingerprint import code_fingerprint, config_fingerprint, segment_fingerprint
 from forecasting.models import ModelSpec
 from forecasting.pipeline import ForecastJob
 from forecasting.registry import RegistryConfig
@@ -100,7 +100,8 @@ def forecast_training(params: TrainingParameters = TrainingParameters()) -> dict
     validation_artifact(report)
     rows = {key: {"segment": key, "status": "failed", "stage": "validation", "reason": "; ".join(f.message for f in seg.errors)}
             for key, seg in report.segments.items() if not seg.ok}
-    tags = {"orchestration_run_id": flow_run_id, "data_hash": config_fingerprint(*(s.key for s in prepared.values())),
+    data_hash = config_fingerprint(*(f"{s.key}:{segment_fingerprint(s.history, s.future)}" for s in prepared.values()))
+    tags = {"orchestration_run_id": flow_run_id, "data_hash": data_hash,
             "config_hash": config_fingerprint(job), "code_fingerprint": code_fingerprint()}
     parent_run_id = start_parent_run.with_options(**service)(params.tracking, tags, f"training-{flow_run_id[:8]}")
 

@@ -32,10 +32,18 @@ def quiet_mlflow() -> None:
 def connect(config: TrackingConfig) -> MlflowClient:
     """Point this process (or worker) at the configured tracking server and registry."""
     quiet_mlflow()
+    exported = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     mlflow.set_tracking_uri(config.resolved_tracking_uri())
     registry = config.resolved_registry_uri()
     if registry:
         mlflow.set_registry_uri(registry)
+    # MLflow also exports the URIs to the environment; keep the user's environment as it was, so a later
+    # TrackingConfig() in this process never silently inherits a URI an earlier run chose.
+    for key, value in exported.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     return MlflowClient()
 
 

@@ -6,6 +6,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 
+import pandas as pd
 from prefect import task
 from prefect.context import get_run_context
 
@@ -101,7 +102,8 @@ def _train_one(segment, report, job, tracking, parent_run_id, tags, computed_in)
     base.champion = selection.champion
     base.metrics = {k: v for k, v in selection.champion_metrics.items() if v is not None}
     if BASELINE in board.index:
-        base.baseline = {k: float(board.loc[BASELINE, k]) for k in ("mase", "smape", "wape", "rmse") if board.loc[BASELINE, k] == board.loc[BASELINE, k] and board.loc[BASELINE, k] is not None}
+        baseline = board.loc[BASELINE]
+        base.baseline = {k: float(baseline[k]) for k in ("mase", "smape", "wape", "mape", "rmse") if pd.notna(baseline[k])}
     base.holdout = dict(selection.holdout)
     base.leaderboard = selection.leaderboard.to_dict("records")
     base.notes = list(selection.notes)

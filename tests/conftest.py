@@ -36,6 +36,27 @@ def daily_frame(days: int = 200, start: str = "2024-01-01", seed: int = 0, level
     return frame
 
 
+MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_HTTP_REQUEST_MAX_RETRIES")
+
+
+@pytest.fixture(autouse=True)
+def isolated_mlflow_environment():
+    """mlflow.set_tracking_uri() also exports MLFLOW_TRACKING_URI for child processes: restore it after
+    every test, so no test (or its subprocesses) talks to another test's tracking server."""
+    saved = {k: os.environ.get(k) for k in MLFLOW_ENV}
+    yield
+    import mlflow
+
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    mlflow.set_tracking_uri(saved["MLFLOW_TRACKING_URI"])
+    if saved["MLFLOW_TRACKING_URI"] is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+
 @pytest.fixture(scope="session")
 def prefect_harness():
     """One Prefect test API for the session, flow heartbeats off (they cost ~1 s per flow run)."""

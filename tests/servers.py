@@ -51,7 +51,8 @@ def start_prefect_server(home: Path) -> tuple[subprocess.Popen, str, dict]:
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
            "PATH": str(BIN) + os.pathsep + os.environ.get("PATH", "")}
-    env.pop("PREFECT_API_URL", None)
+    for key in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        env.pop(key, None)
     log = open(home / "server.log", "ab")
     process = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)

@@ -1,0 +1,184 @@
+"""Databricks Model Serving through databricks-sdk.
+
+Auth comes from the environment (DATABRICKS_HOST/DATABRICKS_TOKEN, ...) or a ~/.databrickscfg profile;
+the token is never logged, tagged or written anywhere by this module. Only ``NotFound`` on the endpoint
+lookup leads to a create: any other error (auth, network) is raised as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pandas as pd
+
+from forecasting.serving.base import DeployError, DeploymentTarget, EndpointStatus
+from forecasting.serving.config import DeployConfig
+from forecasting.serving.local import records_payload
+from forecasting.settings import state_dir
+
+
+def workspace_client(config: DeployConfig, retry_timeout_seconds: int | None = None):
+    """A client authenticated from the environment or the configured profile. ``retry_timeout_seconds``
+    bounds the SDK's retries (its default budget is 300 s) for quick checks such as health."""
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.core import Config
+
+    kwargs = {"profile": config.databricks_profile} if config.databricks_profile else {}
+    if retry_timeout_seconds is not None:
+        kwargs.update(retry_timeout_seconds=retry_timeout_seconds, http_timeout_seconds=retry_timeout_seconds)
+    return WorkspaceClient(config=Config(**kwargs))
+
+
+def entity_name(model_name: str, version: str) -> str:
+    """Served entity names: letters, digits, '-' and '_' (the UC name's last part plus the version)."""
+    leaf = model_name.split(".")[-1]
+    return f"{leaf}-{version}".replace("_", "-")[:63]
+
+
+class DatabricksTarget(DeploymentTarget):
+    name = "databricks"
+
+    def __init__(self, config: DeployConfig | None = None, client=None):
+        self.config = config or DeployConfig(target="databricks")
+        self.client = client or workspace_client(self.config)
+        self.endpoint = self.config.endpoint_name
+
+    # --- endpoint state ------------------------------------------------------------------------
+    def _get(self):
+        """The endpoint, or None when it does not exist. Anything but NotFound propagates."""
+        from databricks.sdk.errors import NotFound
+
+        try:
+            return self.client.serving_endpoints.get(self.endpoint)
+        except NotFound:
+            return None
+
+    @staticmethod
+    def _entities(endpoint) -> list:
+        config = getattr(endpoint, "config", None) if endpoint else None
+        return list(getattr(config, "served_entities", None) or [])
+
+    def _wait_ready(self, timeout: float) -> None:
+        """The SDK's waiter only waits for the config update; an endpoint is usable when READY."""
+        deadline = time.monotonic() + timeout
+        last = "unknown"
+        while True:
+            endpoint = self.client.serving_endpoints.get(self.endpoint)
+            state = endpoint.state
+            update = getattr(state.config_update, "value", str(state.config_update))
+            ready = getattr(state.ready, "value", str(state.ready))
+            last = f"config_update={update}, ready={ready}"
+            if update in ("UPDATE_FAILED", "UPDATE_CANCELED"):
+                raise DeployError(f"endpoint {self.endpoint!r}: configuration update ended in {update}")
+            if update == "NOT_UPDATING" and ready == "READY":
+                return
+            if time.monotonic() >= deadline:
+                raise DeployError(f"endpoint {self.endpoint!r} was not READY after {timeout:.0f}s ({last})")
+            time.sleep(self.config.poll_seconds)
+
+    def _served_input(self, model_name: str, version: str):
+        from databricks.sdk.service.serving import ServedEntityInput
+
+        return ServedEntityInput(
+            name=entity_name(model_name, version),
+            entity_name=model_name,
+            entity_version=str(version),
+            workload_size=self.config.workload_size,
+            scale_to_zero_enabled=self.config.scale_to_zero,
+        )
+
+    def _as_input(self, entity):
+        from databricks.sdk.service.serving import ServedEntityInput
+
+        return ServedEntityInput(
+            name=entity.name,
+            entity_name=entity.entity_name,
+            entity_version=str(entity.entity_version),
+            workload_size=getattr(entity, "workload_size", None) or self.config.workload_size,
+            scale_to_zero_enabled=bool(getattr(entity, "scale_to_zero_enabled", self.config.scale_to_zero)),
+        )
+
+    def _traffic(self, routes: list[tuple[str, int]]):
+        from databricks.sdk.service.serving import Route, TrafficConfig
+
+        return TrafficConfig(routes=[Route(served_entity_name=name, traffic_percentage=pct) for name, pct in routes])
+
+    # --- interface -----------------------------------------------------------------------------
+    def deploy(self, model_name: str, version: str, example: pd.DataFrame | None = None) -> EndpointStatus:
+        from databricks.sdk.service.serving import EndpointCoreConfigInput
+
+        current = self._get()
+        previous = self._entities(current)
+        new = self._served_input(model_name, version)
+        entities, routes = [new], [(new.name, 100)]
+        challenger_pct = self.config.challenger_traffic_percent
+        old = next((e for e in previous if e.name != new.name), None)
+        if old is not None and challenger_pct:
+            entities.append(self._as_input(old))
+            routes = [(new.name, 100 - challenger_pct), (old.name, challenger_pct)]
+        if current is None:
+            self.client.serving_endpoints.create(self.endpoint, config=EndpointCoreConfigInput(name=self.endpoint, served_entities=entities, traffic_config=self._traffic(routes)))
+        else:
+            self.client.serving_endpoints.update_config(self.endpoint, served_entities=entities, traffic_config=self._traffic(routes))
+        try:
+            self._wait_ready(self.config.databricks_ready_timeout_seconds)
+            if example is not None and not example.empty:
+                self.predict(example)
+        except DeployError as exc:
+            raise DeployError(f"{exc}; {self._roll_back_to(previous)}") from None
+        self._remember({"model": model_name, "version": str(version), "previous": [self._describe(e) for e in previous]})
+        return self.status()
+
+    def _roll_back_to(self, previous: list) -> str:
+        if not previous:
+            return "there was no previous configuration to roll back to"
+        inputs = [self._as_input(e) for e in previous]
+        self.client.serving_endpoints.update_config(self.endpoint, served_entities=inputs, traffic_config=self._traffic([(inputs[0].name, 100)]))
+        try:
+            self._wait_ready(self.config.databricks_ready_timeout_seconds)
+        except DeployError as exc:
+            return f"rolled back to {inputs[0].entity_name} v{inputs[0].entity_version}, which is not ready either ({exc})"
+        return f"rolled back to {inputs[0].entity_name} v{inputs[0].entity_version}"
+
+    @staticmethod
+    def _describe(entity) -> dict:
+        return {"name": entity.name, "entity_name": entity.entity_name, "entity_version": str(entity.entity_version)}
+
+    def _memory_file(self):
+        return state_dir() / "serving" / f"databricks-{self.endpoint}.json"
+
+    def _remember(self, record: dict) -> None:
+        path = self._memory_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record))
+
+    def status(self) -> EndpointStatus:
+        endpoint = self._get()
+        if endpoint is None:
+            return EndpointStatus("databricks", False, detail=f"endpoint {self.endpoint!r} does not exist")
+        entities = self._entities(endpoint)
+        state = endpoint.state
+        ready = getattr(state.ready, "value", str(state.ready)) == "READY"
+        detail = f"config_update={getattr(state.config_update, 'value', state.config_update)}"
+        url = f"{self.client.config.host.rstrip('/')}/serving-endpoints/{self.endpoint}/invocations"
+        first = entities[0] if entities else None
+        return EndpointStatus("databricks", ready, url, getattr(first, "entity_name", None), str(getattr(first, "entity_version", "")) or None, detail)
+
+    def predict(self, frame: pd.DataFrame, timeout: float = 30.0) -> pd.DataFrame:
+        response = self.client.serving_endpoints.query(self.endpoint, dataframe_records=records_payload(frame)["dataframe_records"])
+        return pd.DataFrame(response.predictions)
+
+    def rollback(self) -> EndpointStatus:
+        try:
+            record = json.loads(self._memory_file().read_text())
+        except FileNotFoundError:
+            record = {}
+        previous = record.get("previous") or []
+        if not previous:
+            raise DeployError(f"endpoint {self.endpoint!r}: no previous configuration is known to roll back to")
+        first = previous[0]
+        return self.deploy(first["entity_name"], first["entity_version"])
+
+    def undeploy(self) -> None:
+        self.client.serving_endpoints.delete(self.endpoint)

@@ -1,0 +1,124 @@
+"""A small HTTP server that speaks the subset of the Databricks REST API our Databricks target uses:
+serving endpoints (create, get, update config, delete, invocations), host metadata and current user.
+
+This is a contract test of OUR READING of the API, not Databricks itself. Faults can be injected:
+throttling/unavailable answers, a configuration update that fails, an endpoint that never gets READY.
+"""
+
+from __future__ import annotations
+
+import copy
+import http.server
+import json
+import re
+import threading
+
+
+class ContractServer:
+    def __init__(self, ready_after_polls: int = 2):
+        self.endpoints: dict[str, dict] = {}
+        self.requests: list[dict] = []
+        self.inject: list[tuple[str, int]] = []  # (path fragment, status) answered once each, in order
+        self.fail_next_update = False
+        self.never_ready = False
+        self.forbid_lookup = False
+        self.ready_after_polls = ready_after_polls
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _reply(self, status: int, body: dict | None = None, headers: dict | None = None):
+                payload = json.dumps(body or {}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def _handle(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}") if length else {}
+                with server.lock:
+                    server.requests.append({"method": self.command, "path": self.path, "body": body, "headers": dict(self.headers)})
+                    for i, (fragment, status) in enumerate(server.inject):
+                        if fragment in self.path:
+                            server.inject.pop(i)
+                            code = {429: "REQUEST_LIMIT_EXCEEDED", 503: "TEMPORARILY_UNAVAILABLE"}.get(status, "INTERNAL_ERROR")
+                            return self._reply(status, {"error_code": code, "message": "injected"}, {"Retry-After": "1"} if status == 429 else None)
+                    status, answer = server.route(self.command, self.path, body, f"http://{self.headers['Host']}")
+                return self._reply(status, answer)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+
+    # --- the API -------------------------------------------------------------------------------
+    def route(self, method: str, path: str, body: dict, base: str):
+        path = path.split("?")[0]
+        if path == "/.well-known/databricks-config":
+            return 200, {"oidc_endpoint": f"{base}/oidc", "workspace_id": "1234567890"}
+        if path == "/api/2.0/preview/scim/v2/Me":
+            return 200, {"id": "42", "userName": "contract-test@example.com"}
+        if method == "POST" and path == "/api/2.0/serving-endpoints":
+            if body["name"] in self.endpoints:
+                return 400, {"error_code": "RESOURCE_ALREADY_EXISTS", "message": f"Endpoint {body['name']} already exists"}
+            self.endpoints[body["name"]] = {"name": body["name"], "config": {}, "pending": body["config"], "polls": 0,
+                                            "state": {"ready": "NOT_READY", "config_update": "IN_PROGRESS"}}
+            return 200, self.view(body["name"])
+        match = re.fullmatch(r"/api/2.0/serving-endpoints/([^/]+)(/config)?", path)
+        if match:
+            name = match.group(1)
+            if self.forbid_lookup:
+                return 403, {"error_code": "PERMISSION_DENIED", "message": "token lacks permission"}
+            if name not in self.endpoints:
+                return 404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": f"Serving endpoint {name} does not exist"}
+            endpoint = self.endpoints[name]
+            if method == "PUT" and match.group(2):
+                endpoint.update(pending=body, polls=0)
+                endpoint["state"]["config_update"] = "IN_PROGRESS"
+                return 200, self.view(name)
+            if method == "DELETE":
+                del self.endpoints[name]
+                return 200, {}
+            self.advance(endpoint)
+            return 200, self.view(name)
+        match = re.fullmatch(r"/serving-endpoints/([^/]+)/invocations", path)
+        if match and method == "POST":
+            records = body.get("dataframe_records")
+            if records is None:
+                return 400, {"error_code": "BAD_REQUEST", "message": "expected dataframe_records"}
+            return 200, {"predictions": [{**row, "yhat": 1.0, "yhat_lower": 0.5, "yhat_upper": 1.5} for row in records]}
+        return 404, {"error_code": "ENDPOINT_NOT_FOUND", "message": f"no route for {method} {path}"}
+
+    def advance(self, endpoint: dict) -> None:
+        """Each GET moves an update along: after ``ready_after_polls`` it is applied (or fails)."""
+        if endpoint["pending"] is None:
+            return
+        endpoint["polls"] += 1
+        if endpoint["polls"] < self.ready_after_polls:
+            return
+        if self.fail_next_update:
+            self.fail_next_update = False
+            endpoint.update(pending=None)
+            endpoint["state"]["config_update"] = "UPDATE_FAILED"
+            return
+        endpoint.update(config=copy.deepcopy(endpoint["pending"]), pending=None)
+        endpoint["state"] = {"config_update": "NOT_UPDATING", "ready": "NOT_READY" if self.never_ready else "READY"}
+
+    def view(self, name: str) -> dict:
+        endpoint = self.endpoints[name]
+        return {"name": name, "state": dict(endpoint["state"]), "config": copy.deepcopy(endpoint["config"]),
+                "pending_config": copy.deepcopy(endpoint["pending"]) if endpoint["pending"] else None}
+
+    def calls(self, method: str, fragment: str) -> list[dict]:
+        return [r for r in self.requests if r["method"] == method and fragment in r["path"]]
