@@ -149,7 +149,7 @@ def training_parameters(args):
         "tracking": {"experiment": args.experiment},
         "registry": {"model_prefix": args.model_prefix},
         "skip_deploy": args.skip_deploy,
-        "policy": {"max_failed_fraction": args.max_failed_fraction, "segments_per_task": args.segments_per_task, "max_workers": args.max_workers},
+        "policy": {"max_failed_fraction": args.max_failed_fraction, "segments_per_task": args.segments_per_task},
     })
 
 

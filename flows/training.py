@@ -43,7 +43,6 @@ class RunPolicy(BaseModel):
     segments_per_task: int = Field(1, ge=1, le=1000, description="segments per task run (raise for thousands of segments)")
     segment_timeout_seconds: int = Field(600, ge=10, description="timeout per segment (a chunk gets this x its size)")
     retry_backoff_seconds: float = Field(2.0, ge=0, description="first retry delay of service calls; doubles each retry")
-    max_workers: int = Field(2, ge=1, le=64, description="concurrent task runs with the thread runner")
     result_storage: str | None = Field(None, description="Prefect storage block for task results (default: local, in the state directory)")
 
 
@@ -134,22 +133,34 @@ def forecast_training(params: TrainingParameters = TrainingParameters()) -> dict
     trained = dict(sorted(trained.items()))
 
     good = [t for t in trained.values() if t.status == "trained"]
-    published = publish_champions.with_options(**service).map(
-        chunks(good, params.policy.segments_per_task), registry=unmapped(params.registry), tracking=unmapped(params.tracking), tags=unmapped(tags)
-    ).result()
-    published_by_segment = {p.segment: p for batch in published for p in batch}
+    publish_chunks = chunks(good, params.policy.segments_per_task)
+    publish_futures = publish_champions.with_options(**service).map(
+        publish_chunks, registry=unmapped(params.registry), tracking=unmapped(params.tracking), tags=unmapped(tags))
+    published_by_segment, publish_errors = {}, {}
+    for future, chunk in zip(publish_futures, publish_chunks):
+        try:
+            published_by_segment.update({p.segment: p for p in future.result()})
+        except Exception as exc:  # retries exhausted or a registry refusal: these segments are not published
+            publish_errors.update({seg.segment: f"{type(exc).__name__}: {exc}" for seg in chunk})
 
-    router, endpoint = None, None
+    router, endpoint, deploy_error = None, None, None
     if not params.skip_deploy and any(p.promoted for p in published_by_segment.values()):
-        router, size = publish_router.with_options(**service)(
-            [p for p in published_by_segment.values() if p.promoted], trained, params.data.segment_cols,
-            params.registry, params.tracking, parent_run_id, tags)
-        logger.info("router %s version %s: %s (snapshot %.1f MB)", router.name, router.version, router.smoke, size / 1e6)
-        if router.promoted:
+        try:
+            router, size = publish_router.with_options(**service)(
+                [p for p in published_by_segment.values() if p.promoted], trained, params.data.segment_cols,
+                params.registry, params.tracking, parent_run_id, tags)
+            logger.info("router %s version %s: %s (snapshot %.1f MB)", router.name, router.version, router.smoke, size / 1e6)
+            if not router.promoted:
+                raise RuntimeError(f"the router failed its smoke test: {router.smoke}")
             endpoint = deploy_router.with_options(**service)(router.name, router.version, params.deploy, params.tracking)
+        except Exception as exc:  # champions stay registered and promoted; the run fails after its report
+            deploy_error = f"{type(exc).__name__}: {exc}"
+            logger.error("deployment failed: %s", deploy_error)
 
     for key, result in trained.items():
         rows[key] = _report_row(result, published_by_segment.get(key), endpoint, params.tracking, job.backtest.metric)
+        if key in publish_errors:
+            rows[key].update(status="failed", stage="publish", reason=publish_errors[key])
     rows = dict(sorted(rows.items()))
     failed = [r for r in rows.values() if r["status"] == "failed"]
     leaderboard_artifact(good)
@@ -159,9 +170,11 @@ def forecast_training(params: TrainingParameters = TrainingParameters()) -> dict
         links["Endpoint"] = endpoint.get("url", "")
     summary_artifact(list(rows.values()), job.backtest.metric, links)
     failed_fraction = len(failed) / max(len(rows), 1)
-    end_parent_run(params.tracking, parent_run_id, failed_fraction > params.policy.max_failed_fraction)
+    end_parent_run(params.tracking, parent_run_id, bool(deploy_error) or failed_fraction > params.policy.max_failed_fraction)
     result = {"segments": list(rows.values()), "router": router.__dict__ if router else None, "endpoint": endpoint,
-              "mlflow_parent_run_id": parent_run_id, "failed_fraction": failed_fraction}
+              "deploy_error": deploy_error, "mlflow_parent_run_id": parent_run_id, "failed_fraction": failed_fraction}
+    if deploy_error:
+        raise TrainingFailed(f"champions are registered and promoted, but deployment failed: {deploy_error}", result)
     if failed_fraction > params.policy.max_failed_fraction:
         raise TrainingFailed(
             f"{len(failed)} of {len(rows)} segments failed ({failed_fraction:.0%} > max_failed_fraction "
