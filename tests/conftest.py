@@ -41,20 +41,15 @@ MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_HTTP_REQUEST
 
 @pytest.fixture(autouse=True)
 def isolated_mlflow_environment():
-    """mlflow.set_tracking_uri() also exports MLFLOW_TRACKING_URI for child processes: restore it after
-    every test, so no test (or its subprocesses) talks to another test's tracking server."""
+    """No test leaves MLflow variables behind for later tests or their subprocesses (a stale
+    MLFLOW_TRACKING_URI pointing at a stopped server makes a subprocess retry for minutes)."""
     saved = {k: os.environ.get(k) for k in MLFLOW_ENV}
     yield
-    import mlflow
-
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    mlflow.set_tracking_uri(saved["MLFLOW_TRACKING_URI"])
-    if saved["MLFLOW_TRACKING_URI"] is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 
 @pytest.fixture(scope="session")

@@ -49,19 +49,26 @@ def test_deploy_all_and_a_worker_runs_the_training_deployment(prefect_server, tm
     assert {"training-summary", "leaderboard", "validation-report", "training-progress"} <= keys
 
 
-def test_dask_local_cluster_picks_the_same_champions_as_threads(prefect_server, tmp_path):
+def test_dask_local_cluster_picks_the_same_champions_as_threads(prefect_server, prefect_harness, tmp_path):
+    from flows.training import forecast_training
+    from mlflow_helpers import local_mlflow
+    from test_flows import params
+
     api, env, _ = prefect_server
     data = segments_csv(tmp_path / "data.csv", regions=("EU", "US", "APAC"))
-    champions = {}
-    for runner in ("threads", "dask"):
-        run_env = {**env, "FORECAST_FLOWS_HOME": str(tmp_path / runner)}  # separate state: no cache shared
-        report = tmp_path / f"{runner}.json"
-        result = subprocess.run(
-            [str(BIN / "forecast-flows"), "train", "--data", str(data), "--segment-cols", "region", "--models", "ets,theta",
-             "--horizon", "14", "--folds", "2", "--holidays", "none", "--skip-deploy", "--task-runner", runner, "--report", str(report)],
-            env=run_env, capture_output=True, text=True, timeout=600, cwd=tmp_path,
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
-        champions[runner] = {row["segment"]: (row["champion"], round(row["metric_value"], 9)) for row in json.loads(report.read_text())["segments"]}
-    assert champions["dask"] == champions["threads"]
-    assert len(champions["dask"]) == 3
+    with local_mlflow(tmp_path / "threads"):  # in-process thread runner, its own state: no cache shared
+        threads = forecast_training(params(data, skip_deploy=True))
+    report = tmp_path / "dask.json"
+    result = subprocess.run(
+        [str(BIN / "forecast-flows"), "train", "--data", str(data), "--segment-cols", "region", "--models", "ets,theta",
+         "--horizon", "14", "--folds", "2", "--holidays", "none", "--skip-deploy", "--task-runner", "dask", "--report", str(report)],
+        env={**env, "FORECAST_FLOWS_HOME": str(tmp_path / "dask")}, capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    def champions(rows):
+        return {row["segment"]: (row["champion"], round(row["metric_value"], 9)) for row in rows}
+
+    dask_rows = json.loads(report.read_text())["segments"]
+    assert champions(dask_rows) == champions(threads["segments"])
+    assert len(dask_rows) == 3 and all(row["status"] == "trained" for row in dask_rows)
