@@ -109,22 +109,28 @@ def model_metadata(forecaster: Forecaster, segment: str, horizon: int) -> dict:
     }
 
 
+def log_pyfunc(name: str, python_model, artifacts: dict[str, str], example: pd.DataFrame, signature, metadata: dict):
+    """Log a pyfunc in the active run the way every model of ours is logged: explicit pinned
+    requirements (no slow inference), the ``forecasting`` package as code, signature and example."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return mlflow.pyfunc.log_model(
+            name=name,
+            python_model=python_model,
+            artifacts=artifacts,
+            signature=signature,
+            input_example=example,
+            pip_requirements=pip_requirements(),
+            code_paths=[str(PACKAGE_DIR)],
+            metadata=metadata,
+        )
+
+
 def log_forecaster(forecaster: Forecaster, segment: str, future: pd.DataFrame, horizon: int, name: str = "model"):
     """Log a fitted forecaster as a pyfunc model in the active run; returns MLflow's ModelInfo."""
     example = input_example(forecaster, future)
-    output = predict_frame(forecaster, example)
-    signature = infer_signature(example, output)
+    signature = infer_signature(example, predict_frame(forecaster, example))
     with tempfile.TemporaryDirectory() as tmp:
         artifact = forecaster.save(Path(tmp) / "forecaster")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return mlflow.pyfunc.log_model(
-                name=name,
-                python_model=ForecastModel(),
-                artifacts={"forecaster": str(artifact)},
-                signature=signature,
-                input_example=example,
-                pip_requirements=pip_requirements(),
-                code_paths=[str(PACKAGE_DIR)],
-                metadata=model_metadata(forecaster, segment, horizon),
-            )
+        return log_pyfunc(name, ForecastModel(), {"forecaster": str(artifact)}, example, signature,
+                          model_metadata(forecaster, segment, horizon))

@@ -7,7 +7,6 @@ import json
 import shutil
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from mlflow.types.schema import ColSpec, Schema
 
 from forecasting.contract import segment_key, segment_slug
 from forecasting.errors import DataError
-from forecasting.mlflow_model import PACKAGE_DIR, as_bad_request, pip_requirements, predict_frame
+from forecasting.mlflow_model import as_bad_request, log_pyfunc, predict_frame
 from forecasting.models import Forecaster
 from forecasting.smoke import SmokeReport, check_forecast_response, horizon_request
 
@@ -118,18 +117,8 @@ def log_router(routes: list[Route], segment_cols: list[str], name: str = "router
         router.load_context(type("Ctx", (), {"artifacts": {"segments": str(target)}})())
         output = route_request(router, example)
         signature = _optional_covariates(infer_signature(example, output), segment_cols)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            info = mlflow.pyfunc.log_model(
-                name=name,
-                python_model=RouterModel(),
-                artifacts={"segments": str(target)},
-                signature=signature,
-                input_example=example,
-                pip_requirements=pip_requirements(),
-                code_paths=[str(PACKAGE_DIR)],
-                metadata={"kind": "router", "segments": len(routes), "segment_cols": segment_cols, "snapshot_bytes": size},
-            )
+        metadata = {"kind": "router", "segments": len(routes), "segment_cols": segment_cols, "snapshot_bytes": size}
+        info = log_pyfunc(name, RouterModel(), {"segments": str(target)}, example, signature, metadata)
     return info, size
 
 
