@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--json", action="store_true")
     serve.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
 
+    server = sub.add_parser("server", help="the local Prefect server the CLI starts for process/Dask runners and the demo")
+    server.add_argument("action", choices=["start", "status", "stop"])
+    server.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
+
     predict = sub.add_parser("predict", help="ask the deployed endpoint for a segment's forecast")
     predict.add_argument("--segment", required=True, help='segment key or part of it, e.g. "region=EU"')
     predict.add_argument("--periods", type=int, default=14)
@@ -220,6 +224,28 @@ def cmd_serve(args) -> int:
     return EXIT_OK if status.ready else EXIT_SEGMENTS_FAILED
 
 
+def cmd_server(args) -> int:
+    import json
+
+    from flows.runners import ensure_local_server, stop_local_server
+    from forecasting.settings import state_dir
+
+    record = state_dir() / "prefect" / "server.json"
+    if args.action == "stop":
+        print("local Prefect server stopped" if stop_local_server() else "no local Prefect server was recorded")
+        return EXIT_OK
+    if args.action == "start":
+        api = ensure_local_server()
+        print(f"Prefect API: {api}  UI: {api.removesuffix('/api')}")
+        return EXIT_OK
+    if not record.exists():
+        print("no local Prefect server recorded (the CLI starts one when a runner needs it)")
+        return EXIT_SEGMENTS_FAILED
+    known = json.loads(record.read_text())
+    print(f"local Prefect server: pid {known['pid']}, API {known['api_url']}, UI {known['ui_url']}")
+    return EXIT_OK
+
+
 def cmd_predict(args) -> int:
     import json
 
@@ -294,7 +320,7 @@ def cmd_health(args) -> int:
     return EXIT_OK if healthy(checks) else EXIT_SEGMENTS_FAILED
 
 
-COMMANDS = {"health": cmd_health, "forecast": cmd_forecast, "train": cmd_train, "serve": cmd_serve, "predict": cmd_predict, "smoke": cmd_smoke, "demo": cmd_demo}
+COMMANDS = {"health": cmd_health, "server": cmd_server, "forecast": cmd_forecast, "train": cmd_train, "serve": cmd_serve, "predict": cmd_predict, "smoke": cmd_smoke, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:
