@@ -51,6 +51,14 @@ class DataSpec(BaseModel):
         return [self.time_col, self.target_col, *self.segment_cols, *self.covariate_cols]
 
 
+_TIMEZONE_SUFFIX = r"(?:Z|[+-]\d\d:?\d\d)$"
+
+
+def has_timezone(text: pd.Series) -> pd.Series:
+    """Which date strings carry a UTC offset or a Z: we refuse them rather than convert them."""
+    return text.str.contains(_TIMEZONE_SUFFIX, regex=True)
+
+
 def segment_key(values: dict[str, object]) -> str:
     """Stable key from segment column values, sorted by column name: ``product=A|region=EU``."""
     if not values:

@@ -11,6 +11,7 @@ import mlflow
 import pandas as pd
 from mlflow.models import infer_signature
 
+from forecasting.contract import has_timezone
 from forecasting.errors import DataError
 from forecasting.models import Forecaster
 
@@ -44,7 +45,7 @@ def parse_request_dates(values: pd.Series) -> pd.DatetimeIndex:
     if pd.api.types.is_datetime64_any_dtype(values):
         return pd.DatetimeIndex(values)
     text = values.astype(str).str.strip()
-    tz = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True)
+    tz = has_timezone(text)
     if tz.any():
         raise DataError(f"'ds' must be timezone-naive, got {text[tz].iloc[0]!r}")
     parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")

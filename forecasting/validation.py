@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from forecasting.contract import DataSpec, check_columns, split_segments
+from forecasting.contract import DataSpec, check_columns, has_timezone, split_segments
 from forecasting.errors import DataError
 from forecasting.frequency import (
     calendar,
@@ -207,7 +207,7 @@ class _SegmentChecker:
         if empty.any():
             self.error(col, "dates", f"time column {col!r} is empty in {_rows(rows[empty])}")
             return None
-        tz = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True)
+        tz = has_timezone(text)
         if tz.any():
             self.error(col, "timezone", f"time column {col!r} has timezone-aware values like {text[tz].iloc[0]!r} ({_rows(rows[tz])}); give timezone-naive local dates")
             return None
