@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 from forecasting.runtime import pin_native_threads
-from forecasting.serving.local import free_port, stop_process, _alive
+from forecasting.processes import alive, free_port, stop_process
 from forecasting.settings import state_dir
 
 RUNNERS = ("threads", "processes", "dask")
@@ -55,7 +55,7 @@ def ensure_local_server(timeout: float = 120.0) -> str:
     record = home / "server.json"
     if record.exists():
         known = json.loads(record.read_text())
-        if _alive(known["pid"]) and _healthy(known["api_url"]):
+        if alive(known["pid"]) and _healthy(known["api_url"]):
             os.environ["PREFECT_API_URL"] = known["api_url"]
             return known["api_url"]
     port = free_port()

@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from forecasting.serving.local import free_port
+from forecasting.processes import free_port
 
 BIN = Path(sys.executable).parent
 

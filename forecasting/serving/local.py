@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,17 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from forecasting.processes import alive, free_port, stop_process
 from forecasting.serving.base import DeployError, DeploymentTarget, EndpointStatus
 from forecasting.serving.config import DeployConfig
 from forecasting.settings import TrackingConfig, state_dir
 
 MAX_LOG_TAIL = 600
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def http_json(url: str, payload: dict | None = None, timeout: float = 30.0) -> tuple[int, object]:
@@ -54,37 +47,6 @@ def records_payload(frame: pd.DataFrame) -> dict:
 def predictions_frame(body: object) -> pd.DataFrame:
     rows = body.get("predictions", body) if isinstance(body, dict) else body
     return pd.DataFrame(rows)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of this process is not serving anything
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-        return waited == 0
-    except ChildProcessError:
-        return True
-
-
-def stop_process(pid: int, grace: float = 10.0) -> None:
-    """SIGTERM the server's process group (uvicorn finishes in-flight requests), then SIGKILL."""
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return
-        time.sleep(0.1)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 class LocalTarget(DeploymentTarget):
@@ -132,7 +94,7 @@ class LocalTarget(DeploymentTarget):
     def _wait_ready(self, server: dict) -> None:
         deadline = time.monotonic() + self.config.ready_timeout_seconds
         while time.monotonic() < deadline:
-            if not _alive(server["pid"]):
+            if not alive(server["pid"]):
                 raise DeployError(f"the server for {server['model']} v{server['version']} exited during start-up: {self._tail(server)}")
             try:
                 status, _ = http_json(server["url"] + "/ping", timeout=2)
@@ -182,7 +144,7 @@ class LocalTarget(DeploymentTarget):
 
     def _ping(self, server: dict) -> bool:
         try:
-            return _alive(server["pid"]) and http_json(server["url"] + "/ping", timeout=2)[0] == 200
+            return alive(server["pid"]) and http_json(server["url"] + "/ping", timeout=2)[0] == 200
         except (urllib.error.URLError, OSError):
             return False
 
