@@ -247,8 +247,6 @@ def cmd_server(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    import json
-
     from forecasting.serving import DeployError
     from forecasting.serving.local import LocalTarget
     from forecasting.serving.requests import segment_request

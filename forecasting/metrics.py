@@ -61,7 +61,7 @@ def mase(actual: np.ndarray, forecast: np.ndarray, insample: np.ndarray, season:
         if len(insample) > m:
             scale = np.mean(np.abs(insample[m:] - insample[:-m]))
             if scale > 0:
-                note = "" if m == season else f"scaled by the naive (lag 1) MAE: seasonal scale is zero"
+                note = "" if m == season else "scaled by the naive (lag 1) MAE: seasonal scale is zero"
                 return _ok(np.mean(np.abs(actual - forecast)) / scale, note)
     return _undefined("the in-sample series does not change, so there is no scale")
 

@@ -1,7 +1,5 @@
 """Service faults during a training run, injected at the network level in front of a real MLflow server."""
 
-import os
-
 import pytest
 
 from conftest import segments_csv

@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 import pytest
 

@@ -13,13 +13,11 @@ import pytest
 
 from conftest import daily_frame
 from forecasting.errors import ConfigError
-from forecasting.models import ModelSpec
 from forecasting.pipeline import ForecastJob, train_segment
 from forecasting.publish import publish
 from forecasting.registry import CHALLENGER, CHAMPION, RegistryConfig, alias_version, cleanup, register, validate_model_name
 from forecasting.router import Route, log_router, smoke_test_router
 from forecasting.segment_record import record_segment
-from forecasting.smoke import smoke_test
 from forecasting.tracking import start_training_run
 from mlflow_helpers import local_mlflow, log_family, prepared_segments
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecasting.models.base import Forecaster, PathForecast
+from forecasting.models.base import Forecaster
 
 ENSEMBLE_SIZE = 3
 # Before any backtest score exists (the first fold), the ensemble combines these statistical families,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from forecasting.models.base import Forecaster, PathForecast
+from forecasting.models.base import Forecaster
 
 
 class NaiveForecaster(Forecaster):
