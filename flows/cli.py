@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     forecast = sub.add_parser("forecast", help="validate, backtest, select and forecast every segment (no server needed)")
     _add_data_args(forecast)
-    forecast.add_argument("--output", required=True, help="output table (.csv or .parquet)")
+    forecast.add_argument("--output", required=True, help="output table: .csv, .parquet, or .xlsx (summary sheet + one sheet per segment; needs the excel extra)")
     forecast.add_argument("--leaderboard", default=None, help="also write the full leaderboard here")
     forecast.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
 
@@ -121,6 +121,7 @@ def job_from_args(args):
 
 def cmd_forecast(args) -> int:
     from forecasting.contract import read_table
+    from forecasting.export import export_forecasts
     from forecasting.pipeline import forecast_frame, leaderboard_frame, run_forecast
     from forecasting.reporting import summary_lines, write_table
 
@@ -136,9 +137,10 @@ def cmd_forecast(args) -> int:
         print("error: no segment could be trained; nothing written", file=sys.stderr)
         return EXIT_BAD_INPUT
     table = forecast_frame(run, job.data.segment_cols)
-    write_table(table, args.output)
+    board = leaderboard_frame(run)
+    export_forecasts(table, args.output, board)
     if args.leaderboard:
-        write_table(leaderboard_frame(run), args.leaderboard)
+        write_table(board, args.leaderboard)
     print(f"wrote {len(table)} rows for {len(run.trained)} segment(s) to {args.output} in {time.perf_counter() - started:.1f}s")
     return EXIT_SEGMENTS_FAILED if run.failed else EXIT_OK
 

@@ -6,7 +6,6 @@ Plain Python: ``from flows.training import forecast_training; forecast_training(
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
@@ -16,7 +15,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
 from forecasting.backtest import BacktestSpec
-from forecasting.contract import DataSpec
+from forecasting.contract import DataSpec, parse_segment_key
+from forecasting.errors import ConfigError, DataError
 from forecasting.fingerprint import code_fingerprint, config_fingerprint, segment_fingerprint
 from forecasting.models import ModelSpec
 from forecasting.pipeline import ForecastJob
@@ -25,6 +25,7 @@ from forecasting.serving.config import DeployConfig
 from forecasting.settings import TrackingConfig
 from forecasting.tracking import end_run, start_training_run
 from forecasting.validation import ValidationPolicy
+from flows.paths import resolve_input
 from tasks.artifacts import Progress, failures_artifact, leaderboard_artifact, summary_artifact, validation_artifact
 from tasks.deploy import deploy_router
 from tasks.policies import result_storage, service_retry_options
@@ -32,7 +33,6 @@ from tasks.publish import publish_champions, publish_router
 from tasks.train import TrainedSegment, train_segments
 from tasks.validate import validate_data
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DATA = "examples/data/finance_segments.csv"
 
 
@@ -58,6 +58,7 @@ class TrainingParameters(BaseModel):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     deploy: DeployConfig = Field(default_factory=DeployConfig)
+    only_segments: list[str] = Field(default_factory=list, description="retrain only these segment keys, e.g. region=EU|product=A (empty: all)")
     skip_deploy: bool = Field(False, description="stop after promoting the champions (no router, no endpoint)")
     policy: RunPolicy = Field(default_factory=RunPolicy)
 
@@ -65,10 +66,7 @@ class TrainingParameters(BaseModel):
         return ForecastJob(data=self.data, validation=self.validation, models=self.models, backtest=self.backtest)
 
     def resolved_data_path(self) -> str:
-        path = Path(self.data_path)
-        if not path.is_absolute() and not path.exists() and (PROJECT_ROOT / path).exists():
-            return str(PROJECT_ROOT / path)
-        return str(path)
+        return resolve_input(self.data_path)
 
 
 @task(name="start-mlflow-run", cache_policy=NO_CACHE)
@@ -79,6 +77,30 @@ def start_parent_run(tracking: TrackingConfig, tags: dict[str, str], run_name: s
 @task(name="end-mlflow-run", cache_policy=NO_CACHE)
 def end_parent_run(tracking: TrackingConfig, run_id: str, failed: bool) -> None:
     end_run(tracking, run_id, failed)
+
+
+def routable_segments(report, prepared: dict) -> dict[str, dict]:
+    """Segment column values of every segment in the data, for the router (a segment failing
+    validation today may still have a champion from an earlier run)."""
+    values = {}
+    for key in report.segments:
+        if key in prepared:
+            values[key] = dict(prepared[key].values)
+            continue
+        try:
+            values[key] = parse_segment_key(key)
+        except DataError:
+            continue
+    return values
+
+
+def only_segments(report, prepared: dict, wanted: list[str]):
+    """Keep the asked-for segments (the actuals comparison retrains only those that drifted)."""
+    unknown = [key for key in wanted if key not in report.segments]
+    if unknown:
+        raise ConfigError(f"only_segments: unknown segment {unknown[0]!r}; the data has {', '.join(list(report.segments)[:10])}")
+    report = report.model_copy(update={"segments": {k: v for k, v in report.segments.items() if k in wanted}})
+    return report, {k: v for k, v in prepared.items() if k in wanted}
 
 
 def chunks(items: list, size: int) -> list[list]:
@@ -96,6 +118,9 @@ def forecast_training(params: TrainingParameters = TrainingParameters()) -> dict
     params.registry.router_name()  # names are validated before anything is uploaded
 
     report, prepared = validate_data.with_options(result_storage=storage)(params.resolved_data_path(), job, params.delimiter)
+    segment_values = routable_segments(report, prepared)
+    if params.only_segments:
+        report, prepared = only_segments(report, prepared, params.only_segments)
     validation_artifact(report)
     rows = {key: {"segment": key, "status": "failed", "stage": "validation", "reason": "; ".join(f.message for f in seg.errors)}
             for key, seg in report.segments.items() if not seg.ok}
@@ -147,8 +172,7 @@ def forecast_training(params: TrainingParameters = TrainingParameters()) -> dict
     if not params.skip_deploy and any(p.promoted for p in published_by_segment.values()):
         try:
             router, size = publish_router.with_options(**service)(
-                [p for p in published_by_segment.values() if p.promoted], trained, params.data.segment_cols,
-                params.registry, params.tracking, parent_run_id, tags)
+                segment_values, params.data.segment_cols, params.registry, params.tracking, parent_run_id, tags)
             logger.info("router %s version %s: %s (snapshot %.1f MB)", router.name, router.version, router.smoke, size / 1e6)
             if not router.promoted:
                 raise RuntimeError(f"the router failed its smoke test: {router.smoke}")
@@ -170,17 +194,19 @@ def forecast_training(params: TrainingParameters = TrainingParameters()) -> dict
         links["Endpoint"] = endpoint.get("url", "")
     summary_artifact(list(rows.values()), job.backtest.metric, links)
     failed_fraction = len(failed) / max(len(rows), 1)
-    end_parent_run(params.tracking, parent_run_id, bool(deploy_error) or failed_fraction > params.policy.max_failed_fraction)
+    end_parent_run.with_options(**service)(params.tracking, parent_run_id, bool(deploy_error) or failed_fraction > params.policy.max_failed_fraction)
     result = {"segments": list(rows.values()), "router": router.__dict__ if router else None, "endpoint": endpoint,
               "deploy_error": deploy_error, "mlflow_parent_run_id": parent_run_id, "failed_fraction": failed_fraction}
+    # An expected failure (bad segments, a failed deploy) is a Failed state carrying the report, not a
+    # raised exception: Prefect logs no traceback for it; callers still get TrainingFailed raised.
     if deploy_error:
-        raise TrainingFailed(f"champions are registered and promoted, but deployment failed: {deploy_error}", result)
+        return _failed(TrainingFailed(f"champions are registered and promoted, but deployment failed: {deploy_error}", result))
     if failed_fraction > params.policy.max_failed_fraction:
-        raise TrainingFailed(
+        return _failed(TrainingFailed(
             f"{len(failed)} of {len(rows)} segments failed ({failed_fraction:.0%} > max_failed_fraction "
             f"{params.policy.max_failed_fraction:.0%}): " + "; ".join(f"{r['segment']}: {r['reason']}" for r in failed[:3]),
             result,
-        )
+        ))
     return result
 
 
@@ -188,6 +214,16 @@ class TrainingFailed(Exception):
     def __init__(self, message: str, report: dict):
         super().__init__(message)
         self.report = report
+
+    def __reduce__(self):  # picklable with its report (results may be persisted)
+        return (TrainingFailed, (str(self), self.report))
+
+
+def _failed(error: TrainingFailed):
+    from prefect.states import Failed
+
+    get_run_logger().error("%s", error)
+    return Failed(message=str(error), data=error)
 
 
 def _report_row(result: TrainedSegment, published, endpoint, tracking: TrackingConfig, metric: str) -> dict:

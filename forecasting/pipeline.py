@@ -87,12 +87,12 @@ def run_forecast(frame: pd.DataFrame, job: ForecastJob) -> ForecastRun:
 
 
 def forecast_frame(run: ForecastRun, segment_cols: list[str]) -> pd.DataFrame:
-    """One long table: segment columns, ds, yhat, yhat_lower, yhat_upper, model."""
+    """One long table: segment columns, ds, yhat, yhat_lower, yhat_upper, model, segment (the key)."""
     frames = []
     for outcome in run.trained:
         labels = {col: outcome.values[col] for col in segment_cols}
-        frames.append(outcome.selection.forecast.assign(**labels, model=outcome.selection.champion))
-    columns = [*segment_cols, "ds", "yhat", "yhat_lower", "yhat_upper", "model"]
+        frames.append(outcome.selection.forecast.assign(**labels, model=outcome.selection.champion, segment=outcome.segment))
+    columns = [*segment_cols, "ds", "yhat", "yhat_lower", "yhat_upper", "model", "segment"]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 

@@ -8,6 +8,7 @@ from typing import Callable
 
 from mlflow.tracking import MlflowClient
 
+from forecasting.champion_forecasts import record_champion_forecast
 from forecasting.registry import CHALLENGER, CHAMPION, RegisteredVersion, alias_version, register, set_alias, tag_version
 from forecasting.smoke import SmokeReport, smoke_test
 
@@ -32,7 +33,12 @@ def register_challenger(client: MlflowClient, name: str, model_uri: str, run_id:
     return version
 
 
-def promote(client: MlflowClient, version: RegisteredVersion, report: SmokeReport) -> None:
+def promote(client: MlflowClient, version: RegisteredVersion, report: SmokeReport, run_id: str | None = None,
+            forecast: list[dict] | None = None, segment: str = "", family: str | None = None) -> None:
+    """Tag the passed smoke test, persist the champion's forecast (for the actuals comparison), then
+    move the ``champion`` alias: the alias moves last, so a failure before it changes nothing users see."""
+    if forecast and run_id:
+        record_champion_forecast(client, run_id, segment, family, version.name, version.version, forecast)
     tag_version(client, version.name, version.version, {"smoke_test": "passed", "smoke_load_seconds": f"{report.load_seconds:.3f}", "smoke_predict_seconds": f"{report.predict_seconds:.3f}"})
     set_alias(client, version.name, CHAMPION, version.version)
 
@@ -49,6 +55,7 @@ def publish(
     run_id: str,
     tags: dict[str, str],
     check: Callable[[str], SmokeReport] = smoke_test,
+    forecast: list[dict] | None = None,
 ) -> PublishResult:
     """Register as ``challenger``, smoke-test that exact version, then promote it to ``champion``
     or tag it as failed."""
@@ -56,7 +63,7 @@ def publish(
     version = register_challenger(client, name, model_uri, run_id, tags)
     report = check(version.uri)
     if report.passed:
-        promote(client, version, report)
+        promote(client, version, report, run_id, forecast, segment, tags.get("champion_family"))
     else:
         mark_failed(client, version, report)
     return PublishResult(segment, name, version.version, version.reused, report, previous)

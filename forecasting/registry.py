@@ -142,3 +142,18 @@ def cleanup(client: MlflowClient, name: str, keep: int = 5, dry_run: bool = True
                 client.delete_model_version(name, v)
         plan.append({"name": name, "version": v, "action": action, "reason": why})
     return plan
+
+
+def registered_models(client: MlflowClient, config: RegistryConfig, include_router: bool = False) -> list[str]:
+    """Names of the registered models under the configured prefix (segment models; the router too
+    when asked), sorted."""
+    prefix = config.router_name()[: -len(config.router_suffix)]
+    names, token = [], None
+    while True:
+        page = client.search_registered_models(filter_string=f"name LIKE '{prefix}%'", max_results=1000, page_token=token)
+        names += [m.name for m in page if m.name.startswith(prefix)]
+        token = page.token
+        if not token:
+            break
+    router = config.router_name()
+    return sorted(n for n in set(names) if include_router or n != router)

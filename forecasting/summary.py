@@ -1,5 +1,6 @@
-"""The executive summary: one markdown builder for training and actuals comparison. Template text
-(works offline); numbers come from the rows given, nothing is invented."""
+"""The executive summary: one markdown builder for training and for the actuals comparison. Template
+text (works offline); numbers come from the rows given, nothing is invented. An LLM may rewrite the
+template's prose (see :mod:`forecasting.llm_summary`); the template is what it falls back to."""
 
 from __future__ import annotations
 
@@ -7,7 +8,41 @@ from collections import Counter
 
 
 def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1%}"
+    return "n/a" if value is None or value != value else f"{value:.1%}"
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None or value != value else f"{value:.{digits}f}"
+
+
+def _cell(value) -> str:
+    return str(value).replace("|", "/").replace("\n", " ")[:300]
+
+
+class Markdown:
+    """Headings, paragraphs, tables and links, in the order they are added."""
+
+    def __init__(self, title: str):
+        self.lines = [f"# {title}", ""]
+
+    def para(self, text: str) -> "Markdown":
+        self.lines += [text, ""]
+        return self
+
+    def table(self, heading: str, columns: list[str], rows: list[list]) -> "Markdown":
+        if rows:
+            self.lines += [f"## {heading}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+            self.lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+            self.lines.append("")
+        return self
+
+    def links(self, links: dict[str, str] | None) -> "Markdown":
+        if links:
+            self.lines += ["## Where to look", ""] + [f"- {name}: {url}" for name, url in links.items()] + [""]
+        return self
+
+    def text(self) -> str:
+        return "\n".join(self.lines).rstrip() + "\n"
 
 
 def training_summary(rows: list[dict], metric: str, links: dict[str, str] | None = None, worst: int = 5) -> str:
@@ -15,30 +50,47 @@ def training_summary(rows: list[dict], metric: str, links: dict[str, str] | None
     ``baseline_value``, ``reason``, ``run_url``."""
     trained = [r for r in rows if r["status"] in ("trained", "cached")]
     failed = [r for r in rows if r["status"] == "failed"]
-    lines = ["# Forecast training summary", ""]
-    lines.append(f"**{len(trained)} of {len(rows)} segments trained** ({sum(r['status'] == 'cached' for r in rows)} reused from an earlier run), **{len(failed)} failed**.")
+    doc = Markdown("Forecast training summary")
+    doc.para(f"**{len(trained)} of {len(rows)} segments trained** ({sum(r['status'] == 'cached' for r in rows)} reused from an earlier run), **{len(failed)} failed**.")
     if trained:
         mix = Counter(r["champion"] for r in trained)
-        lines.append("")
-        lines.append("Champion mix: " + ", ".join(f"{name} {count}" for name, count in mix.most_common()) + ".")
+        doc.para("Champion mix: " + ", ".join(f"{name} {count}" for name, count in mix.most_common()) + ".")
         comparable = [r for r in trained if r.get("metric_value") is not None and r.get("baseline_value")]
         if comparable:
             beat = sum(r["metric_value"] < r["baseline_value"] for r in comparable)
             gain = sum(1 - r["metric_value"] / r["baseline_value"] for r in comparable) / len(comparable)
-            lines.append("")
-            lines.append(f"Against the seasonal-naive baseline ({metric.upper()}, rolling-origin backtest): the champion is better in "
-                         f"**{beat} of {len(comparable)}** segments, by {_pct(gain)} on average.")
+            doc.para(f"Against the seasonal-naive baseline ({metric.upper()}, rolling-origin backtest): the champion is better in "
+                     f"**{beat} of {len(comparable)}** segments, by {_pct(gain)} on average.")
         ranked = sorted((r for r in trained if r.get("metric_value") is not None), key=lambda r: r["metric_value"], reverse=True)[:worst]
-        if ranked:
-            lines += ["", f"## Worst segments by {metric.upper()}", "", f"| segment | champion | {metric} | baseline | run |", "|---|---|---|---|---|"]
-            for r in ranked:
-                base = f"{r['baseline_value']:.3f}" if r.get("baseline_value") else "n/a"
-                run = f"[MLflow]({r['run_url']})" if r.get("run_url") else ""
-                lines.append(f"| {r['segment']} | {r['champion']} | {r['metric_value']:.3f} | {base} | {run} |")
-    if failed:
-        lines += ["", "## Failed segments", "", "| segment | reason |", "|---|---|"]
-        for r in failed:
-            lines.append(f"| {r['segment']} | {str(r['reason']).replace('|', '/')[:300]} |")
-    if links:
-        lines += ["", "## Where to look", ""] + [f"- {name}: {url}" for name, url in links.items()]
-    return "\n".join(lines) + "\n"
+        doc.table(f"Worst segments by {metric.upper()}", ["segment", "champion", metric, "baseline", "run"],
+                  [[r["segment"], r["champion"], _num(r["metric_value"]), _num(r.get("baseline_value") or None),
+                    f"[MLflow]({r['run_url']})" if r.get("run_url") else ""] for r in ranked])
+    doc.table("Failed segments", ["segment", "reason"], [[r["segment"], r["reason"]] for r in failed])
+    return doc.links(links).text()
+
+
+def comparison_summary(report, band_metric: str, links: dict[str, str] | None = None, worst: int = 5) -> str:
+    """Markdown for an actuals comparison (a :class:`forecasting.comparison.ComparisonReport`)."""
+    totals, segments = report.totals, report.segments
+    doc = Markdown("Forecast vs actuals")
+    if segments.empty:
+        doc.para("**No actuals matched a champion forecast.** Check that the actuals cover dates after the last training run.")
+    else:
+        doc.para(f"**{totals['segments']} segments, {totals['periods']} periods compared.** Overall (volume-weighted): "
+                 f"WAPE **{_pct(totals['wape'])}**, MAPE {_pct(totals['mape'])}, bias {_pct(totals['bias'])} "
+                 f"({'over' if (totals['bias'] or 0) > 0 else 'under'}-forecast), interval coverage {_pct(totals['coverage'])} "
+                 f"— status **{totals['status']}** on {band_metric.upper()}.")
+        counts = totals["status_counts"]
+        doc.para("Segments by status: " + ", ".join(f"{name} {counts.get(name, 0)}" for name in ("excellent", "good", "fair", "poor", "critical")) + ".")
+        drifting = report.drifting
+        if drifting:
+            doc.para(f"**{len(drifting)} segment(s) keep missing** and need retraining: {', '.join(drifting[:10])}"
+                     + (" …" if len(drifting) > 10 else "") + ".")
+        ranked = segments.sort_values(band_metric, ascending=False, na_position="first").head(worst)
+        doc.table(f"Largest misses by {band_metric.upper()}", ["segment", "status", "WAPE", "MAPE", "bias", "coverage", "champion"],
+                  [[r.segment, r.status, _pct(r.wape), _pct(r.mape), _pct(r.bias), _pct(r.coverage), f"{r.family} v{r.version}"]
+                   for r in ranked.itertuples()])
+    if report.unmatched:
+        doc.para(f"{len(report.unmatched)} segment(s) with actuals but no champion forecast for those dates: "
+                 + ", ".join(report.unmatched[:10]) + ".")
+    return doc.links(links).text()

@@ -11,7 +11,7 @@ from forecasting.summary import training_summary
 from forecasting.validation import ValidationReport
 
 
-def _table(rows: list[dict], key: str, description: str) -> None:
+def table_artifact(rows: list[dict], key: str, description: str) -> None:
     if rows:
         create_table_artifact(table=rows, key=key, description=description)
 
@@ -23,7 +23,7 @@ def validation_artifact(report: ValidationReport) -> None:
          "findings": " | ".join(f.message for f in seg.findings)[:500]}
         for key, seg in report.segments.items()
     ]
-    _table(rows, "validation-report", "Validation report: one row per segment")
+    table_artifact(rows, "validation-report", "Validation report: one row per segment")
 
 
 def leaderboard_artifact(trained) -> None:
@@ -33,12 +33,12 @@ def leaderboard_artifact(trained) -> None:
         for row in seg.leaderboard:
             rows.append({"segment": seg.segment, "model": row["model"], "champion": "★" if row["champion"] else "",
                          "status": row["status"], **{m: (None if row[m] is None or row[m] != row[m] else round(row[m], 4)) for m in METRICS}})
-    _table(rows, "leaderboard", "Backtest leaderboard per segment (★ = champion; naive and seasonal_naive are the baselines)")
+    table_artifact(rows, "leaderboard", "Backtest leaderboard per segment (★ = champion; naive and seasonal_naive are the baselines)")
 
 
 def failures_artifact(rows: list[dict]) -> None:
     failed = [{"segment": r["segment"], "stage": r.get("stage", ""), "reason": str(r["reason"])[:500]} for r in rows if r["status"] == "failed"]
-    _table(failed, "failures", "Segments that failed, with the reason")
+    table_artifact(failed, "failures", "Segments that failed, with the reason")
 
 
 def summary_artifact(rows: list[dict], metric: str, links: dict[str, str]) -> str:
@@ -62,3 +62,26 @@ class Progress:
         sys.stderr.write(f"\rtraining [{bar:<30s}] {self.done}/{self.total} segments")
         sys.stderr.write("\n" if self.done >= self.total else "")
         sys.stderr.flush()
+
+
+def comparison_artifacts(report, markdown: str) -> None:
+    """The per-segment comparison table and the executive summary."""
+    rows = [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()} for row in report.segments.to_dict("records")]
+    table_artifact(rows, "actuals-comparison", "Forecast vs actuals per segment: MAPE, WAPE, bias, coverage, status band, drift")
+    create_markdown_artifact(markdown=markdown, key="actuals-comparison-summary", description="Executive summary: forecast vs actuals")
+
+
+def plan_artifact(plan: list[dict], dry_run: bool) -> None:
+    table_artifact(plan, "model-cleanup", "Registry cleanup plan (dry run: nothing deleted)" if dry_run else "Registry cleanup: what was deleted")
+
+
+def monitor_artifact(report) -> str:
+    problems = report.problems
+    state = "DOWN" if not report.ready else ("UNHEALTHY" if problems else "healthy")
+    p50 = f"{report.p50_ms:.0f} ms" if report.p50_ms is not None else "n/a"
+    p95 = f"{report.p95_ms:.0f} ms" if report.p95_ms is not None else "n/a"
+    markdown = (f"# Endpoint monitor: {state}\n\n- target: {report.target} {report.url or ''}\n- serving: {report.model or '-'} v{report.version or '-'}\n"
+                f"- probes: {len(report.latencies_ms)} ok, {len(report.errors)} failed; p50 {p50}, p95 {p95} (limit {report.max_latency_ms:.0f} ms)\n"
+                + "".join(f"- **problem**: {p}\n" for p in problems))
+    create_markdown_artifact(markdown=markdown, key="endpoint-monitor", description=f"Endpoint monitor: {state}")
+    return markdown

@@ -37,7 +37,8 @@ class PublishedModel:
     predict_seconds: float = 0.0
 
 
-def publish_atomically(client, segment: str, name: str, model_uri: str, run_id: str, tags: dict, check=smoke_test) -> PublishedModel:
+def publish_atomically(client, segment: str, name: str, model_uri: str, run_id: str, tags: dict, check=smoke_test,
+                       forecast: list[dict] | None = None) -> PublishedModel:
     previous = alias_version(client, name, CHAMPION)
     version = None
     try:
@@ -48,7 +49,7 @@ def publish_atomically(client, segment: str, name: str, model_uri: str, run_id: 
             txn.set("smoke", report)
             if not report.passed:
                 raise SmokeTestFailed(report)
-            promote(client, version, report)
+            promote(client, version, report, run_id, forecast, segment, tags.get("champion_family"))
     except SmokeTestFailed as failed:
         report = failed.report
         return PublishedModel(segment, name, version.version, False, version.reused, previous, report.summary(), report.load_seconds, report.predict_seconds)
@@ -72,22 +73,25 @@ def publish_champions(trained: list[TrainedSegment], registry: RegistryConfig, t
             "data_hash": seg.fingerprint,
             **tags,
         }
-        published.append(publish_atomically(client, seg.segment, registry.name_for(seg.segment), seg.model_uri, seg.run_id, version_tags))
+        published.append(publish_atomically(client, seg.segment, registry.name_for(seg.segment), seg.model_uri, seg.run_id, version_tags,
+                                             forecast=seg.forecast))
     return published
 
 
 @task(name="publish-router", cache_policy=NO_CACHE, persist_result=True)
-def publish_router(published: list[PublishedModel], trained: dict[str, TrainedSegment], segment_cols: list[str],
-                   registry: RegistryConfig, tracking: TrackingConfig, parent_run_id: str, tags: dict[str, str]) -> tuple[PublishedModel, int]:
-    """Freeze every segment's champion into one router model, register it, smoke-test it per segment."""
+def publish_router(segment_values: dict[str, dict], segment_cols: list[str], registry: RegistryConfig, tracking: TrackingConfig,
+                   parent_run_id: str, tags: dict[str, str]) -> tuple[PublishedModel, int]:
+    """Freeze the current champion of every segment of the data into one router model (a segment whose
+    retraining failed or was not asked for keeps its previous champion), register it, smoke-test it."""
     import mlflow
 
     client = connect(tracking)
     routes = []
-    for model in published:
-        version = alias_version(client, model.name, CHAMPION)
+    for segment, values in sorted(segment_values.items()):
+        name = registry.name_for(segment)
+        version = alias_version(client, name, CHAMPION)
         if version is not None:
-            routes.append(Route(model.segment, trained[model.segment].values, model.name, version))
+            routes.append(Route(segment, {k: str(v) for k, v in values.items()}, name, version))
     with mlflow.start_run(run_id=parent_run_id):
         info, size = log_router(routes, segment_cols)
     router = publish_atomically(client, "router", registry.router_name(), info.model_uri, parent_run_id,

@@ -36,6 +36,7 @@ class TrainedSegment:
     baseline: dict = field(default_factory=dict)
     holdout: dict = field(default_factory=dict)
     leaderboard: list[dict] = field(default_factory=list)
+    forecast: list[dict] = field(default_factory=list)  # the champion's forecast from all history
     notes: list[str] = field(default_factory=list)
     run_id: str | None = None
     model_uri: str | None = None
@@ -106,6 +107,7 @@ def _train_one(segment, report, job, tracking, parent_run_id, tags, computed_in)
         base.baseline = {k: float(baseline[k]) for k in ("mase", "smape", "wape", "mape", "rmse") if pd.notna(baseline[k])}
     base.holdout = dict(selection.holdout)
     base.leaderboard = selection.leaderboard.to_dict("records")
+    base.forecast = selection.forecast.assign(ds=selection.forecast["ds"].dt.strftime("%Y-%m-%d")).to_dict("records")
     base.notes = list(selection.notes)
     base.run_id, base.model_uri = record.run_id, record.model_uri
     base.seconds = time.perf_counter() - started

@@ -1,5 +1,6 @@
 """A small HTTP server that speaks the subset of the Databricks REST API our Databricks target uses:
-serving endpoints (create, get, update config, delete, invocations), host metadata and current user.
+serving endpoints (create, get, update config, delete, invocations — model and chat), host metadata and
+current user.
 
 This is a contract test of OUR READING of the API, not Databricks itself. Faults can be injected:
 throttling/unavailable answers, a configuration update that fails, an endpoint that never gets READY.
@@ -23,6 +24,7 @@ class ContractServer:
         self.never_ready = False
         self.forbid_lookup = False
         self.ready_after_polls = ready_after_polls
+        self.chat_reply = lambda body: "Summary."  # what a chat endpoint answers, given the request body
         self.lock = threading.Lock()
         server = self
 
@@ -94,6 +96,9 @@ class ContractServer:
             return 200, self.view(name)
         match = re.fullmatch(r"/serving-endpoints/([^/]+)/invocations", path)
         if match and method == "POST":
+            if "messages" in body:  # a chat model (foundation-model endpoint), OpenAI-style answer
+                return 200, {"id": "chat-1", "object": "chat.completion", "model": match.group(1),
+                             "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": self.chat_reply(body)}}]}
             records = body.get("dataframe_records")
             if records is None:
                 return 400, {"error_code": "BAD_REQUEST", "message": "expected dataframe_records"}

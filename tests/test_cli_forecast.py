@@ -26,7 +26,7 @@ def test_forecast_of_the_real_series_writes_30_rows_in_under_a_minute(tmp_path):
     assert result.returncode == 0, result.stderr
     assert elapsed < 60
     table = pd.read_csv(out)
-    assert list(table.columns) == ["IS_CGNA", "BUSINESS_SEGMENT", "MX_TYPE", "ds", "yhat", "yhat_lower", "yhat_upper", "model"]
+    assert list(table.columns) == ["IS_CGNA", "BUSINESS_SEGMENT", "MX_TYPE", "ds", "yhat", "yhat_lower", "yhat_upper", "model", "segment"]
     assert len(table) == 30
     assert table["ds"].iloc[0] == "2025-11-19" and table["ds"].iloc[-1] == "2025-12-18"  # after the dropped partial day
     assert (table["yhat_lower"] <= table["yhat"]).all() and (table["yhat"] <= table["yhat_upper"]).all()

@@ -1,0 +1,67 @@
+"""The `actuals-comparison` flow: load actuals -> join with the forecasts each champion made when it was
+promoted -> score and band every segment -> report (file, table and markdown artifacts) -> flag the
+segments that keep missing, or start their retraining through the training deployment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from pydantic import BaseModel, Field
+
+from flows.paths import default_output, resolve_input
+from forecasting.comparison import ComparisonPolicy, compare
+from forecasting.contract import DataSpec
+from forecasting.export import export_forecasts
+from forecasting.reporting import write_json, write_table
+from forecasting.settings import TrackingConfig
+from forecasting.summary import comparison_summary
+from forecasting.llm_summary import SummaryConfig, executive_summary
+from tasks.artifacts import comparison_artifacts
+from tasks.operations import champion_forecasts, read_actuals, trigger_retraining
+
+TRAINING_DEPLOYMENT = "forecast-training/weekly-retraining"
+
+
+class ComparisonParameters(BaseModel):
+    actuals_path: str = Field(..., description="actuals in the training data contract (CSV or Parquet)")
+    delimiter: str = "auto"
+    data: DataSpec = Field(default_factory=lambda: DataSpec(segment_cols=["region", "product"]))
+    policy: ComparisonPolicy = Field(default_factory=ComparisonPolicy)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    training_deployment: str = Field(TRAINING_DEPLOYMENT, description="flow/deployment started for drifting segments when on_drift=retrain")
+    output_path: str | None = Field(None, description="per-segment report (.csv, .parquet or .xlsx); default: the state directory")
+    summary: SummaryConfig = Field(default_factory=SummaryConfig)
+
+
+@flow(name="actuals-comparison", log_prints=True)
+def actuals_comparison(params: ComparisonParameters) -> dict:
+    """Compare what was forecast with what happened, per segment, and act on segments that drift."""
+    logger = get_run_logger()
+    actuals = read_actuals(resolve_input(params.actuals_path), params.data, params.delimiter)
+    start, end = str(actuals["ds"].min().date()), str(actuals["ds"].max().date())
+    forecasts = champion_forecasts(params.tracking, start, end, sorted(actuals["segment"].unique()))
+    report = compare(actuals, forecasts, params.policy)
+
+    template = comparison_summary(report, params.policy.band_metric, {"MLflow": params.tracking.resolved_tracking_uri()})
+    markdown, source = executive_summary(template, params.summary)
+    output = Path(params.output_path or default_output("actuals-comparison"))
+    if output.suffix.lower() == ".xlsx":
+        periods = report.periods.assign(ds=report.periods["ds"].dt.strftime("%Y-%m-%d"), model=report.periods["family"])
+        export_forecasts(periods, output)
+    else:
+        write_table(report.segments, output)
+    output.with_suffix(".md").write_text(markdown)
+    comparison_artifacts(report, markdown)
+
+    result = {"segments": report.segments.to_dict("records"), "totals": report.totals, "unmatched": report.unmatched,
+              "drifting": report.drifting, "action": params.policy.on_drift, "retraining": None,
+              "report_path": str(output), "summary_path": str(output.with_suffix(".md")), "summary_source": source}
+    write_json(result, output.with_suffix(".json"))
+    if report.drifting:
+        logger.warning("%d segment(s) drifting: %s", len(report.drifting), ", ".join(report.drifting))
+        if params.policy.on_drift == "retrain":
+            result["retraining"] = trigger_retraining(params.training_deployment, report.drifting)
+            logger.info("retraining started: flow run %s", result["retraining"]["flow_run_name"])
+            write_json(result, output.with_suffix(".json"))
+    return result
