@@ -145,8 +145,9 @@ def check_columns(frame: pd.DataFrame, spec: DataSpec, source: str = "data") -> 
     hint = ""
     if len(frame.columns) == 1 and any(d in str(frame.columns[0]) for d in DELIMITERS):
         hint = " (the header looks like one column: is the delimiter right? pass --delimiter)"
-    roles = {spec.time_col: "time", spec.target_col: "target"}
-    named = ", ".join(f"{roles.get(col, 'column')} column {col!r}" for col in missing)
+    roles = {spec.time_col: "time", spec.target_col: "target", **{c: "segment" for c in spec.segment_cols},
+             **{c: "covariate" for c in spec.covariate_cols}}
+    named = ", ".join(f"{roles[col]} column {col!r}" for col in missing)
     raise DataError(f"{source}: missing {named}; found columns: {found}{hint}")
 
 
