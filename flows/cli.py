@@ -91,6 +91,42 @@ def build_parser() -> argparse.ArgumentParser:
     smoke.add_argument("--router", action="store_true", help="the model is a multi-segment router")
     smoke.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
 
+    compare = sub.add_parser("compare-actuals", help="run the actuals-comparison flow: forecast vs actuals per segment, flag or retrain drifting ones")
+    compare.add_argument("--actuals", required=True, help="actuals table in the training data contract (CSV or Parquet)")
+    compare.add_argument("--time-col", default="ds")
+    compare.add_argument("--target-col", default="y")
+    compare.add_argument("--segment-cols", default="", help="comma-separated segment columns")
+    compare.add_argument("--delimiter", default="auto")
+    compare.add_argument("--band-metric", default="wape", choices=["wape", "mape"])
+    compare.add_argument("--drift-threshold", type=float, default=0.25, help="a period misses above this |error|/|actual|")
+    compare.add_argument("--consecutive-periods", type=int, default=3, help="latest periods that must all miss to call it drift")
+    compare.add_argument("--on-drift", default="flag", choices=["flag", "retrain"])
+    compare.add_argument("--training-deployment", default="forecast-training/weekly-retraining")
+    compare.add_argument("--experiment", default="finance-forecast")
+    compare.add_argument("--llm-endpoint", default=None, help="Databricks chat endpoint for the summary (default: template)")
+    compare.add_argument("--output", default=None, help="per-segment report: .csv, .parquet or .xlsx (a .md and .json land beside it)")
+    compare.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
+
+    batch = sub.add_parser("predict-batch", help="run the batch-inference flow: every champion's next periods, one long table with lineage")
+    batch.add_argument("--horizon", type=int, default=None, help="periods (default: each model's trained horizon)")
+    batch.add_argument("--output", default=None, help=".csv, .parquet or .xlsx (default: in the state directory)")
+    batch.add_argument("--model-prefix", default="forecast")
+    batch.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
+
+    clean = sub.add_parser("cleanup", help="run the model-cleanup flow (dry run unless --apply)")
+    clean.add_argument("--keep", type=int, default=5, help="newest versions kept per model; aliased versions are always kept")
+    clean.add_argument("--apply", action="store_true", help="really delete (default: only show the plan)")
+    clean.add_argument("--model-prefix", default="forecast")
+    clean.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
+
+    monitor = sub.add_parser("monitor", help="run the endpoint-monitor flow: health and latency of the serving target")
+    monitor.add_argument("--target", default="local", choices=["local", "databricks"])
+    monitor.add_argument("--endpoint-name", default="finance-forecast")
+    monitor.add_argument("--databricks-profile", default=None)
+    monitor.add_argument("--probes", type=int, default=5)
+    monitor.add_argument("--max-latency-ms", type=float, default=2000.0)
+    monitor.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
+
     demo = sub.add_parser("demo", help="run the main job on the bundled sample data")
     demo.add_argument("--output-dir", default="out", help="where the demo writes its files")
     demo.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
@@ -320,7 +356,84 @@ def cmd_health(args) -> int:
     return EXIT_OK if healthy(checks) else EXIT_SEGMENTS_FAILED
 
 
-COMMANDS = {"health": cmd_health, "server": cmd_server, "forecast": cmd_forecast, "train": cmd_train, "serve": cmd_serve, "predict": cmd_predict, "smoke": cmd_smoke, "demo": cmd_demo}
+def run_flow_state(flow, params):
+    """Run an operations flow in this process; a failed run raises its error (one line on the CLI)."""
+    state = flow(params, return_state=True)
+    return state.result()
+
+
+def cmd_compare_actuals(args) -> int:
+    from flows.actuals_comparison import ComparisonParameters, actuals_comparison
+
+    params = ComparisonParameters.model_validate({
+        "actuals_path": args.actuals, "delimiter": args.delimiter,
+        "data": {"time_col": args.time_col, "target_col": args.target_col, "segment_cols": args.segment_cols},
+        "policy": {"band_metric": args.band_metric, "drift_threshold": args.drift_threshold,
+                   "consecutive_periods": args.consecutive_periods, "on_drift": args.on_drift},
+        "tracking": {"experiment": args.experiment}, "training_deployment": args.training_deployment,
+        "output_path": args.output, "summary": {"llm_endpoint": args.llm_endpoint},
+    })
+    result = run_flow_state(actuals_comparison, params)
+    print(f"{'segment':40s} {'status':10s} {'WAPE':>7s} {'MAPE':>7s} {'bias':>7s} {'cover':>6s}  drift")
+    pct = lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731
+    for row in result["segments"]:
+        print(f"{row['segment'][:40]:40s} {row['status']:10s} {pct(row['wape']):>7s} {pct(row['mape']):>7s} {pct(row['bias']):>7s} "
+              f"{pct(row['coverage']):>6s}  {'DRIFTING' if row['drifting'] else ''}")
+    totals = result["totals"]
+    if totals.get("segments"):
+        print(f"{'total (volume-weighted)':40s} {totals['status']:10s} {pct(totals['wape']):>7s} {pct(totals['mape']):>7s} {pct(totals['bias']):>7s} {pct(totals['coverage']):>6s}")
+    if result["unmatched"]:
+        print(f"no champion forecast for: {', '.join(result['unmatched'])}", file=sys.stderr)
+    print(f"report: {result['report_path']}  summary: {result['summary_path']}")
+    if result["retraining"]:
+        print(f"retraining started for {', '.join(result['drifting'])}: flow run {result['retraining']['flow_run_name']} of {result['retraining']['deployment']}")
+    elif result["drifting"]:
+        print(f"drifting (flagged, not retrained): {', '.join(result['drifting'])}", file=sys.stderr)
+    if not result["segments"]:
+        print("error: no actuals matched a champion forecast", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return EXIT_SEGMENTS_FAILED if result["drifting"] else EXIT_OK
+
+
+def cmd_predict_batch(args) -> int:
+    from flows.batch_inference import BatchInferenceParameters, batch_inference
+
+    params = BatchInferenceParameters(horizon=args.horizon, output_path=args.output, registry={"model_prefix": args.model_prefix})
+    result = run_flow_state(batch_inference, params)
+    print(f"wrote {result['rows']} rows for {result['segments']} segment(s) to {result['output_path']}")
+    return EXIT_OK
+
+
+def cmd_cleanup(args) -> int:
+    from flows.model_cleanup import CleanupParameters, model_cleanup
+
+    plan = run_flow_state(model_cleanup, CleanupParameters(keep=args.keep, dry_run=not args.apply, registry={"model_prefix": args.model_prefix}))
+    for row in plan:
+        print(f"{row['name']:50s} v{row['version']:>4s}  {row['action']:12s} {row['reason']}")
+    gone = sum(row["action"] in ("deleted", "would delete") for row in plan)
+    print(f"{'deleted' if args.apply else 'would delete (dry run; --apply to delete)'}: {gone} version(s)")
+    return EXIT_OK
+
+
+def cmd_monitor(args) -> int:
+    from flows.endpoint_monitor import MonitorParameters, endpoint_monitor
+
+    params = MonitorParameters(deploy={"target": args.target, "endpoint_name": args.endpoint_name, "databricks_profile": args.databricks_profile},
+                               probes=args.probes, max_latency_ms=args.max_latency_ms)
+    from flows.endpoint_monitor import EndpointUnhealthy
+
+    try:
+        report = run_flow_state(endpoint_monitor, params)
+    except EndpointUnhealthy as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SEGMENTS_FAILED
+    print(f"{report['target']} endpoint healthy: {report['url']} {report['model']} v{report['version']}, "
+          f"{len(report['latencies_ms'])} probes, p50 {report['p50_ms']:.0f} ms, p95 {report['p95_ms']:.0f} ms")
+    return EXIT_OK
+
+
+COMMANDS = {"compare-actuals": cmd_compare_actuals, "predict-batch": cmd_predict_batch, "cleanup": cmd_cleanup, "monitor": cmd_monitor,
+            "health": cmd_health, "server": cmd_server, "forecast": cmd_forecast, "train": cmd_train, "serve": cmd_serve, "predict": cmd_predict, "smoke": cmd_smoke, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

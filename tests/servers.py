@@ -45,10 +45,11 @@ def stop(process: subprocess.Popen) -> None:
             pass
 
 
-def start_prefect_server(home: Path) -> tuple[subprocess.Popen, str, dict]:
-    """`prefect server start` on a free loopback port with its own PREFECT_HOME; returns the env to use."""
+def start_prefect_server(home: Path, **settings: str) -> tuple[subprocess.Popen, str, dict]:
+    """`prefect server start` on a free loopback port with its own PREFECT_HOME; returns the env to use.
+    ``settings``: extra PREFECT_* variables for the server."""
     port = free_port()
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    env = {**os.environ, **settings, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
            "PATH": str(BIN) + os.pathsep + os.environ.get("PATH", "")}
     for key in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):

@@ -85,6 +85,19 @@ def test_the_run_leaves_its_artifacts_in_the_prefect_ui(e2e):
     assert "region=BAD" in artifacts["failures"].data
 
 
+def test_endpoint_monitor_probes_the_served_router_and_fails_loudly_when_slow(e2e):
+    from flows.endpoint_monitor import EndpointUnhealthy, MonitorParameters, endpoint_monitor
+
+    with local_mlflow(e2e["home"]):
+        report = endpoint_monitor(MonitorParameters(probes=3))
+        slow = endpoint_monitor(MonitorParameters(probes=2, max_latency_ms=0.01), return_state=True)
+    assert report["ready"] and report["url"].startswith("http://127.0.0.1:") and report["version"] == e2e["state"].result()["router"]["version"]
+    assert len(report["latencies_ms"]) == 3 and not report["errors"] and 0 < report["p50_ms"] <= report["p95_ms"] < 2000
+    assert slow.is_failed()
+    with pytest.raises(EndpointUnhealthy, match=r"local endpoint is slow: p95 latency \d+ ms > 0 ms"):
+        slow.result()
+
+
 def test_rerun_with_the_same_data_trains_nothing_and_changed_data_retrains(e2e, tmp_path):
     from flows.training import forecast_training
 

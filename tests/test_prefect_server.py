@@ -17,7 +17,8 @@ SMALL = {"models": {"models": ["ets", "theta"], "holidays_country": None}, "back
 @pytest.fixture(scope="module")
 def prefect_server(tmp_path_factory):
     home = tmp_path_factory.mktemp("prefect-server")
-    process, api, env = start_prefect_server(home)
+    # no scheduler: the deployed schedules (one every 15 minutes) must not start runs during the test
+    process, api, env = start_prefect_server(home, PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false")
     yield api, env, home
     stop(process)
 
@@ -34,6 +35,9 @@ def test_deploy_all_and_a_worker_runs_the_training_deployment(prefect_server, tm
     data = segments_csv(tmp_path / "data.csv", regions=("EU", "US"))
     subprocess.run([sys.executable, "-m", "deployments.work_pool"], env=env, cwd=ROOT, check=True, capture_output=True, timeout=120)
     prefect(env, "--no-prompt", "deploy", "--all")
+    listed = prefect(env, "deployment", "ls")
+    for name in ("weekly-retraining", "daily-comparison", "daily-batch-inference", "monthly-cleanup", "endpoint-monitor"):
+        assert name in listed
     run_params = {"params": {"data_path": str(data), "data": {"segment_cols": ["region"]}, **SMALL, "skip_deploy": True}}
     out = prefect(env, "deployment", "run", "forecast-training/weekly-retraining", "--params", json.dumps(run_params))
     flow_run_id = next(line.split()[-1] for line in out.splitlines() if "UUID" in line)
