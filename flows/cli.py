@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--segment-cols", default="", help="comma-separated segment columns")
     compare.add_argument("--delimiter", default="auto")
     compare.add_argument("--band-metric", default="wape", choices=["wape", "mape"])
-    compare.add_argument("--drift-threshold", type=float, default=0.25, help="a period misses above this |error|/|actual|")
+    compare.add_argument("--drift-threshold", type=float, default=0.15, help="a period misses above this |error|/|actual|")
     compare.add_argument("--consecutive-periods", type=int, default=3, help="latest periods that must all miss to call it drift")
     compare.add_argument("--on-drift", default="flag", choices=["flag", "retrain"])
     compare.add_argument("--training-deployment", default="forecast-training/weekly-retraining")
@@ -441,6 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     pin_native_threads()
     # A fresh ephemeral Prefect API migrates its SQLite database first: give it time on a slow machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry errors offline
     try:
         return COMMANDS[args.command](args)
     except Exception as exc:

@@ -32,8 +32,8 @@ class ComparisonPolicy(BaseModel):
     """How misses are judged, and what happens to a segment that keeps missing."""
 
     band_metric: Literal["wape", "mape"] = Field("wape", description="metric the status band is read from (WAPE: robust to small actuals)")
-    drift_threshold: float = Field(0.25, gt=0, description="a period misses when |actual - forecast| / |actual| is above this")
-    consecutive_periods: int = Field(3, ge=1, description="a segment drifts when its latest this-many periods all miss")
+    drift_threshold: float = Field(0.15, gt=0, description="a period misses when |actual - forecast| / |actual| is above this (0.15: beyond 'fair')")
+    consecutive_periods: int = Field(3, ge=1, description="a segment drifts when it misses this many periods in a row")
     on_drift: Literal["flag", "retrain"] = Field("flag", description="flag drifting segments, or also start their retraining")
 
 
@@ -85,13 +85,13 @@ def match_forecasts(actuals: pd.DataFrame, forecasts: pd.DataFrame) -> pd.DataFr
     return actuals.merge(fc, on=["segment", "ds"], how="inner").sort_values(["segment", "ds"], ignore_index=True)
 
 
-def _trailing_misses(miss: pd.Series) -> int:
-    count = 0
-    for value in reversed(miss.tolist()):
-        if not value:
-            break
-        count += 1
-    return count
+def longest_run(miss: pd.Series) -> int:
+    """The longest stretch of consecutive missed periods."""
+    longest = current = 0
+    for value in miss.tolist():
+        current = current + 1 if value else 0
+        longest = max(longest, current)
+    return longest
 
 
 def compare(actuals: pd.DataFrame, forecasts: pd.DataFrame, policy: ComparisonPolicy | None = None) -> ComparisonReport:
@@ -107,13 +107,13 @@ def compare(actuals: pd.DataFrame, forecasts: pd.DataFrame, policy: ComparisonPo
         volume = float(part["y"].abs().sum())
         mape = float(part["ape"].mean()) if part["ape"].notna().any() else None
         wape = float(part["error"].abs().sum() / volume) if volume > 0 else None
-        streak = _trailing_misses(part["miss"])
+        streak = longest_run(part["miss"])
         row = {
             "segment": segment, "periods": len(part), "first": str(part["ds"].min().date()), "last": str(part["ds"].max().date()),
             "actual_total": float(part["y"].sum()), "forecast_total": float(part["yhat"].sum()),
             "mape": mape, "wape": wape, "bias": float(part["error"].sum() / volume) if volume > 0 else None,
             "coverage": float(part["covered"].mean()),
-            "missed_periods": int(part["miss"].sum()), "trailing_misses": streak, "drifting": streak >= policy.consecutive_periods,
+            "missed_periods": int(part["miss"].sum()), "consecutive_misses": streak, "drifting": streak >= policy.consecutive_periods,
             "family": part["family"].iloc[-1], "registered_model": part["registered_model"].iloc[-1], "version": str(part["version"].iloc[-1]),
         }
         row["status"] = band(row[policy.band_metric])

@@ -44,14 +44,14 @@ def test_scores_bias_coverage_and_volume_weighted_totals():
     assert report.totals["wape"] == pytest.approx((60 + 60) / 6600) and report.totals["status"] == "excellent"
 
 
-def test_drift_needs_the_latest_periods_to_miss_in_a_row():
-    acts = pd.concat([actuals("late", [100] * 6), actuals("early", [100] * 6)])
-    fcs = pd.concat([forecast("late", [100, 100, 100, 140, 140, 140]), forecast("early", [140, 140, 140, 100, 100, 100])])
+def test_drift_needs_misses_in_a_row_not_scattered_ones():
+    acts = pd.concat([actuals("streak", [100] * 6), actuals("scattered", [100] * 6)])
+    fcs = pd.concat([forecast("streak", [100, 140, 140, 140, 100, 100]), forecast("scattered", [140, 100, 140, 100, 140, 100])])
     report = compare(acts, fcs, ComparisonPolicy(drift_threshold=0.25, consecutive_periods=3))
     rows = report.segments.set_index("segment")
-    assert report.drifting == ["late"]
-    assert (rows.loc["late", "trailing_misses"], rows.loc["early", "trailing_misses"]) == (3, 0)
-    assert rows.loc["early", "missed_periods"] == 3  # missed as much, but recovered: no retraining
+    assert report.drifting == ["streak"]
+    assert (rows.loc["streak", "consecutive_misses"], rows.loc["scattered", "consecutive_misses"]) == (3, 1)
+    assert rows.loc["scattered", "missed_periods"] == 3  # missed as often, never for long: no retraining
 
 
 def test_the_latest_promoted_champion_answers_for_each_date_and_unmatched_segments_are_listed():

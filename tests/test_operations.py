@@ -80,7 +80,7 @@ def test_comparison_flags_the_shifted_segment_and_starts_its_retraining(trained)
     rows = {r["segment"]: r for r in result["segments"]}
     assert set(rows) == {"region=APAC", "region=EU", "region=US"}
     assert result["drifting"] == [SHIFTED]
-    assert rows[SHIFTED]["status"] == "critical" and rows[SHIFTED]["bias"] < -0.3 and rows[SHIFTED]["trailing_misses"] == HORIZON
+    assert rows[SHIFTED]["status"] == "critical" and rows[SHIFTED]["bias"] < -0.3 and rows[SHIFTED]["consecutive_misses"] == HORIZON
     for calm in ("region=APAC", "region=EU"):
         assert rows[calm]["status"] in ("excellent", "good") and not rows[calm]["drifting"]
         assert rows[calm]["periods"] == HORIZON and 0.5 <= rows[calm]["coverage"] <= 1.0
@@ -165,3 +165,18 @@ def test_endpoint_monitor_fails_loudly_when_nothing_serves(trained):
     with get_client(sync_client=True) as prefect:
         artifact = prefect.read_latest_artifacts()
     assert any(a.key == "endpoint-monitor" and "DOWN" in (a.data or "") for a in artifact)
+
+
+def test_compare_actuals_cli_prints_the_table_and_exits_1_on_drift(trained, capsys):
+    from flows.cli import main
+
+    home = trained["home"]
+    code = main(["compare-actuals", "--actuals", str(home / "actuals.csv"), "--segment-cols", "region", "--experiment", "ops-tests",
+                 "--output", str(home / "cli-report.xlsx")])
+    out, err = capsys.readouterr()
+    assert code == 1 and "drifting (flagged, not retrained): region=US" in err
+    line = next(line for line in out.splitlines() if line.startswith("region=US"))
+    assert "critical" in line and line.rstrip().endswith("DRIFTING")
+    assert (home / "cli-report.xlsx").exists() and (home / "cli-report.md").exists()
+    assert main(["compare-actuals", "--actuals", str(home / "missing.csv"), "--segment-cols", "region"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"error: data file {str(home / 'missing.csv')!r} does not exist"]
