@@ -110,7 +110,8 @@ def run_backtest(segment: PreparedSegment, models: ModelSpec, spec: BacktestSpec
                 continue
             started = time.process_time()
             try:
-                model = make_forecaster(name, context)
+                reuse = fold > 1 and FAMILIES[name].reuses_search and result.params
+                model = make_forecaster(name, context, dict(result.params) if reuse else None)
                 model.fit(train)
                 if fold > 1:
                     model.calibrate(result.errors_by_step())

@@ -51,6 +51,10 @@ class Forecaster(ABC):
     name: ClassVar[str]
     complexity: ClassVar[int]  # tie-break between equal scores: the simpler model wins
     uses_covariates: ClassVar[bool] = False
+    # Families with a hyper-parameter search (ETS configuration, ARIMA order) set this: in backtest
+    # folds after the first they refit with the first fold's choice instead of searching again. The
+    # first fold's choice saw only data before its cutoff, so no later fold leaks into it.
+    reuses_search: ClassVar[bool] = False
 
     def __init__(self, context: SeriesContext, params: dict[str, Any] | None = None):
         self.context = context

@@ -17,6 +17,7 @@ MAX_SEASON = 24  # ETS state per season: longer seasons (52 weeks) are left to P
 class ETSForecaster(Forecaster):
     name = "ets"
     complexity = 2
+    reuses_search = True
 
     def _configs(self, n: int) -> list[dict]:
         m = self.context.season_length
