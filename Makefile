@@ -33,3 +33,7 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .forecast-flows
+
+# Forecast accuracy on M3 monthly (+ FINANCE) and the daily finance series; see docs/benchmarks.md.
+bench-accuracy: $(STAMP)
+	$(PY) -m benchmarks.accuracy
