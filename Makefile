@@ -34,6 +34,10 @@ test: $(STAMP)
 clean:
 	rm -rf $(VENV) .forecast-flows
 
+# Throughput and scaling of a whole retraining (20 and 100 segments; BENCH_ARGS=--long adds 1,000); see docs/benchmarks.md.
+bench: $(STAMP)
+	$(PY) -m benchmarks.throughput $(BENCH_ARGS)
+
 # Forecast accuracy on M3 monthly (+ FINANCE) and the daily finance series; see docs/benchmarks.md.
 bench-accuracy: $(STAMP)
 	$(PY) -m benchmarks.accuracy

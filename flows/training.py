@@ -6,6 +6,8 @@ Plain Python: ``from flows.training import forecast_training; forecast_training(
 
 from __future__ import annotations
 
+import time
+
 
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
@@ -111,6 +113,7 @@ def chunks(items: list, size: int) -> list[list]:
 def forecast_training(params: TrainingParameters = TrainingParameters()) -> dict:
     """Train, select, register, smoke-test, promote and deploy one champion per segment."""
     logger = get_run_logger()
+    clock = StageClock()
     flow_run_id = str(get_run_context().flow_run.id)
     storage = result_storage(params.policy.result_storage)
     service = service_retry_options(params.policy.retry_backoff_seconds)
@@ -118,6 +121,7 @@ def forecast_training(params: TrainingParameters = TrainingParameters()) -> dict
     params.registry.router_name()  # names are validated before anything is uploaded
 
     report, prepared = validate_data.with_options(result_storage=storage)(params.resolved_data_path(), job, params.delimiter)
+    clock.lap("validate")
     segment_values = routable_segments(report, prepared)
     if params.only_segments:
         report, prepared = only_segments(report, prepared, params.only_segments)
@@ -135,7 +139,9 @@ def forecast_training(params: TrainingParameters = TrainingParameters()) -> dict
         **service,
     )
     segment_chunks = chunks(list(prepared.values()), params.policy.segments_per_task)
-    futures = train.map(segment_chunks, reports=unmapped(report.segments), job=unmapped(job), tracking=unmapped(params.tracking),
+    # each task gets only its chunk's reports: the whole report per task would pickle O(segments²)
+    chunk_reports = [{seg.key: report.segments[seg.key] for seg in chunk} for chunk in segment_chunks]
+    futures = train.map(segment_chunks, reports=chunk_reports, job=unmapped(job), tracking=unmapped(params.tracking),
                         parent_run_id=unmapped(parent_run_id), tags=unmapped(tags))
     chunk_of = {id(future): chunk for future, chunk in zip(futures, segment_chunks)}
     progress = Progress(len(report.segments))
@@ -156,6 +162,7 @@ def forecast_training(params: TrainingParameters = TrainingParameters()) -> dict
         progress.advance(len(results))
     # completion order never matters: everything after this point is in segment-key order
     trained = dict(sorted(trained.items()))
+    clock.lap("train")
 
     good = [t for t in trained.values() if t.status == "trained"]
     publish_chunks = chunks(good, params.policy.segments_per_task)
@@ -168,6 +175,7 @@ def forecast_training(params: TrainingParameters = TrainingParameters()) -> dict
         except Exception as exc:  # retries exhausted or a registry refusal: these segments are not published
             publish_errors.update({seg.segment: f"{type(exc).__name__}: {exc}" for seg in chunk})
 
+    clock.lap("publish")
     router, endpoint, deploy_error = None, None, None
     if not params.skip_deploy and any(p.promoted for p in published_by_segment.values()):
         try:
@@ -181,6 +189,7 @@ def forecast_training(params: TrainingParameters = TrainingParameters()) -> dict
             deploy_error = f"{type(exc).__name__}: {exc}"
             logger.error("deployment failed: %s", deploy_error)
 
+    clock.lap("deploy")
     for key, result in trained.items():
         rows[key] = _report_row(result, published_by_segment.get(key), endpoint, params.tracking, job.backtest.metric)
         if key in publish_errors:
@@ -196,7 +205,8 @@ def forecast_training(params: TrainingParameters = TrainingParameters()) -> dict
     failed_fraction = len(failed) / max(len(rows), 1)
     end_parent_run.with_options(**service)(params.tracking, parent_run_id, bool(deploy_error) or failed_fraction > params.policy.max_failed_fraction)
     result = {"segments": list(rows.values()), "router": router.__dict__ if router else None, "endpoint": endpoint,
-              "deploy_error": deploy_error, "mlflow_parent_run_id": parent_run_id, "failed_fraction": failed_fraction}
+              "deploy_error": deploy_error, "mlflow_parent_run_id": parent_run_id, "failed_fraction": failed_fraction,
+              "stage_seconds": clock.lap("report")}
     # An expected failure (bad segments, a failed deploy) is a Failed state carrying the report, not a
     # raised exception: Prefect logs no traceback for it; callers still get TrainingFailed raised.
     if deploy_error:
@@ -208,6 +218,19 @@ def forecast_training(params: TrainingParameters = TrainingParameters()) -> dict
             result,
         ))
     return result
+
+
+class StageClock:
+    """Wall seconds per stage of the run, for the report (and the throughput benchmark)."""
+
+    def __init__(self):
+        self.last, self.stages = time.perf_counter(), {}
+
+    def lap(self, stage: str) -> dict[str, float]:
+        now = time.perf_counter()
+        self.stages[stage] = round(now - self.last, 3)
+        self.last = now
+        return dict(self.stages)
 
 
 class TrainingFailed(Exception):
@@ -244,6 +267,9 @@ def _report_row(result: TrainedSegment, published, endpoint, tracking: TrackingC
         "registered_model": None,
         "version": None,
         "endpoint": endpoint.get("url") if endpoint else None,
+        "fit_cpu_seconds": round(result.fit_cpu_seconds, 4),
+        "tracking_seconds": round(result.tracking_seconds, 4),
+        "train_seconds": round(result.seconds, 4),
     }
     if result.status == "trained" and result.computed_in and result.computed_in != flow_run_id:
         row["status"] = "cached"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import tempfile
 import warnings
@@ -21,8 +22,9 @@ RUNTIME_PACKAGES = ["mlflow", "pandas", "numpy", "scipy", "statsmodels", "prophe
 XGBOOST_DISTRIBUTIONS = ["xgboost-cpu", "xgboost"]
 
 
+@functools.cache
 def pip_requirements() -> list[str]:
-    """Pinned requirements of the serving environment, from what is installed here."""
+    """Pinned requirements of the serving environment, from what is installed here (read once)."""
     pins = []
     for name in RUNTIME_PACKAGES:
         try:
@@ -121,7 +123,7 @@ def log_pyfunc(name: str, python_model, artifacts: dict[str, str], example: pd.D
             artifacts=artifacts,
             signature=signature,
             input_example=example,
-            pip_requirements=pip_requirements(),
+            pip_requirements=list(pip_requirements()),
             code_paths=[str(PACKAGE_DIR)],
             metadata=metadata,
         )

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: works on servers and in workers without a display
-
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import pandas as pd
+from matplotlib.figure import Figure  # no pyplot: no global figure registry, safe in worker threads
 
 
 def forecast_figure(segment: str, history: pd.DataFrame, holdout: pd.DataFrame | None, forecast: pd.DataFrame, champion: str, window: int = 365):
     """History (last ``window`` periods), champion's last backtest fold vs actuals, forecast with interval."""
-    fig, ax = plt.subplots(figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    ax = fig.add_subplot()
     recent = history.iloc[-window:]
     ax.plot(recent["ds"], recent["y"], color="#333333", linewidth=1, label="history")
     if holdout is not None and len(holdout):
@@ -27,4 +24,5 @@ def forecast_figure(segment: str, history: pd.DataFrame, holdout: pd.DataFrame |
 
 
 def close(fig) -> None:
-    plt.close(fig)
+    """Kept for callers: a pyplot-free figure is freed with its last reference."""
+    fig.clear()

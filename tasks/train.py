@@ -13,6 +13,7 @@ from prefect.context import get_run_context
 from forecasting.errors import ForecastingError
 from forecasting.fingerprint import code_fingerprint, config_fingerprint, segment_fingerprint
 from forecasting.pipeline import ForecastJob, train_segment
+from forecasting.runtime import work_seconds
 from forecasting.segment_record import record_segment
 from forecasting.selection import BASELINE
 from forecasting.settings import TrackingConfig
@@ -40,7 +41,8 @@ class TrainedSegment:
     notes: list[str] = field(default_factory=list)
     run_id: str | None = None
     model_uri: str | None = None
-    fit_cpu_seconds: float = 0.0
+    fit_cpu_seconds: float = 0.0  # CPU of backtest + selection + refit (pure model work)
+    tracking_seconds: float = 0.0  # wall time logging the segment to MLflow
     seconds: float = 0.0
     computed_in: str | None = None
     fingerprint: str = ""
@@ -78,6 +80,7 @@ def _train_one(segment, report, job, tracking, parent_run_id, tags, computed_in)
     started = time.perf_counter()
     fingerprint = segment_fingerprint(segment.history, segment.future)
     base = TrainedSegment(segment.key, dict(segment.values), "failed", metric=job.backtest.metric, computed_in=computed_in, fingerprint=fingerprint)
+    work_started = work_seconds()
     try:
         outcome = train_segment(segment, report, job)
     except Exception as exc:  # a bug in one family must not stop the other segments
@@ -89,7 +92,8 @@ def _train_one(segment, report, job, tracking, parent_run_id, tags, computed_in)
         base.reason = outcome.reason
         return base
     selection, backtest = outcome.selection, outcome.backtest
-    base.fit_cpu_seconds = sum(c.fit_seconds for c in backtest.candidates.values())
+    base.fit_cpu_seconds = work_seconds() - work_started
+    tracking_started = time.perf_counter()
     try:
         record = record_segment(tracking, parent_run_id, segment, report, backtest, selection, job.backtest.horizon,
                                 {**tags, "segment_fingerprint": fingerprint})
@@ -98,6 +102,7 @@ def _train_one(segment, report, job, tracking, parent_run_id, tags, computed_in)
             raise  # the task's retry policy handles it
         base.reason = f"could not log to MLflow: {type(exc).__name__}: {exc}"
         return base
+    base.tracking_seconds = time.perf_counter() - tracking_started
     board = selection.leaderboard.set_index("model")
     base.status = "trained"
     base.champion = selection.champion
