@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from forecasting.backtest import BacktestSpec
 from forecasting.contract import DataSpec, parse_segment_key
 from forecasting.errors import ConfigError, DataError
+from forecasting.llm_summary import SummaryConfig
 from forecasting.fingerprint import code_fingerprint, config_fingerprint, segment_fingerprint
 from forecasting.models import ModelSpec
 from forecasting.pipeline import ForecastJob
@@ -63,6 +64,7 @@ class TrainingParameters(BaseModel):
     only_segments: list[str] = Field(default_factory=list, description="retrain only these segment keys, e.g. region=EU|product=A (empty: all)")
     skip_deploy: bool = Field(False, description="stop after promoting the champions (no router, no endpoint)")
     policy: RunPolicy = Field(default_factory=RunPolicy)
+    summary: SummaryConfig = Field(default_factory=SummaryConfig, description="executive summary: template, or an LLM rewrite")
 
     def job(self) -> ForecastJob:
         return ForecastJob(data=self.data, validation=self.validation, models=self.models, backtest=self.backtest)
@@ -201,7 +203,7 @@ def forecast_training(params: TrainingParameters = TrainingParameters()) -> dict
     links = {"MLflow": params.tracking.resolved_tracking_uri()}
     if endpoint:
         links["Endpoint"] = endpoint.get("url", "")
-    summary_artifact(list(rows.values()), job.backtest.metric, links)
+    summary_artifact(list(rows.values()), job.backtest.metric, links, params.summary)
     failed_fraction = len(failed) / max(len(rows), 1)
     end_parent_run.with_options(**service)(params.tracking, parent_run_id, bool(deploy_error) or failed_fraction > params.policy.max_failed_fraction)
     result = {"segments": list(rows.values()), "router": router.__dict__ if router else None, "endpoint": endpoint,

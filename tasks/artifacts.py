@@ -41,8 +41,11 @@ def failures_artifact(rows: list[dict]) -> None:
     table_artifact(failed, "failures", "Segments that failed, with the reason")
 
 
-def summary_artifact(rows: list[dict], metric: str, links: dict[str, str]) -> str:
-    markdown = training_summary(rows, metric, links)
+def summary_artifact(rows: list[dict], metric: str, links: dict[str, str], summary=None) -> str:
+    """The training summary (template, or an LLM rewrite of it when ``summary.llm_endpoint`` is set)."""
+    from forecasting.llm_summary import executive_summary
+
+    markdown, _ = executive_summary(training_summary(rows, metric, links), summary)
     create_markdown_artifact(markdown=markdown, key="training-summary", description="Executive summary of the training run")
     return markdown
 
