@@ -66,6 +66,21 @@ def predict_frame(forecaster: Forecaster, request: pd.DataFrame) -> pd.DataFrame
     return out.assign(ds=out["ds"].dt.strftime("%Y-%m-%d")).reset_index(drop=True)
 
 
+MAX_REQUEST_ROWS_ENV = "FORECAST_FLOWS_MAX_REQUEST_ROWS"
+DEFAULT_MAX_REQUEST_ROWS = 100_000
+
+
+def check_request_size(request: pd.DataFrame) -> None:
+    """Refuse requests with more rows than ``$FORECAST_FLOWS_MAX_REQUEST_ROWS`` (default 100,000),
+    read where the model is served. MLflow's scoring server has no body-size limit of its own."""
+    import os
+
+    limit = int(os.environ.get(MAX_REQUEST_ROWS_ENV) or DEFAULT_MAX_REQUEST_ROWS)
+    if len(request) > limit:
+        raise DataError(f"the request has {len(request):,} rows; this endpoint accepts at most {limit:,} "
+                        f"({MAX_REQUEST_ROWS_ENV}): split it into smaller requests")
+
+
 def as_bad_request(call):
     """Run ``call``; a user-caused error becomes an MlflowException that servers answer with 400."""
     from mlflow.exceptions import MlflowException
@@ -87,7 +102,12 @@ class ForecastModel(mlflow.pyfunc.PythonModel):
         self.forecaster = Forecaster.load(context.artifacts["forecaster"])
 
     def predict(self, context, model_input: pd.DataFrame, params=None):  # a DataFrame hint: no MLflow type-hint checks, no warning
-        return as_bad_request(lambda: predict_frame(self.forecaster, pd.DataFrame(model_input)))
+        def answer():
+            request = pd.DataFrame(model_input)
+            check_request_size(request)
+            return predict_frame(self.forecaster, request)
+
+        return as_bad_request(answer)
 
 
 def input_example(forecaster: Forecaster, future: pd.DataFrame) -> pd.DataFrame:

@@ -17,7 +17,7 @@ from mlflow.types.schema import ColSpec, Schema
 
 from forecasting.contract import segment_key, segment_slug
 from forecasting.errors import DataError
-from forecasting.mlflow_model import as_bad_request, log_pyfunc, predict_frame
+from forecasting.mlflow_model import as_bad_request, check_request_size, log_pyfunc, predict_frame
 from forecasting.models import Forecaster
 from forecasting.smoke import SmokeReport, check_forecast_response, horizon_request
 
@@ -50,6 +50,7 @@ class RouterModel(mlflow.pyfunc.PythonModel):
 
 
 def route_request(router: RouterModel, request: pd.DataFrame) -> pd.DataFrame:
+    check_request_size(request)
     missing = [c for c in [*router.segment_cols, "ds"] if c not in request.columns]
     if missing:
         raise DataError(f"the request needs column(s) {', '.join(missing)}; segment columns are {router.segment_cols}")
