@@ -12,7 +12,7 @@ import time
 
 import pandas as pd
 
-from forecasting.serving.base import DeployError, DeploymentTarget, EndpointStatus
+from forecasting.serving.base import DeployError, DeploymentTarget, EndpointStatus, check_model_reference
 from forecasting.serving.config import DeployConfig
 from forecasting.serving.local import records_payload
 from forecasting.settings import state_dir
@@ -108,6 +108,7 @@ class DatabricksTarget(DeploymentTarget):
     def deploy(self, model_name: str, version: str, example: pd.DataFrame | None = None) -> EndpointStatus:
         from databricks.sdk.service.serving import EndpointCoreConfigInput
 
+        check_model_reference(model_name, version)
         current = self._get()
         previous = self._entities(current)
         new = self._served_input(model_name, version)

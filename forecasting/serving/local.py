@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from forecasting.processes import alive, free_port, stop_process
-from forecasting.serving.base import DeployError, DeploymentTarget, EndpointStatus
+from forecasting.serving.base import DeployError, DeploymentTarget, EndpointStatus, check_model_reference
 from forecasting.serving.config import DeployConfig
 from forecasting.settings import TrackingConfig, state_dir
 
@@ -126,6 +126,7 @@ class LocalTarget(DeploymentTarget):
     # --- interface -----------------------------------------------------------------------------
     def deploy(self, model_name: str, version: str, example: pd.DataFrame | None = None) -> EndpointStatus:
         """Blue-green: the old server keeps serving until the new one answered /ping and the smoke request."""
+        check_model_reference(model_name, version)
         old = self._read()
         new = self._start(model_name, version)
         try:
