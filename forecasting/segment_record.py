@@ -11,7 +11,7 @@ from forecasting.mlflow_model import log_forecaster
 from forecasting.plots import close, forecast_figure
 from forecasting.selection import Selection
 from forecasting.settings import TrackingConfig
-from forecasting.tracking import SegmentRun, connect, finite_metrics, flat_params, log_tables, start_segment_run
+from forecasting.tracking import SegmentRun, connect, reaching, finite_metrics, flat_params, log_tables, start_segment_run
 from forecasting.validation import PreparedSegment, SegmentReport
 
 
@@ -26,6 +26,11 @@ def record_segment(
     tags: dict[str, str] | None = None,
 ) -> SegmentRun:
     """Log one trained segment as a child run and its champion as a pyfunc model."""
+    with reaching(config):
+        return _record(config, parent_run_id, segment, report, backtest, selection, horizon, tags)
+
+
+def _record(config, parent_run_id, segment, report, backtest, selection, horizon, tags) -> SegmentRun:
     client = connect(config)
     run_id = start_segment_run(config, parent_run_id, segment.key, {"champion": selection.champion, **(tags or {})})
     try:

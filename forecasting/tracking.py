@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -16,7 +17,9 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 import forecasting
+from forecasting.errors import ForecastingError
 from forecasting.settings import TrackingConfig
+from forecasting.transient import is_transient
 
 MAX_PARAM_LENGTH = 500
 
@@ -79,16 +82,42 @@ def code_version() -> str:
     return forecasting.__version__
 
 
+class TrackingUnavailable(ConnectionError):
+    """The MLflow tracking server (or store) did not answer; the message names it. A ConnectionError,
+    so the flow's service tasks retry it with backoff."""
+
+
+@contextlib.contextmanager
+def reaching(config: TrackingConfig):
+    """Calls to MLflow inside this block that fail for a transient reason (connection refused, 5xx,
+    429, a locked SQLite store) raise :class:`TrackingUnavailable` naming the tracking URI."""
+    try:
+        yield
+    except TrackingUnavailable:
+        raise
+    except Exception as exc:
+        if isinstance(exc, ForecastingError) or not is_transient(exc):
+            raise
+        uri = config.resolved_tracking_uri()
+        what = "server" if uri.startswith("http") else "store"
+        text = str(exc)
+        reason = next((m for m in ("connection refused", "connection reset", "database is locked", "timed out")
+                       if m in text.lower()), text.splitlines()[0][:200] if text else type(exc).__name__)
+        raise TrackingUnavailable(f"MLflow tracking {what} {uri} is unavailable ({reason})") from exc
+
+
 def start_training_run(config: TrackingConfig, tags: dict[str, str], run_name: str | None = None) -> str:
     """The parent run of one training run; tags carry orchestration run id, data/config hash, code."""
-    client = connect(config)
-    experiment_id = ensure_experiment(config)
-    run = client.create_run(experiment_id, tags={**tags, "code_version": code_version()}, run_name=run_name)
-    return run.info.run_id
+    with reaching(config):
+        client = connect(config)
+        experiment_id = ensure_experiment(config)
+        run = client.create_run(experiment_id, tags={**tags, "code_version": code_version()}, run_name=run_name)
+        return run.info.run_id
 
 
 def end_run(config: TrackingConfig, run_id: str, failed: bool = False) -> None:
-    connect(config).set_terminated(run_id, status="FAILED" if failed else "FINISHED")
+    with reaching(config):
+        connect(config).set_terminated(run_id, status="FAILED" if failed else "FINISHED")
 
 
 def finite_metrics(values: dict[str, float | None]) -> dict[str, float]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.server
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -63,6 +64,13 @@ def start_prefect_server(home: Path, **settings: str) -> tuple[subprocess.Popen,
 
 
 def start_mlflow_server(home: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
+    process, url = launch_mlflow_server(home, port)
+    wait_http(url + "/health", 120, process)
+    return process, url
+
+
+def launch_mlflow_server(home: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
+    """`mlflow server` on SQLite in ``home``, started but not yet waited for."""
     port = port or free_port()
     home.mkdir(parents=True, exist_ok=True)
     log = open(home / "mlflow-server.log", "ab")
@@ -72,9 +80,85 @@ def start_mlflow_server(home: Path, port: int | None = None) -> tuple[subprocess
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         env={**os.environ, "PATH": str(BIN) + os.pathsep + os.environ.get("PATH", "")},
     )
-    url = f"http://127.0.0.1:{port}"
-    wait_http(url + "/health", 120, process)
-    return process, url
+    return process, f"http://127.0.0.1:{port}"
+
+
+class Relay:
+    """A TCP relay on a fixed loopback port, standing for "the tracking server's address". ``down()``
+    closes the listener and every open connection (clients get resets, then connection refused);
+    ``up(upstream_port)`` listens again on the same port, relaying to a (possibly new) server.
+    One thread per direction, so a slow reader on one side never blocks the other."""
+
+    def __init__(self, upstream_port: int):
+        self.port = free_port()
+        self.serving = threading.Event()
+        self.lock = threading.Lock()
+        self.open: list[socket.socket] = []
+        self.acceptor: threading.Thread | None = None
+        self.up(upstream_port)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def up(self, upstream_port: int) -> None:
+        self.upstream = upstream_port
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        listener.settimeout(0.1)
+        self.serving.set()
+        self.acceptor = threading.Thread(target=self._accept, args=(listener,), daemon=True)
+        self.acceptor.start()
+
+    def down(self) -> None:
+        self.serving.clear()
+        if self.acceptor is not None:
+            self.acceptor.join(10)  # the acceptor closes the listener itself
+        with self.lock:
+            conns, self.open = self.open, []
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)  # wakes the pipe threads blocked in recv
+            except OSError:
+                pass
+        time.sleep(0.2)
+        for conn in conns:
+            conn.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        try:
+            while self.serving.is_set():
+                try:
+                    client, _ = listener.accept()
+                except socket.timeout:
+                    continue
+                client.settimeout(None)
+                try:
+                    server = socket.create_connection(("127.0.0.1", self.upstream), timeout=5)
+                except OSError:
+                    client.close()
+                    continue
+                server.settimeout(None)
+                with self.lock:
+                    self.open += [client, server]
+                threading.Thread(target=self._pipe, args=(client, server), daemon=True).start()
+                threading.Thread(target=self._pipe, args=(server, client), daemon=True).start()
+        finally:
+            listener.close()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        try:
+            dst.shutdown(socket.SHUT_WR)  # half-close: the other direction finishes on its own
+        except OSError:
+            pass
+
 
 
 class FaultProxy:
