@@ -135,3 +135,27 @@ def test_selection_beats_the_seasonal_naive_baseline_on_the_real_series(finance_
     board = selection.leaderboard.set_index("model")
     assert board.loc[selection.champion, "mase"] < board.loc["seasonal_naive", "mase"]
     assert selection.holdout["mase"] < selection.holdout["seasonal_naive_mase"]
+
+
+def test_a_single_family_must_beat_the_ensemble_by_the_margin_to_be_champion():
+    """With few folds the best single score is an optimistic draw: ETS 10 % better than the ensemble on
+    backtest MASE does not win (margin 20 %), 30 % better does; margin 0 is plain lowest-score selection."""
+    from forecasting.backtest import CandidateBacktest, SegmentBacktest
+    from forecasting.metrics import METRICS, Metric
+    from forecasting.selection import ENSEMBLE_MARGIN, choose, holdout_estimate
+
+    def candidate(name, mase):
+        folds = [{m: Metric(value=mase if m == "mase" else 1.0) for m in METRICS} for _ in range(3)]
+        return CandidateBacktest(name, fold_metrics=folds)
+
+    def backtest(ets_mase):
+        candidates = {c.name: c for c in [candidate("seasonal_naive", 1.5), candidate("ets", ets_mase),
+                                          candidate("theta", 1.2), candidate("ensemble", 1.0)]}
+        cutoffs = list(pd.date_range("2024-01-01", periods=3, freq="MS"))
+        return SegmentBacktest("s", cutoffs, candidates, "mase", 7)
+
+    assert ENSEMBLE_MARGIN == 0.20
+    assert choose(backtest(0.9)) == ["ensemble", "ets", "theta", "seasonal_naive"]
+    assert holdout_estimate(backtest(0.9))["model"] == "ensemble"
+    assert choose(backtest(0.7))[0] == "ets"
+    assert choose(backtest(0.9), margin=0)[0] == "ets"
