@@ -161,6 +161,15 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def save(args, argv, results: list[dict], started: float) -> dict:
+    payload = {"command": "python -m benchmarks.throughput " + " ".join(argv if argv is not None else sys.argv[1:]),
+               "machine": machine(), "models": args.models, "horizon": args.horizon, "total_seconds": time.perf_counter() - started,
+               "results": results}
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(payload, indent=1))
+    return payload
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.throughput", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="20,100", help="comma-separated segment counts")
@@ -212,14 +221,11 @@ def main(argv: list[str] | None = None) -> int:
                     if base in runs:
                         run[f"vs_{base}"] = runs[base]["wall"] / run["wall"]
                 results.append({"n": n, "run": key, **run})
+            save(args, argv, results, started)  # after every size: an interrupted run keeps what it measured
     finally:
         os.environ["FORECAST_FLOWS_HOME"] = str(root / "prefect")
         stop_local_server()
-    payload = {"command": "python -m benchmarks.throughput " + " ".join(argv if argv is not None else sys.argv[1:]),
-               "machine": machine(), "models": args.models, "horizon": args.horizon, "total_seconds": time.perf_counter() - started,
-               "results": results}
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(payload, indent=1))
+    payload = save(args, argv, results, started)
     print(table(results))
     print(f"\n{len(results)} runs in {payload['total_seconds']:.0f} s; JSON: {args.output}")
     return 0
