@@ -18,6 +18,12 @@ FAST_MODELS = ["ets", "theta"]
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(var, "1")
 
+# Prefect binds its console log handler to sys.stderr when it is first imported. Import it here, under
+# pytest's session-long capture: first imported inside a test using capsys (a CLI test running a flow
+# in-process), the handler would keep capsys's stream, closed after that test, and every later flow's
+# log line would fail ("I/O operation on closed file", then a RecursionError through log_prints).
+import prefect.main  # noqa: E402,F401
+
 
 @pytest.fixture(scope="session")
 def finance_daily() -> pd.DataFrame:

@@ -35,7 +35,7 @@ def test_deploy_all_and_a_worker_runs_the_training_deployment(prefect_server, tm
     data = segments_csv(tmp_path / "data.csv", regions=("EU", "US"))
     subprocess.run([sys.executable, "-m", "deployments.work_pool"], env=env, cwd=ROOT, check=True, capture_output=True, timeout=120)
     prefect(env, "--no-prompt", "deploy", "--all")
-    listed = prefect(env, "deployment", "ls")
+    listed = prefect({**env, "COLUMNS": "300"}, "deployment", "ls")  # wide enough that rich truncates no name
     for name in ("weekly-retraining", "daily-comparison", "daily-batch-inference", "monthly-cleanup", "endpoint-monitor"):
         assert name in listed
     run_params = {"params": {"data_path": str(data), "data": {"segment_cols": ["region"]}, **SMALL, "skip_deploy": True}}
