@@ -356,12 +356,6 @@ def cmd_health(args) -> int:
     return EXIT_OK if healthy(checks) else EXIT_SEGMENTS_FAILED
 
 
-def run_flow_state(flow, params):
-    """Run an operations flow in this process; a failed run raises its error (one line on the CLI)."""
-    state = flow(params, return_state=True)
-    return state.result()
-
-
 def cmd_compare_actuals(args) -> int:
     from flows.actuals_comparison import ComparisonParameters, actuals_comparison
 
@@ -373,7 +367,7 @@ def cmd_compare_actuals(args) -> int:
         "tracking": {"experiment": args.experiment}, "training_deployment": args.training_deployment,
         "output_path": args.output, "summary": {"llm_endpoint": args.llm_endpoint},
     })
-    result = run_flow_state(actuals_comparison, params)
+    result = actuals_comparison(params)
     print(f"{'segment':40s} {'status':10s} {'WAPE':>7s} {'MAPE':>7s} {'bias':>7s} {'cover':>6s}  drift")
     pct = lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731
     for row in result["segments"]:
@@ -399,7 +393,7 @@ def cmd_predict_batch(args) -> int:
     from flows.batch_inference import BatchInferenceParameters, batch_inference
 
     params = BatchInferenceParameters(horizon=args.horizon, output_path=args.output, registry={"model_prefix": args.model_prefix})
-    result = run_flow_state(batch_inference, params)
+    result = batch_inference(params)
     print(f"wrote {result['rows']} rows for {result['segments']} segment(s) to {result['output_path']}")
     return EXIT_OK
 
@@ -407,7 +401,7 @@ def cmd_predict_batch(args) -> int:
 def cmd_cleanup(args) -> int:
     from flows.model_cleanup import CleanupParameters, model_cleanup
 
-    plan = run_flow_state(model_cleanup, CleanupParameters(keep=args.keep, dry_run=not args.apply, registry={"model_prefix": args.model_prefix}))
+    plan = model_cleanup(CleanupParameters(keep=args.keep, dry_run=not args.apply, registry={"model_prefix": args.model_prefix}))
     for row in plan:
         print(f"{row['name']:50s} v{row['version']:>4s}  {row['action']:12s} {row['reason']}")
     gone = sum(row["action"] in ("deleted", "would delete") for row in plan)
@@ -423,7 +417,7 @@ def cmd_monitor(args) -> int:
     from flows.endpoint_monitor import EndpointUnhealthy
 
     try:
-        report = run_flow_state(endpoint_monitor, params)
+        report = endpoint_monitor(params)
     except EndpointUnhealthy as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_SEGMENTS_FAILED

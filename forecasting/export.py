@@ -3,15 +3,13 @@ segment; needs the ``excel`` extra)."""
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 from forecasting.errors import ConfigError
-from forecasting.reporting import write_table
+from forecasting.reporting import atomic_output, write_table
 
 EXCEL_SUFFIXES = (".xlsx",)
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
@@ -37,21 +35,13 @@ def write_workbook(summary: pd.DataFrame, per_segment: dict[str, pd.DataFrame], 
         import openpyxl  # noqa: F401
     except ImportError as exc:
         raise ConfigError("Excel export needs the 'excel' extra: pip install 'finance-forecast-flows[excel]' (or write .csv/.parquet)") from exc
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".xlsx")
-    os.close(fd)
-    try:
-        names = sheet_names(list(per_segment))
+    names = sheet_names(list(per_segment))
+    with atomic_output(path, suffix=".xlsx") as tmp:
         with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
             summary.to_excel(writer, sheet_name="summary", index=False)
             for segment, frame in per_segment.items():
                 frame.to_excel(writer, sheet_name=names[segment], index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return Path(path)
 
 
 def export_forecasts(table: pd.DataFrame, path: str | Path, leaderboard: pd.DataFrame | None = None) -> Path:

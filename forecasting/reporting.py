@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -41,31 +42,38 @@ def _fmt(value) -> str:
     return f"{value:.3f}" if _num(value) else "-"
 
 
-def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write CSV or Parquet (by suffix) through a temporary file, so a failure leaves nothing half-written."""
+@contextlib.contextmanager
+def atomic_output(path: str | Path, suffix: str = ".tmp"):
+    """Yield a temporary path beside ``path``; on success it replaces ``path``, on failure it is removed,
+    so a failure leaves nothing half-written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
     os.close(fd)
     try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            frame.to_parquet(tmp, index=False)
-        else:
-            frame.to_csv(tmp, index=False)
+        yield tmp
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write CSV or Parquet (by suffix) through a temporary file (see :func:`atomic_output`)."""
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False)
     return path
 
 
 def write_json(payload, path: str | Path) -> Path:
-    """JSON through a temporary file (see :func:`write_table`)."""
+    """JSON through a temporary file (see :func:`atomic_output`)."""
     import json
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=1, default=str))
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        Path(tmp).write_text(json.dumps(payload, indent=1, default=str))
     return path
