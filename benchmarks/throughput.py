@@ -11,7 +11,7 @@ holidays, noise; `forecasting.synthetic`), the default model set, horizon 30, ru
 
 Reported per run: wall seconds; model CPU seconds measured inside the tasks (backtest + selection +
 refit, `forecasting.runtime.work_seconds`); efficiency = (model CPU / cores) / wall; tracking share
-(MLflow logging in the tasks / cores + the publish stage, over wall); orchestration share (the rest:
+(MLflow logging and publishing in the tasks / cores + the publish stage, over wall); orchestration share (the rest:
 wall − model/cores − tracking); peak RSS of the process tree; speed-ups against both loops.
 """
 
@@ -116,7 +116,7 @@ def flow_run(data: Path, forecast_job, runner: str, chunk: int, home: Path) -> d
     rows = result["segments"]
     stages = result["stage_seconds"]
     return {"wall": wall, "model_cpu": sum(r["fit_cpu_seconds"] for r in rows),
-            "tracking": sum(r["tracking_seconds"] for r in rows) / CORES + stages.get("publish", 0.0),
+            "tracking": sum(r["tracking_seconds"] + r.get("publish_seconds", 0.0) for r in rows) / CORES + stages.get("publish", 0.0),
             "trained": sum(r["status"] == "trained" for r in rows), "peak_rss_mb": rss.peak / 1e6, "stages": stages}
 
 

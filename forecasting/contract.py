@@ -155,10 +155,21 @@ def split_segments(frame: pd.DataFrame, spec: DataSpec) -> dict[str, pd.DataFram
     """Rows of each segment, keyed by segment key, in sorted key order."""
     if not spec.segment_cols:
         return {ALL_SEGMENTS_KEY: frame}
-    keys = frame[spec.segment_cols].apply(
-        lambda row: segment_key({col: row[col] for col in spec.segment_cols}), axis=1
-    )
+    keys = segment_keys(frame, spec.segment_cols)
     return {key: part for key, part in sorted(frame.groupby(keys, sort=False), key=lambda kv: kv[0])}
+
+
+def segment_keys(frame: pd.DataFrame, segment_cols: list[str]) -> pd.Series:
+    """:func:`segment_key` of every row, computed once per distinct value of each column (a row-wise
+    apply took 10 s for 73,000 rows)."""
+    import numpy as np
+
+    keys = None
+    for col in sorted(segment_cols):
+        codes, uniques = pd.factorize(frame[col], use_na_sentinel=False)
+        labels = np.array([f"{col}={_key_value(v)}" for v in uniques], dtype=object)[codes]
+        keys = labels if keys is None else keys + "|" + labels
+    return pd.Series(keys, index=frame.index, dtype=object)
 
 
 def data_hash(frame: pd.DataFrame) -> str:

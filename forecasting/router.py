@@ -15,7 +15,7 @@ import pandas as pd
 from mlflow.models import infer_signature
 from mlflow.types.schema import ColSpec, Schema
 
-from forecasting.contract import segment_key, segment_slug
+from forecasting.contract import segment_keys, segment_slug
 from forecasting.errors import DataError
 from forecasting.mlflow_model import as_bad_request, check_request_size, log_pyfunc, predict_frame
 from forecasting.models import Forecaster
@@ -54,7 +54,7 @@ def route_request(router: RouterModel, request: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in [*router.segment_cols, "ds"] if c not in request.columns]
     if missing:
         raise DataError(f"the request needs column(s) {', '.join(missing)}; segment columns are {router.segment_cols}")
-    keys = request[router.segment_cols].apply(lambda row: segment_key(row.to_dict()), axis=1) if router.segment_cols else pd.Series("all", index=request.index)
+    keys = segment_keys(request, router.segment_cols) if router.segment_cols else pd.Series("all", index=request.index)
     unknown = sorted(set(keys) - set(router.routes))
     if unknown:
         known = ", ".join(sorted(router.routes)[:20])

@@ -83,7 +83,7 @@ def _fill_segment_run(client, run_id, segment, report, backtest, selection, hori
     finally:
         close(figure)
     with mlflow.start_run(run_id=run_id):
-        info = log_forecaster(selection.champion_model, segment.key, segment.future, horizon)
+        info = log_forecaster(selection.champion_model, segment.key, segment.future, horizon, forecast=selection.forecast)
     client.log_batch(run_id, metrics=[_metric(k, v) for k, v in finite.items() if not k.startswith("champion.")])
     return info.model_uri
 

@@ -1,4 +1,6 @@
-"""Train a chunk of segments: backtest, select, refit, and log each to its MLflow child run."""
+"""Train a chunk of segments: backtest, select, refit, log each to its MLflow child run, and publish
+its champion right there (register, smoke-test, promote), so publishing runs in parallel with the
+other segments' training instead of in a stage of its own after all of them."""
 
 from __future__ import annotations
 
@@ -13,13 +15,16 @@ from prefect.context import get_run_context
 from forecasting.errors import ForecastingError
 from forecasting.fingerprint import code_fingerprint, config_fingerprint, segment_fingerprint
 from forecasting.pipeline import ForecastJob, train_segment
+from forecasting.registry import RegistryConfig
 from forecasting.runtime import work_seconds
 from forecasting.segment_record import record_segment
 from forecasting.selection import BASELINE
 from forecasting.settings import TrackingConfig
+from forecasting.tracking import connect
 from forecasting.transient import is_transient
 from forecasting.validation import PreparedSegment, SegmentReport
 from tasks.policies import cache_key
+from tasks.publish import PublishedModel, publish_trained
 
 
 @dataclass
@@ -43,6 +48,7 @@ class TrainedSegment:
     model_uri: str | None = None
     fit_cpu_seconds: float = 0.0  # CPU of backtest + selection + refit (pure model work)
     tracking_seconds: float = 0.0  # wall time logging the segment to MLflow
+    published: PublishedModel | None = None  # None: not published by this task (the flow's publish stage does it)
     seconds: float = 0.0
     computed_in: str | None = None
     fingerprint: str = ""
@@ -66,14 +72,28 @@ def train_segments(
     tracking: TrackingConfig,
     parent_run_id: str,
     tags: dict[str, str],
+    registry: RegistryConfig | None = None,
 ) -> list[TrainedSegment]:
-    """One task run per chunk of segments (one segment by default), never one per model."""
+    """One task run per chunk of segments (one segment by default), never one per model. With a
+    ``registry``, each trained champion is published as soon as it is logged."""
     flow_run = getattr(get_run_context(), "task_run", None)
     computed_in = str(flow_run.flow_run_id) if flow_run is not None else None
     results = []
     for segment in chunk:
-        results.append(_train_one(segment, reports[segment.key], job, tracking, parent_run_id, tags, computed_in))
+        result = _train_one(segment, reports[segment.key], job, tracking, parent_run_id, tags, computed_in)
+        if registry is not None and result.status == "trained":
+            _publish(result, registry, tracking, tags)
+        results.append(result)
     return results
+
+
+def _publish(result: TrainedSegment, registry: RegistryConfig, tracking: TrackingConfig, tags: dict[str, str]) -> None:
+    """Publish here when possible; any error leaves it to the flow's publish stage, which has the
+    service retry policy and reports what failed (retrying this task would train again)."""
+    try:
+        result.published = publish_trained(connect(tracking), result, registry, tags)
+    except Exception as exc:
+        result.notes.append(f"published by the publish stage: {type(exc).__name__}: {exc}")
 
 
 def _train_one(segment, report, job, tracking, parent_run_id, tags, computed_in) -> TrainedSegment:

@@ -124,24 +124,40 @@ def test_failed_fraction_above_the_tolerance_fails_the_run(prefect_harness, tmp_
         assert {r["segment"]: r["status"] for r in error.report["segments"]} == {"region=BAD": "failed", "region=EU": "trained"}
 
 
-def test_smoke_failure_inside_the_prefect_transaction_keeps_the_champion(prefect_harness, tmp_path):
-    from forecasting.registry import CHAMPION, alias_version, register, set_alias
-    from forecasting.smoke import SmokeReport
+def test_a_failed_smoke_test_leaves_the_other_champions_of_its_task_alone(prefect_harness, tmp_path):
+    """Two segments published by one task run: the second fails its smoke test; the first stays
+    champion and stays tagged as passed (no rollback reaches across segments)."""
+    from prefect import flow, task
+
+    from forecasting.registry import CHAMPION, alias_version
+    from forecasting.smoke import SmokeReport, smoke_test
     from mlflow_helpers import log_family, prepared_segments
     from conftest import daily_frame
-    from tasks.publish import publish_atomically
+    from tasks.publish import publish_model
 
     with local_mlflow(tmp_path) as (config, client):
         _, prepared = prepared_segments(daily_frame())
-        run_id, uri, _ = log_family(config, "naive", prepared["all"])
-        good = register(client, "txn_test", uri, run_id, {})
-        set_alias(client, "txn_test", CHAMPION, good.version)
-        run_id2, uri2, _ = log_family(config, "ets", prepared["all"])
+        good_run, good_uri, _ = log_family(config, "naive", prepared["all"])
+        bad_run, bad_uri, _ = log_family(config, "ets", prepared["all"])
         failing = lambda model_uri: SmokeReport(model_uri, failures=["horizon forecast: non-finite forecast values"])  # noqa: E731
-        result = publish_atomically(client, "all", "txn_test", uri2, run_id2, {}, check=failing)
-        assert not result.promoted and alias_version(client, "txn_test", CHAMPION) == good.version
-        tags = client.get_model_version("txn_test", result.version).tags
-        assert tags["smoke_test"] == "failed" and "non-finite" in tags["smoke_failures"]  # written by the rollback hook
+
+        @task
+        def publish_two():
+            first = publish_model(client, "a", "chunk_a", good_uri, good_run, {}, check=smoke_test)
+            second = publish_model(client, "b", "chunk_b", bad_uri, bad_run, {}, check=failing)
+            return first, second
+
+        @flow
+        def publish_flow():
+            return publish_two()
+
+        first, second = publish_flow()
+        assert first.promoted and not second.promoted
+        assert alias_version(client, "chunk_a", CHAMPION) == first.version
+        assert client.get_model_version("chunk_a", first.version).tags["smoke_test"] == "passed"
+        assert alias_version(client, "chunk_b", CHAMPION) is None  # a failing version never becomes champion
+        tags = client.get_model_version("chunk_b", second.version).tags
+        assert tags["smoke_test"] == "failed" and "non-finite" in tags["smoke_failures"]
 
 
 def test_a_killed_run_resumes_without_retraining_finished_segments(tmp_path):
