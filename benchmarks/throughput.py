@@ -35,7 +35,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 class PeakRSS:
-    """Samples the RSS of this process and all its descendants every 0.25 s; keeps the maximum."""
+    """Samples the RSS of this process and all its descendants every second (more often cost the main
+    process measurable CPU); keeps the maximum."""
 
     def __init__(self):
         import psutil
@@ -55,7 +56,7 @@ class PeakRSS:
     def _run(self):
         while not self._stop.is_set():
             self.peak = max(self.peak, self._sample())
-            self._stop.wait(0.25)
+            self._stop.wait(1.0)
 
     def __enter__(self):
         self._thread.start()
