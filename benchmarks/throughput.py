@@ -179,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loops", default="sequential,threadpool", help="plain loops to run beside the flow (empty: none)")
     parser.add_argument("--models", default="ets,theta,arima,prophet,xgboost,ensemble")
     parser.add_argument("--horizon", type=int, default=30)
-    parser.add_argument("--chunk", type=int, default=0, help="segments per task run (0: 1 up to 100 segments, else N/40)")
+    parser.add_argument("--chunk", default="0", help="segments per task run, comma-separated for several flow runs "
+                        "(0: 1 up to 100 segments, else N/40)")
     parser.add_argument("--output", default=str(RESULTS / "throughput.json"))
     args = parser.parse_args(argv)
 
@@ -205,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             frame["ds"] = frame["ds"].dt.strftime("%Y-%m-%d")
             data = root / f"segments-{n}.csv"
             frame.to_csv(data, index=False)
-            chunk = args.chunk or (1 if n <= 100 else max(n // 40, 1))
+            chunk_sizes = [int(c) or (1 if n <= 100 else max(n // 40, 1)) for c in args.chunk.split(",")]
             runs: dict[str, dict] = {}
             loops = [] if long_mode else [name for name in args.loops.split(",") if name]
             for name in loops:
@@ -213,10 +214,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"N={n} {name}: {runs[name]['wall']:.1f} s", flush=True)
             runners = ["processes"] if long_mode else args.runners.split(",")
             for runner in runners:
-                key = f"flow/{runner}"
-                runs[key] = describe(flow_run(data, forecast_job, runner, chunk, root / f"{n}-{runner}"))
-                runs[key]["chunk"] = chunk
-                print(f"N={n} {key}: {runs[key]['wall']:.1f} s (efficiency {runs[key]['efficiency']:.2f})", flush=True)
+                for chunk in chunk_sizes:
+                    key = f"flow/{runner}" + (f"/chunk {chunk}" if len(chunk_sizes) > 1 else "")
+                    runs[key] = describe(flow_run(data, forecast_job, runner, chunk, root / f"{n}-{runner}-{chunk}"))
+                    runs[key]["chunk"] = chunk
+                    print(f"N={n} {key}: {runs[key]['wall']:.1f} s (efficiency {runs[key]['efficiency']:.2f})", flush=True)
             for key, run in runs.items():
                 for base in ("sequential", "threadpool"):
                     if base in runs:
