@@ -275,7 +275,7 @@ def _report_row(result: TrainedSegment, published, endpoint, tracking: TrackingC
         "fit_cpu_seconds": round(result.fit_cpu_seconds, 4),
         "tracking_seconds": round(result.tracking_seconds, 4),
         # register + smoke test + promote inside the training task (0 when the publish stage did it)
-        "publish_seconds": round(result.published.seconds, 4) if published is not None and published is result.published else 0.0,
+        "publish_seconds": round(published.seconds, 4) if published is not None and published is result.published else 0.0,
         "train_seconds": round(result.seconds, 4),
     }
     if result.status == "trained" and result.computed_in and result.computed_in != flow_run_id:

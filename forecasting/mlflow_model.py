@@ -56,14 +56,18 @@ def parse_request_dates(values: pd.Series) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(parsed)
 
 
+def with_iso_dates(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with ``ds`` as ISO date strings (how every forecast leaves a model), index reset."""
+    return frame.assign(ds=pd.to_datetime(frame["ds"]).dt.strftime("%Y-%m-%d")).reset_index(drop=True)
+
+
 def predict_frame(forecaster: Forecaster, request: pd.DataFrame) -> pd.DataFrame:
     """Forecast the request's ``ds`` (plus covariate columns); ``ds`` comes back as ISO date strings."""
     if "ds" not in request.columns:
         raise DataError(f"the request needs a 'ds' column with the dates to forecast; got columns {list(request.columns)}")
     dates = parse_request_dates(request["ds"])
     future = request.assign(ds=dates)
-    out = forecaster.forecast(dates, future)
-    return out.assign(ds=out["ds"].dt.strftime("%Y-%m-%d")).reset_index(drop=True)
+    return with_iso_dates(forecaster.forecast(dates, future))
 
 
 MAX_REQUEST_ROWS_ENV = "FORECAST_FLOWS_MAX_REQUEST_ROWS"
@@ -172,7 +176,7 @@ def log_forecaster(forecaster: Forecaster, segment: str, future: pd.DataFrame, h
     otherwise the model predicts again)."""
     example = input_example(forecaster, future)
     if forecast is not None and len(forecast) == len(example):
-        output = forecast.assign(ds=pd.to_datetime(forecast["ds"]).dt.strftime("%Y-%m-%d")).reset_index(drop=True)
+        output = with_iso_dates(forecast)
     else:
         output = predict_frame(forecaster, example)
     signature = infer_signature(example, output)

@@ -14,6 +14,7 @@ from prefect.context import get_run_context
 
 from forecasting.errors import ForecastingError
 from forecasting.fingerprint import code_fingerprint, config_fingerprint, segment_fingerprint
+from forecasting.mlflow_model import with_iso_dates
 from forecasting.pipeline import ForecastJob, train_segment
 from forecasting.registry import RegistryConfig
 from forecasting.runtime import work_seconds
@@ -132,7 +133,7 @@ def _train_one(segment, report, job, tracking, parent_run_id, tags, computed_in)
         base.baseline = {k: float(baseline[k]) for k in ("mase", "smape", "wape", "mape", "rmse") if pd.notna(baseline[k])}
     base.holdout = dict(selection.holdout)
     base.leaderboard = selection.leaderboard.to_dict("records")
-    base.forecast = selection.forecast.assign(ds=selection.forecast["ds"].dt.strftime("%Y-%m-%d")).to_dict("records")
+    base.forecast = with_iso_dates(selection.forecast).to_dict("records")
     base.notes = list(selection.notes)
     base.run_id, base.model_uri = record.run_id, record.model_uri
     base.seconds = time.perf_counter() - started
