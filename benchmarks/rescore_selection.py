@@ -23,7 +23,7 @@ import numpy as np
 
 RESULTS = [Path("benchmarks/results/accuracy-finance.json"), Path("benchmarks/results/accuracy-monthly-200.json")]
 METRIC = "mase"  # the pipeline's default selection metric (BacktestSpec.metric)
-COMPLEXITY = {"naive": 0, "seasonal_naive": 1, "ets": 2, "theta": 2, "arima": 3, "prophet": 4, "xgboost": 5, "ensemble": 6}
+COMPLEXITY = {"naive": 0, "seasonal_naive": 1, "ets": 2, "theta": 2, "ces": 2, "arima": 3, "prophet": 4, "xgboost": 5, "ensemble": 6}
 BASELINES = ("naive", "seasonal_naive")
 
 
@@ -39,7 +39,7 @@ def best(row: dict, exclude=(), metric: str = METRIC) -> str:
     return min(names, key=lambda n: _key(row["backtest"], n, metric))
 
 
-def current(row: dict) -> str:
+def lowest(row: dict) -> str:
     return best(row)
 
 
@@ -61,6 +61,13 @@ def ensemble_when_few_folds(min_folds: int):
     return rule
 
 
+def current(row: dict) -> str:
+    """What forecasting.selection.choose does: the ensemble unless beaten by more than ENSEMBLE_MARGIN."""
+    from forecasting.selection import ENSEMBLE_MARGIN
+
+    return prefer_ensemble(ENSEMBLE_MARGIN)(row)
+
+
 def always(name: str):
     return lambda row: name
 
@@ -76,18 +83,21 @@ def mean_rank_over_metrics(row: dict) -> str:
 
 
 RULES = {
-    "current (lowest backtest MASE)": current,
+    "current (forecasting.selection)": current,
+    "lowest backtest MASE": lowest,
     "prefer ensemble, margin 0%": prefer_ensemble(0.0),
     "prefer ensemble, margin 5%": prefer_ensemble(0.05),
     "prefer ensemble, margin 10%": prefer_ensemble(0.10),
     "prefer ensemble, margin 20%": prefer_ensemble(0.20),
     "prefer ensemble, margin 30%": prefer_ensemble(0.30),
+    "prefer ensemble, margin 40%": prefer_ensemble(0.40),
+    "prefer ensemble, margin 50%": prefer_ensemble(0.50),
     "no baselines (lowest MASE)": lambda r: best(r, BASELINES),
     "no prophet/xgboost (lowest MASE)": lambda r: best(r, ("prophet", "xgboost")),
     "no baselines/prophet/xgboost": lambda r: best(r, (*BASELINES, "prophet", "xgboost")),
     "lowest backtest sMAPE": lambda r: best(r, metric="smape"),
     "mean rank over MASE/sMAPE/RMSE": mean_rank_over_metrics,
-    "ensemble if < 3 folds, else current": ensemble_when_few_folds(3),
+    "ensemble if < 3 folds, else lowest": ensemble_when_few_folds(3),
     "always ensemble": always("ensemble"),
     "always ets": always("ets"),
     "always theta": always("theta"),

@@ -157,15 +157,20 @@ def rank_key(candidate: CandidateBacktest, metric: str, folds: int | None = None
 
 
 def ensemble_members(results: dict[str, CandidateBacktest], metric: str, folds: int) -> list[str]:
-    """Best non-baseline single families by their first ``folds`` folds; the default trio before any
-    fold has been scored."""
+    """The statistical families of ``DEFAULT_MEMBERS`` that are usable after the first ``folds`` folds;
+    when fewer than 2 of them are (other model sets), the best non-baseline families by those folds.
+
+    A fixed combination, not the best few by backtest: with 1-3 folds the best scores are partly luck,
+    and on M3 the fixed mean beat "best 3 by backtest" (docs/benchmarks.md)."""
     pool = [
         c for name, c in results.items()
         if name != "ensemble" and name not in BASELINES and c.status == "ok" and len(c.fold_metrics) >= max(folds, 1)
     ]
+    members = [c.name for c in pool if c.name in DEFAULT_MEMBERS]
+    if len(members) >= 2:
+        return members
     if folds == 0:
-        members = [c.name for c in pool if c.name in DEFAULT_MEMBERS]
-        return members if len(members) >= 2 else [c.name for c in pool][:ENSEMBLE_SIZE]
+        return [c.name for c in pool][:ENSEMBLE_SIZE]
     return [c.name for c in sorted(pool, key=lambda c: rank_key(c, metric, folds))][:ENSEMBLE_SIZE]
 
 

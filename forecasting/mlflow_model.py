@@ -18,7 +18,7 @@ from forecasting.models import Forecaster
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # The serving environment needs exactly these; naming them avoids MLflow's slow requirement inference.
-RUNTIME_PACKAGES = ["mlflow", "pandas", "numpy", "scipy", "statsmodels", "prophet", "holidays", "pydantic", "cloudpickle"]
+RUNTIME_PACKAGES = ["mlflow", "pandas", "numpy", "scipy", "statsmodels", "statsforecast", "prophet", "holidays", "pydantic", "cloudpickle"]
 XGBOOST_DISTRIBUTIONS = ["xgboost-cpu", "xgboost"]
 
 

@@ -26,7 +26,7 @@ BASELINE = "seasonal_naive"
 # this fraction of the ensemble's. With 1-3 folds the best single score is an optimistic draw (the
 # winner's curse); re-scoring saved M3 results (benchmarks/rescore_selection.py, docs/benchmarks.md)
 # shows a 20 % margin beats plain lowest-score selection on sMAPE and MASE on both sets. 0 = plain.
-ENSEMBLE_MARGIN = 0.20
+ENSEMBLE_MARGIN = 0.50
 
 
 @dataclass

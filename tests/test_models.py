@@ -38,6 +38,30 @@ def test_families_are_deterministic(name):
     pd.testing.assert_frame_equal(first, second)
 
 
+@pytest.mark.parametrize("name", [n for n in SINGLE if FAMILIES[n].reuses_search])
+def test_a_searched_configuration_refits_to_the_same_model(name):
+    """Backtest folds after the first refit the first fold's choice (ETS form, ARIMA order) without
+    searching again: given the chosen parameters, a family must land on the same model."""
+    context = SeriesContext(frequency="MS", season_length=12, holidays_country=None)
+    history = monthly(start="2015-01-01", freq="MS")
+    searched = make_forecaster(name, context).fit(history)
+    refitted = make_forecaster(name, context, dict(searched.params)).fit(history)
+    assert refitted.params == searched.params
+    pd.testing.assert_frame_equal(refitted.forecast(12), searched.forecast(12), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["ets", "theta", "arima", "ces"])
+def test_weekly_series_fit_without_a_52_week_season(name):
+    """Seasonal state for 52 weeks is left to Prophet/XGBoost; the statistical families still forecast."""
+    rng = np.random.default_rng(0)
+    ds = pd.date_range("2022-01-02", periods=156, freq="W-SUN")
+    history = pd.DataFrame({"ds": ds, "y": 500 + np.arange(156) + rng.normal(0, 5, 156)})
+    model = make_forecaster(name, SeriesContext(frequency="W-SUN", season_length=52)).fit(history)
+    forecast = model.forecast(8)
+    assert forecast["ds"].iloc[0] == ds[-1] + pd.Timedelta(weeks=1)
+    assert check_forecast(forecast, history["y"].min(), history["y"].max()) is None
+
+
 def test_dates_off_the_anchor_or_in_the_past_are_refused():
     model = make_forecaster("naive", SeriesContext(frequency="MS", season_length=12)).fit(monthly(start="2015-01-01", freq="MS"))
     with pytest.raises(ModelFitError, match="not on the MS calendar"):

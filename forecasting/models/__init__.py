@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from forecasting.models.arima import ArimaForecaster
 from forecasting.models.base import FORECAST_COLUMNS, Forecaster, SeriesContext, check_forecast
+from forecasting.models.ces import CESForecaster
 from forecasting.models.ensemble import EnsembleForecaster
 from forecasting.models.ets import ETSForecaster
 from forecasting.models.naive import NaiveForecaster, SeasonalNaiveForecaster
@@ -26,13 +27,14 @@ FAMILIES: dict[str, type[Forecaster]] = {
         ETSForecaster,
         ThetaForecaster,
         ArimaForecaster,
+        CESForecaster,
         ProphetForecaster,
         XGBoostForecaster,
         EnsembleForecaster,
     )
 }
 BASELINES = ("naive", "seasonal_naive")
-DEFAULT_MODELS = ["ets", "theta", "arima", "prophet", "xgboost", "ensemble"]
+DEFAULT_MODELS = ["ets", "theta", "arima", "ces", "prophet", "xgboost", "ensemble"]
 
 
 class ModelSpec(BaseModel):

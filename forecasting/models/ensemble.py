@@ -1,4 +1,4 @@
-"""The ensemble candidate: the mean of the best candidates' forecasts (bounds averaged alike)."""
+"""The ensemble candidate: the mean of the statistical families' forecasts (bounds averaged alike)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import pandas as pd
 
 from forecasting.models.base import Forecaster
 
-ENSEMBLE_SIZE = 3
-# Before any backtest score exists (the first fold), the ensemble combines these statistical families,
-# a combination that is known to be robust (the M3/M4 "comb" benchmarks).
-DEFAULT_MEMBERS = ("ets", "arima", "theta")
+ENSEMBLE_SIZE = 3  # members when the model set has fewer than 2 of DEFAULT_MEMBERS: the best by backtest
+# The ensemble combines these statistical families whenever at least 2 of them are usable: the equal-
+# weight mean of ETS, ARIMA, Theta and CES, a combination known to be robust (M3/M4 "comb", SCUM) and
+# measured on M3 in docs/benchmarks.md.
+DEFAULT_MEMBERS = ("ets", "arima", "theta", "ces")
 
 
 class EnsembleForecaster(Forecaster):

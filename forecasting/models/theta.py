@@ -1,13 +1,12 @@
-"""The Theta method (statsmodels), deseasonalized when a seasonal pattern is detected."""
+"""The dynamic optimized Theta method (statsforecast), deseasonalized when its seasonality test finds a
+season."""
 
 from __future__ import annotations
 
-import warnings
-
-import numpy as np
-from statsmodels.tsa.forecasting.theta import ThetaModel
+from statsforecast.models import DynamicOptimizedTheta
 
 from forecasting.models.base import Forecaster, PathForecast
+from forecasting.models.statsforecast_adapter import fit_quietly, predict_path, usable_season
 
 
 class ThetaForecaster(Forecaster):
@@ -15,18 +14,11 @@ class ThetaForecaster(Forecaster):
     complexity = 2
 
     def _fit(self, y, covariates):
-        m = self.context.season_length
-        seasonal = 1 < m <= 52 and len(y) >= 2 * m
-        method = "multiplicative" if seasonal and (y > 0).all() else "additive"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = ThetaModel(y, period=m if seasonal else 1, deseasonalize=seasonal, method=method)
-            self._result = model.fit()
-        self.params = {"deseasonalize": seasonal, "method": method, "theta": 2}
+        m = usable_season(self.context.season_length, len(y))
+        decomposition = "multiplicative" if (y > 0).all() else "additive"
+        model = DynamicOptimizedTheta(season_length=m, decomposition_type=decomposition)
+        self._model = fit_quietly(self.name, model, y)
+        self.params = {"season_length": m, "decomposition": decomposition}
 
-    def _path(self, steps, covariates):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yhat = np.asarray(self._result.forecast(steps, theta=2), dtype=float)
-            bounds = np.asarray(self._result.prediction_intervals(steps, alpha=1 - self.context.level), dtype=float)
-        return PathForecast(yhat, bounds[:, 0], bounds[:, 1])
+    def _path(self, steps, covariates) -> PathForecast:
+        return predict_path(self._model, steps, self.context.level)
