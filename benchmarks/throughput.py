@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from forecasting.runtime import pin_native_threads, work_seconds
+from forecasting.models import DEFAULT_MODELS
 
 CORES = os.cpu_count() or 1
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -177,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--long", action="store_true", help="also 1,000 segments (flow only, chunked task runs)")
     parser.add_argument("--runners", default="threads,processes,dask")
     parser.add_argument("--loops", default="sequential,threadpool", help="plain loops to run beside the flow (empty: none)")
-    parser.add_argument("--models", default="ets,theta,arima,prophet,xgboost,ensemble")
+    parser.add_argument("--models", default=",".join(DEFAULT_MODELS))
     parser.add_argument("--horizon", type=int, default=30)
     parser.add_argument("--chunk", default="0", help="segments per task run, comma-separated for several flow runs "
                         "(0: 1 up to 100 segments, else N/40)")
