@@ -1,7 +1,7 @@
 """Re-score champion-selection rules on saved per-series accuracy results (no model is refitted).
 
     python -m benchmarks.rescore_selection
-    python -m benchmarks.rescore_selection benchmarks/results/accuracy-finance.json ...
+    python -m benchmarks.rescore_selection results-a.json results-b.json ...
 
 A full monthly results file is split into all series, FINANCE, and the monthly series outside FINANCE.
 
