@@ -10,6 +10,11 @@ import numpy as np
 from forecasting.errors import ModelFitError
 from forecasting.models.base import PathForecast
 
+# statsforecast's optimizer notes ("possible convergence problem") are not errors: a fit that fails
+# raises. catch_warnings below is not thread-safe (threads task runner, thread pools), so the notes
+# are also filtered by module, once.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"statsforecast(\.|$)")
+
 # Seasonal state grows with the period: weekly data (52) is left to Prophet/XGBoost and these
 # families fit it without a season, as statsforecast's own ETS does above 24.
 MAX_SEASON = 24
