@@ -20,6 +20,7 @@ class ArimaForecaster(Forecaster):
         m = usable_season(self.context.season_length, len(y))
         if "order" in self.params:  # the order an earlier fold chose: re-estimate its coefficients only
             p = self.params
+            m = p["season_length"]  # the season the order was chosen with, whatever this window's length
             model = ARIMA(order=tuple(p["order"]), seasonal_order=tuple(p["seasonal_order"]), season_length=m,
                           include_mean=p["mean"], include_drift=p["drift"])
         else:
