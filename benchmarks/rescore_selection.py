@@ -23,11 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.accuracy import FINANCE
+from forecasting.models import BASELINES, FAMILIES
+
 RESULTS = [Path("benchmarks/results/accuracy.json")]
-FINANCE = range(2522, 2667)  # M3 monthly FINANCE domain: N2522..N2666 (as in benchmarks.accuracy)
 METRIC = "mase"  # the pipeline's default selection metric (BacktestSpec.metric)
-COMPLEXITY = {"naive": 0, "seasonal_naive": 1, "ets": 2, "theta": 2, "ces": 2, "arima": 3, "prophet": 4, "xgboost": 5, "ensemble": 6}
-BASELINES = ("naive", "seasonal_naive")
+COMPLEXITY = {name: family.complexity for name, family in FAMILIES.items()}  # rank_key's tie-break
 
 
 def _key(bt: dict, name: str, metric: str = METRIC):

@@ -17,13 +17,13 @@ class ArimaForecaster(Forecaster):
 
     def _fit(self, y, covariates):
         X = covariates.to_numpy(dtype=float) if covariates is not None else None
-        m = usable_season(self.context.season_length, len(y))
         if "order" in self.params:  # the order an earlier fold chose: re-estimate its coefficients only
             p = self.params
             m = p["season_length"]  # the season the order was chosen with, whatever this window's length
             model = ARIMA(order=tuple(p["order"]), seasonal_order=tuple(p["seasonal_order"]), season_length=m,
                           include_mean=p["mean"], include_drift=p["drift"])
         else:
+            m = usable_season(self.context.season_length, len(y))
             # R's auto.arima rule: approximate the likelihood during the search on long or finely seasonal
             # series (a 730-day series: ~0.4-2 s instead of 2.5-10 s), then fit the chosen order exactly.
             model = AutoARIMA(season_length=m, approximation=len(y) > 150 or m > 12)

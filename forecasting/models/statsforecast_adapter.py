@@ -33,8 +33,6 @@ def fit_quietly(name: str, model, y: np.ndarray, X: np.ndarray | None = None):
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             return model.fit(np.ascontiguousarray(y, dtype=float), X)
-    except ModelFitError:
-        raise
     except Exception as exc:
         raise ModelFitError(f"{name}: {type(exc).__name__}: {exc}") from exc
 
