@@ -154,7 +154,10 @@ def evaluate_frame(name: str, frame: pd.DataFrame, test: np.ndarray, horizon: in
             if name_ in fitted:
                 fc = fitted[name_].forecast(dates, segment.future)
             else:
-                fc = refit(name_, segment, backtest, job.models).forecast(dates, segment.future)
+                model = refit(name_, segment, backtest, job.models)
+                if getattr(model, "note", ""):
+                    out["notes"] = [*out["notes"], model.note]
+                fc = model.forecast(dates, segment.future)
             reason = check_forecast(fc, float(insample.min()), float(insample.max()))
             if reason:
                 raise ValueError(reason)
@@ -175,9 +178,9 @@ def evaluate_frame(name: str, frame: pd.DataFrame, test: np.ndarray, horizon: in
             fallbacks["ensemble"] = "fewer than 2 members"
             forecasts["ensemble"] = frames[BASELINE]["yhat"].to_numpy(float)
         out["ensemble_members"] = members
-    trio = [m for m in ("ets", "arima", "theta") if m in frames]
-    if len(trio) == 3:  # the classic combination, beside the anchor of the same name
-        forecasts["mean(ets,arima,theta)"] = combine_forecasts([frames[m] for m in trio])["yhat"].to_numpy(float)
+    trio = ("ets", "arima", "theta")
+    if all(m in forecasts for m in trio):  # the classic combination, beside the anchor of the same name
+        forecasts["mean(ets,arima,theta)"] = np.mean([forecasts[m] for m in trio], axis=0)
     out["fallbacks"] = fallbacks
     out["backtest"] = {
         c.name: {m: (v.value if v.defined else None) for m, v in c.metrics.items() if m in ("mase", "smape", "rmse")}
@@ -425,6 +428,8 @@ def main(argv: list[str] | None = None) -> int:
         "targets": TARGETS,
         "m3": {},
     }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps({**result, "per_series": rows}, indent=1, default=float))  # kept if a summary fails
     finance_rows = [r for r in rows if int(r["series"][1:]) in FINANCE]
     if args.subset != "finance":
         result["m3"]["monthly"] = summarize(rows)
