@@ -154,10 +154,7 @@ def evaluate_frame(name: str, frame: pd.DataFrame, test: np.ndarray, horizon: in
             if name_ in fitted:
                 fc = fitted[name_].forecast(dates, segment.future)
             else:
-                model = refit(name_, segment, backtest, job.models)
-                if getattr(model, "note", ""):
-                    out["notes"] = [*out["notes"], model.note]
-                fc = model.forecast(dates, segment.future)
+                fc = refit(name_, segment, backtest, job.models).forecast(dates, segment.future)
             reason = check_forecast(fc, float(insample.min()), float(insample.max()))
             if reason:
                 raise ValueError(reason)

@@ -16,7 +16,7 @@ from forecasting.backtest import (
 )
 from forecasting.errors import ModelFitError
 from forecasting.metrics import METRICS, mean_over_folds
-from forecasting.models import FAMILIES, Forecaster, ModelSpec, check_forecast, make_forecaster
+from forecasting.models import Forecaster, ModelSpec, check_forecast, make_forecaster
 from forecasting.models.ensemble import EnsembleForecaster
 from forecasting.validation import PreparedSegment
 
@@ -128,15 +128,12 @@ def select_and_refit(segment: PreparedSegment, backtest: SegmentBacktest, models
             notes.append(f"{name} was ranked first but its final forecast was rejected ({reason}); next candidate used")
             continue
         board.loc[board["model"] == name, "champion"] = True
-        notes.extend(refit_notes(model))
         return Selection(segment.key, backtest.metric, board, name, model, forecast, holdout_estimate(backtest), notes)
     raise ModelFitError(f"segment {segment.key!r}: every candidate failed its final refit ({'; '.join(notes)})")
 
 
 def refit(name: str, segment: PreparedSegment, backtest: SegmentBacktest, models: ModelSpec) -> Forecaster:
-    """Fit a family on the full history, its intervals calibrated on all backtest folds. A family that
-    searches its form (ETS configuration, ARIMA order) refits the form it was backtested with: what
-    ships is what was scored, and the search is not paid twice."""
+    """Fit a family on the full history, its intervals calibrated on all backtest folds."""
     context = series_context(segment, models)
     if name == "ensemble":
         members = ensemble_members(backtest.candidates, backtest.metric, len(backtest.cutoffs))
@@ -144,22 +141,9 @@ def refit(name: str, segment: PreparedSegment, backtest: SegmentBacktest, models
         return EnsembleForecaster(context, members=fitted)
     candidate: CandidateBacktest = backtest.candidates[name]
     model = make_forecaster(name, context)
-    if FAMILIES[name].reuses_search and candidate.status == "ok" and candidate.params:
-        try:
-            model = make_forecaster(name, context, dict(candidate.params)).fit(segment.history)
-        except ModelFitError as exc:  # rare: the form cannot be estimated on the longer history
-            model.fit(segment.history)
-            model.note = (f"{name}: the backtested form {candidate.params} did not fit the full history ({exc}); "
-                          f"it searched again and ships {model.params}")
-    else:
-        model.fit(segment.history)
+    model.fit(segment.history)
     model.calibrate(candidate.errors_by_step())
     return model
-
-
-def refit_notes(model: Forecaster) -> list[str]:
-    """What a refit had to change, for the selection's notes (an ensemble reports its members')."""
-    return [note for m in getattr(model, "members", [model]) if (note := getattr(m, "note", ""))]
 
 
 def run_segment(segment: PreparedSegment, models: ModelSpec, spec: BacktestSpec) -> tuple[SegmentBacktest, Selection]:
