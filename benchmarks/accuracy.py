@@ -352,6 +352,26 @@ def print_daily(summary: dict) -> None:
 
 
 # --- driver -------------------------------------------------------------------------------------
+def load_scored(path: Path) -> list[dict]:
+    """The series of a saved run that were scored (its ``per_series`` rows without an error)."""
+    return [r for r in json.loads(path.read_text())["per_series"] if "error" not in r]
+
+
+def by_domain(rows: list[dict], name: str = "monthly") -> dict[str, list[dict]]:
+    """A run's rows as the sets the docs report: all of them, FINANCE, and the monthly series outside
+    FINANCE (where a rule chosen on FINANCE is checked). A FINANCE-only run is one set, ``name``."""
+    finance = [r for r in rows if int(r["series"][1:]) in FINANCE]
+    if len(finance) == len(rows):
+        return {name: rows}
+    return {"monthly": rows, "finance": finance,
+            "monthly w/o finance": [r for r in rows if int(r["series"][1:]) not in FINANCE]}
+
+
+def _write(path: Path, result: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1, default=float))
+
+
 def series_numbers(subset: str, limit: int | None) -> list[int]:
     numbers = list(FINANCE if subset == "finance" else MONTHLY)
     if limit:
@@ -425,8 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets": TARGETS,
         "m3": {},
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({**result, "per_series": rows}, indent=1, default=float))  # kept if a summary fails
+    _write(args.output, {**result, "per_series": rows})  # kept if a summary below fails
     finance_rows = [r for r in rows if int(r["series"][1:]) in FINANCE]
     if args.subset != "finance":
         result["m3"]["monthly"] = summarize(rows)
@@ -445,8 +464,7 @@ def main(argv: list[str] | None = None) -> int:
         print_daily(result["daily"]["summary"])
     result["wall_seconds"] = time.perf_counter() - started
     print(f"\nwall time {result['wall_seconds'] / 60:.1f} min (M3 {m3_seconds / 60:.1f} min) on {os.cpu_count()} cores, {args.workers} worker(s)")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=1, default=float))
+    _write(args.output, result)
     print(f"results: {args.output}")
     return 0
 

@@ -5,19 +5,19 @@
 
 For every series of ``benchmarks/results/accuracy.json`` (``per_series``) take champion − reference per
 metric (sMAPE, MASE), then resample the series with replacement (10,000 times, seed 0) and report the
-mean difference with its 95 % percentile interval, for all monthly series, FINANCE and the monthly series
-outside FINANCE. Negative = the champion is better. An interval that contains 0 means "level within noise".
+mean difference with its 95 % percentile interval, for each set of ``benchmarks.accuracy.by_domain`` (all
+monthly series, FINANCE, the rest). Negative = the champion is better. An interval that contains 0 means
+"level within noise".
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.accuracy import FINANCE
+from benchmarks.accuracy import by_domain, load_scored
 
 RESULTS = Path("benchmarks/results/accuracy.json")
 REFERENCES = ["mean(ets,arima,theta)", "theta", "ets"]
@@ -36,13 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("results", nargs="?", type=Path, default=RESULTS)
     parser.add_argument("--against", nargs="+", default=REFERENCES)
     args = parser.parse_args(argv)
-    rows = [r for r in json.loads(args.results.read_text())["per_series"] if "error" not in r]
-    sets = {
-        "monthly": rows,
-        "finance": [r for r in rows if int(r["series"][1:]) in FINANCE],
-        "outside finance": [r for r in rows if int(r["series"][1:]) not in FINANCE],
-    }
-    print(f"{'champion minus':24s} {'set':22s} {'sMAPE [95 % interval]':30s} MASE [95 % interval]")
+    sets = by_domain(load_scored(args.results))
+    print(f"{'champion minus':24s} {'set':26s} {'sMAPE [95 % interval]':30s} MASE [95 % interval]")
     for reference in args.against:
         for name, subset in sets.items():
             cells = []
@@ -50,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
                 d = paired(subset, reference, metric)
                 digits = 2 if metric == "smape" else 3
                 cells.append(f"{d['mean']:+.{digits}f} [{d['low']:+.{digits}f}, {d['high']:+.{digits}f}]")
-            print(f"{reference:24s} {name + f' ({len(subset)})':22s} {cells[0]:30s} {cells[1]}")
+            print(f"{reference:24s} {name + f' ({len(subset)})':26s} {cells[0]:30s} {cells[1]}")
     return 0
 
 

@@ -17,13 +17,12 @@ Per-fold scores are not saved, so rules that need them (e.g. mean rank over fold
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.accuracy import FINANCE
+from benchmarks.accuracy import by_domain, load_scored
 from forecasting.models import BASELINES, FAMILIES
 
 RESULTS = [Path("benchmarks/results/accuracy.json")]
@@ -122,16 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     paths = [Path(p) for p in (argv if argv else RESULTS)]
     sets = {}
     for path in paths:
-        rows = [r for r in json.loads(path.read_text())["per_series"] if "error" not in r]
+        rows = load_scored(path)
         mismatched = sum(current(r) != r["champion"] for r in rows)
         assert mismatched == 0, f"{path}: rule 'current' differs from the saved champion on {mismatched} series"
-        finance = [r for r in rows if int(r["series"][1:]) in FINANCE]
-        if len(finance) == len(rows):
-            sets[path.stem.removeprefix("accuracy-")] = rows
-        else:  # a full monthly run: the whole set, FINANCE, and the rest (a margin chosen on FINANCE is checked there)
-            sets["monthly"] = rows
-            sets["finance"] = finance
-            sets["monthly w/o finance"] = [r for r in rows if int(r["series"][1:]) not in FINANCE]
+        sets.update(by_domain(rows, path.stem.removeprefix("accuracy-")))
     head = f"{'rule':38s}" + "".join(f"{name + ' (' + str(len(rows)) + ')':>22s}" for name, rows in sets.items())
     print(head + "\n" + f"{'':38s}" + "".join(f"{'sMAPE':>12s}{'MASE':>10s}" for _ in sets))
     for label, rule in RULES.items():

@@ -72,11 +72,10 @@ def test_the_committed_full_run_matches_the_shipped_selection_rule(capsys):
 def test_the_paired_bootstrap_separates_a_clear_win_from_a_tie():
     """docs/benchmarks.md calls differences "within noise" from benchmarks.paired: on the committed run
     the champion is clearly better than the seasonal naive, and level with itself."""
-    import json
-
+    from benchmarks.accuracy import load_scored
     from benchmarks.paired import RESULTS, paired
 
-    rows = [r for r in json.loads((ROOT / RESULTS).read_text())["per_series"] if "error" not in r]
+    rows = load_scored(ROOT / RESULTS)
     win = paired(rows, "seasonal_naive", "mase")
     assert win["low"] <= win["mean"] <= win["high"] < 0
     assert paired(rows, "champion", "smape") == {"mean": 0.0, "low": 0.0, "high": 0.0, "series": len(rows)}
