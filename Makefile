@@ -11,7 +11,7 @@ export OPENBLAS_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv demo test forecast-demo bench bench-accuracy clean
+.PHONY: venv demo test test-quick work-pool bench bench-accuracy clean
 
 venv: $(STAMP)
 
@@ -33,6 +33,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# Once, before `prefect deploy --all`: the process work pool the deployments in prefect.yaml use.
+work-pool: $(STAMP)
+	$(PY) -m deployments.work_pool
 
 clean:
 	rm -rf $(VENV) .forecast-flows

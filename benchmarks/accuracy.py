@@ -96,7 +96,7 @@ def _job(horizon: int):
 
 
 def _worker_init() -> None:
-    from forecasting.runtime import pin_native_threads
+    from forecasting.system.runtime import pin_native_threads
 
     pin_native_threads(1)
     warnings.filterwarnings("ignore")
@@ -264,7 +264,7 @@ def daily_tasks(frame: pd.DataFrame) -> list[tuple[int, int]]:
 
 
 def _daily_frame() -> pd.DataFrame:
-    from forecasting.contract import read_table
+    from forecasting.tables import read_table
 
     frame = read_table(DAILY_DATA)[["ds", *DAILY_SEGMENT_COLS, "y"]]
     # The last day is a partial one (40 % of the recent median; validation drops it in the flow):
@@ -429,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
-    from forecasting.runtime import pin_native_threads
+    from forecasting.system.runtime import pin_native_threads
 
     pin_native_threads(1)
     started = time.perf_counter()

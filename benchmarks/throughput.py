@@ -28,8 +28,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from forecasting.runtime import pin_native_threads, work_seconds
 from forecasting.models import DEFAULT_MODELS
+from forecasting.system.runtime import pin_native_threads, work_seconds
 
 CORES = os.cpu_count() or 1
 RESULTS = Path(__file__).resolve().parent / "results"

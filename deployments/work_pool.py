@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-POOL = "forecast-pool"
+from deployments.catalog import WORK_POOL as POOL
 
 
 def ensure_pool(name: str = POOL) -> None:

@@ -7,36 +7,29 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import flow, get_run_logger
-from pydantic import BaseModel, Field
 
+from flows.parameters import ComparisonParameters
 from flows.paths import default_output, resolve_input
-from forecasting.comparison import ComparisonPolicy, compare
-from forecasting.contract import DataSpec
-from forecasting.export import export_forecasts
-from forecasting.reporting import write_json, write_table
-from forecasting.settings import TrackingConfig
-from forecasting.summary import comparison_summary
-from forecasting.llm_summary import SummaryConfig, executive_summary
+from forecasting.ops.comparison import compare
+from forecasting.ops.export import export_forecasts
+from forecasting.ops.llm_summary import executive_summary
+from forecasting.ops.summary import comparison_summary
+from forecasting.tables import write_json, write_table
 from tasks.artifacts import comparison_artifacts
 from tasks.operations import champion_forecasts, read_actuals, trigger_retraining
-
-TRAINING_DEPLOYMENT = "forecast-training/weekly-retraining"
-
-
-class ComparisonParameters(BaseModel):
-    actuals_path: str = Field(..., description="actuals in the training data contract (CSV or Parquet)")
-    delimiter: str = "auto"
-    data: DataSpec = Field(default_factory=lambda: DataSpec(segment_cols=["region", "product"]))
-    policy: ComparisonPolicy = Field(default_factory=ComparisonPolicy)
-    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
-    training_deployment: str = Field(TRAINING_DEPLOYMENT, description="flow/deployment started for drifting segments when on_drift=retrain")
-    output_path: str | None = Field(None, description="per-segment report (.csv, .parquet or .xlsx); default: the state directory")
-    summary: SummaryConfig = Field(default_factory=SummaryConfig)
 
 
 @flow(name="actuals-comparison", log_prints=True)
 def actuals_comparison(params: ComparisonParameters) -> dict:
-    """Compare what was forecast with what happened, per segment, and act on segments that drift."""
+    """Compare what was forecast with what happened, per segment, and act on segments that drift.
+
+    Args:
+        params: the actuals file and its columns, the drift policy, MLflow, the training deployment.
+
+    Returns:
+        Per segment: WAPE, MAPE, bias, coverage, status band, drift; the volume-weighted totals; the
+        report and summary paths; the retraining flow run when drifting segments were retrained.
+    """
     logger = get_run_logger()
     actuals = read_actuals(resolve_input(params.actuals_path), params.data, params.delimiter)
     start, end = str(actuals["ds"].min().date()), str(actuals["ds"].max().date())

@@ -4,25 +4,14 @@ lineage (registered model, version, run id) on every row."""
 from __future__ import annotations
 
 from prefect import flow, get_run_logger, unmapped
-from pydantic import BaseModel, Field
 
+from flows.chunks import chunks
+from flows.parameters import BatchInferenceParameters
 from flows.paths import default_output
-from flows.training import chunks
-from forecasting.batch_inference import long_table
-from forecasting.export import export_forecasts
-from forecasting.registry import RegistryConfig
-from forecasting.settings import TrackingConfig
+from forecasting.ops.batch_forecast import long_table
+from forecasting.ops.export import export_forecasts
 from tasks.artifacts import table_artifact
 from tasks.operations import forecast_champions, list_models
-
-
-class BatchInferenceParameters(BaseModel):
-    horizon: int | None = Field(None, ge=1, le=10_000, description="periods to forecast (default: each model's trained horizon)")
-    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
-    registry: RegistryConfig = Field(default_factory=RegistryConfig)
-    output_path: str | None = Field(None, description=".csv, .parquet or .xlsx; default: the state directory")
-    models_per_task: int = Field(25, ge=1, le=1000)
-    max_failed_fraction: float = Field(0.0, ge=0, le=1, description="fail the run when more segments than this fail")
 
 
 class BatchInferenceFailed(Exception):
@@ -31,6 +20,12 @@ class BatchInferenceFailed(Exception):
 
 @flow(name="batch-inference", log_prints=True)
 def batch_inference(params: BatchInferenceParameters = BatchInferenceParameters()) -> dict:
+    """Forecast the next periods of every segment from its ``champion`` version.
+
+    Returns:
+        Rows and segments written, the output path, and the segments that could not forecast (the run
+        fails when more than ``max_failed_fraction`` of them did).
+    """
     logger = get_run_logger()
     names = list_models(params.tracking, params.registry)
     if not names:

@@ -4,19 +4,10 @@ artifact saying what is wrong, when it is down or slow."""
 from __future__ import annotations
 
 from prefect import flow
-from pydantic import BaseModel, Field
 
-from forecasting.serving.config import DeployConfig
-from forecasting.settings import TrackingConfig
+from flows.parameters import MonitorParameters
 from tasks.artifacts import monitor_artifact
 from tasks.operations import probe_endpoint
-
-
-class MonitorParameters(BaseModel):
-    deploy: DeployConfig = Field(default_factory=DeployConfig)
-    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
-    probes: int = Field(5, ge=1, le=100, description="timed forecast requests per check")
-    max_latency_ms: float = Field(2000.0, gt=0, description="p95 latency above this is unhealthy")
 
 
 class EndpointUnhealthy(Exception):
@@ -25,6 +16,12 @@ class EndpointUnhealthy(Exception):
 
 @flow(name="endpoint-monitor", log_prints=True)
 def endpoint_monitor(params: MonitorParameters = MonitorParameters()) -> dict:
+    """Probe the serving target with real forecast requests.
+
+    Returns:
+        Status, URL, served version and latencies (p50, p95); raises :class:`EndpointUnhealthy` naming
+        the problem when the endpoint is down, failing or slower than ``max_latency_ms``.
+    """
     report = probe_endpoint(params.deploy, params.tracking, params.probes, params.max_latency_ms)
     monitor_artifact(report)
     if report.problems:

@@ -4,24 +4,19 @@ alias points at); dry run by default."""
 from __future__ import annotations
 
 from prefect import flow, get_run_logger
-from pydantic import BaseModel, Field
 
-from forecasting.registry import RegistryConfig
-from forecasting.settings import TrackingConfig
+from flows.parameters import CleanupParameters
 from tasks.artifacts import plan_artifact
 from tasks.operations import cleanup_models, list_models
 
 
-class CleanupParameters(BaseModel):
-    keep: int = Field(5, ge=1, description="newest versions kept per model (aliased versions are always kept)")
-    dry_run: bool = Field(True, description="only report what would be deleted")
-    include_router: bool = True
-    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
-    registry: RegistryConfig = Field(default_factory=RegistryConfig)
-
-
 @flow(name="model-cleanup", log_prints=True)
 def model_cleanup(params: CleanupParameters = CleanupParameters()) -> list[dict]:
+    """Plan (dry run) or apply the registry cleanup.
+
+    Returns:
+        One row per model version: kept (newest, or carrying an alias) or deleted / would delete.
+    """
     names = list_models(params.tracking, params.registry, params.include_router)
     plan = cleanup_models(names, params.tracking, params.keep, params.dry_run)
     plan_artifact(plan, params.dry_run)

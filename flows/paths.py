@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from forecasting.settings import state_dir
+from forecasting.system.state import state_dir
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

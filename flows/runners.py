@@ -10,9 +10,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from forecasting.runtime import pin_native_threads
-from forecasting.processes import alive, free_port, stop_process
-from forecasting.settings import state_dir
+from forecasting.system.processes import alive, free_port, stop_process
+from forecasting.system.runtime import pin_native_threads
+from forecasting.system.state import state_dir
 
 RUNNERS = ("threads", "processes", "dask")
 

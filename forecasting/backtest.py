@@ -12,8 +12,19 @@ from pydantic import BaseModel, Field
 
 from forecasting.frequency import season_length
 from forecasting.metrics import LOWER_IS_BETTER, Metric, evaluate, mean_over_folds
-from forecasting.models import BASELINES, FAMILIES, ModelSpec, SeriesContext, check_forecast, make_forecaster
-from forecasting.models.ensemble import DEFAULT_MEMBERS, ENSEMBLE_SIZE, combine_forecasts
+from forecasting.models import (
+    BASELINES,
+    FAMILIES,
+    ModelSpec,
+    SeriesContext,
+    check_forecast,
+    make_forecaster,
+)
+from forecasting.models.ensemble import (
+    DEFAULT_MEMBERS,
+    ENSEMBLE_SIZE,
+    combine_forecasts,
+)
 from forecasting.validation import PreparedSegment
 
 SelectionMetric = Literal["mase", "smape", "wape", "mape", "rmse"]
@@ -92,7 +103,18 @@ def fold_cutoffs(n: int, horizon: int, folds: int) -> list[int]:
 
 
 def run_backtest(segment: PreparedSegment, models: ModelSpec, spec: BacktestSpec) -> SegmentBacktest:
-    """Fit every candidate on each fold's training window and score it on the next horizon."""
+    """Rolling-origin backtest of every candidate of ``models`` on one validated segment.
+
+    Args:
+        segment: the validated segment (its ``folds`` decide how many folds run).
+        models: the families that compete (the baselines always run too) and how forecasts are shaped.
+        spec: horizon and selection metric.
+
+    Returns:
+        Per candidate: the metrics of each fold (fitted only on data before the fold's cutoff), its
+        fold forecasts beside the actuals, the hyper-parameters it chose, CPU time, and its status
+        (``ok``, or ``failed``/``rejected`` with the reason). The ensemble is combined fold by fold.
+    """
     context = series_context(segment, models)
     history = segment.history
     horizon = spec.horizon

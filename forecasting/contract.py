@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import re
 import unicodedata
-from pathlib import Path
 
 import pandas as pd
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from forecasting.errors import DataError
+from forecasting.tables import DELIMITERS
 
 ALL_SEGMENTS_KEY = "all"
 MISSING_SEGMENT_VALUE = "<missing>"
-DELIMITERS = [",", ";", "\t", "|"]
 
 
 class DataSpec(BaseModel):
@@ -94,46 +92,6 @@ def _key_value(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
-
-
-def read_table(path: str | Path, delimiter: str = "auto") -> pd.DataFrame:
-    """Read a CSV or Parquet table with every cell kept as read (validation parses types)."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"data file {str(path)!r} does not exist")
-    if path.suffix.lower() in {".parquet", ".pq"}:
-        try:
-            frame = pd.read_parquet(path)
-        except Exception as exc:  # pyarrow raises many types for a broken file
-            raise DataError(f"{path.name}: not a readable Parquet file ({exc})") from exc
-    else:
-        frame = _read_csv(path, delimiter)
-    if frame.empty:
-        raise DataError(f"{path.name}: the table has a header but no data rows")
-    return frame
-
-
-def _read_csv(path: Path, delimiter: str) -> pd.DataFrame:
-    head = path.read_text(encoding="utf-8-sig", errors="replace")[:20_000]
-    if not head.strip():
-        raise DataError(f"{path.name}: the file is empty")
-    sep = _sniff_delimiter(head) if delimiter == "auto" else delimiter
-    try:
-        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=True, encoding="utf-8-sig")
-    except pd.errors.EmptyDataError as exc:
-        raise DataError(f"{path.name}: the file is empty") from exc
-    except pd.errors.ParserError as exc:
-        raise DataError(f"{path.name}: not a well-formed table with delimiter {sep!r} ({exc})") from exc
-
-
-def _sniff_delimiter(head: str) -> str:
-    header = head.splitlines()[0]
-    try:
-        return csv.Sniffer().sniff(head, delimiters="".join(DELIMITERS)).delimiter
-    except csv.Error:
-        counts = {d: header.count(d) for d in DELIMITERS}
-        best = max(counts, key=lambda d: counts[d])
-        return best if counts[best] else ","
 
 
 def check_columns(frame: pd.DataFrame, spec: DataSpec, source: str = "data") -> None:

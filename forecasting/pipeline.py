@@ -14,7 +14,12 @@ from forecasting.contract import DataSpec
 from forecasting.errors import ForecastingError
 from forecasting.models import ModelSpec
 from forecasting.selection import Selection, run_segment
-from forecasting.validation import PreparedSegment, SegmentReport, ValidationPolicy, validate
+from forecasting.validation import (
+    PreparedSegment,
+    SegmentReport,
+    ValidationPolicy,
+    validate,
+)
 
 
 class ForecastJob(BaseModel):
@@ -74,7 +79,16 @@ def train_segment(segment: PreparedSegment, report: SegmentReport, job: Forecast
 
 
 def run_forecast(frame: pd.DataFrame, job: ForecastJob) -> ForecastRun:
-    """Every segment of the table, in segment-key order."""
+    """Validate, backtest, select and forecast every segment of ``frame`` (no MLOps).
+
+    Args:
+        frame: the long table as read.
+        job: data contract, validation policy, model set and backtest.
+
+    Returns:
+        One outcome per segment in segment-key order: ``trained`` (backtest and selection) or
+        ``failed`` with the reason; a failing segment never stops the others.
+    """
     report, prepared = prepare(frame, job)
     run = ForecastRun()
     for key, seg_report in report.segments.items():

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pandas as pd
-from matplotlib.figure import Figure  # no pyplot: no global figure registry, safe in worker threads
+from matplotlib.figure import (
+    Figure,  # no pyplot: no global figure registry, safe in worker threads
+)
 
 
 def forecast_figure(segment: str, history: pd.DataFrame, holdout: pd.DataFrame | None, forecast: pd.DataFrame, champion: str, window: int = 365):

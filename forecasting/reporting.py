@@ -1,18 +1,15 @@
-"""Human-readable summaries of a forecasting run and atomic table output."""
+"""The short leaderboard the `forecast` command prints: one line per segment."""
 
 from __future__ import annotations
-
-import contextlib
-import os
-import tempfile
-from pathlib import Path
 
 import pandas as pd
 
 
 def summary_lines(run, metric: str) -> list[str]:
     """A short leaderboard: one line per segment with its champion, the baseline and the honest holdout."""
-    from forecasting.selection import BASELINE  # here: exports must not import every model family
+    from forecasting.selection import (
+        BASELINE,  # here: exports must not import every model family
+    )
     header = f"{'segment':40s} {'champion':15s} {metric:>8s} {BASELINE:>15s} {'gain':>7s}  holdout"
     lines = [header, "-" * len(header)]
     for outcome in run.outcomes.values():
@@ -40,40 +37,3 @@ def _num(value) -> bool:
 
 def _fmt(value) -> str:
     return f"{value:.3f}" if _num(value) else "-"
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | Path, suffix: str = ".tmp"):
-    """Yield a temporary path beside ``path``; on success it replaces ``path``, on failure it is removed,
-    so a failure leaves nothing half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write CSV or Parquet (by suffix) through a temporary file (see :func:`atomic_output`)."""
-    path = Path(path)
-    with atomic_output(path) as tmp:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            frame.to_parquet(tmp, index=False)
-        else:
-            frame.to_csv(tmp, index=False)
-    return path
-
-
-def write_json(payload, path: str | Path) -> Path:
-    """JSON through a temporary file (see :func:`atomic_output`)."""
-    import json
-
-    path = Path(path)
-    with atomic_output(path) as tmp:
-        Path(tmp).write_text(json.dumps(payload, indent=1, default=str))
-    return path

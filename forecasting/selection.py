@@ -107,8 +107,21 @@ def holdout_estimate(backtest: SegmentBacktest) -> dict:
 
 
 def select_and_refit(segment: PreparedSegment, backtest: SegmentBacktest, models: ModelSpec) -> Selection:
-    """Pick the champion and refit it on the full history; if its final forecast is unusable, the next
-    candidate is used and the note says so (never silently)."""
+    """Pick the champion and refit it on the full history.
+
+    Args:
+        segment: the validated segment (full history and the future covariates of the horizon).
+        backtest: the segment's backtest (:func:`forecasting.backtest.run_backtest`).
+        models: the model settings the backtest used.
+
+    Returns:
+        The leaderboard (champion marked), the champion refitted on all history, its forecast of the
+        horizon, the holdout estimate, and notes: when the first-ranked candidate's refit fails or its
+        forecast is rejected, the next one is used and a note says so (never silently).
+
+    Raises:
+        ModelFitError: no candidate has a usable backtest, or every candidate's refit failed.
+    """
     board = leaderboard(backtest)
     ranked = choose(backtest)
     if not ranked:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import sys
 
-from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 
 from forecasting.metrics import METRICS
-from forecasting.summary import training_summary
+from forecasting.ops.summary import training_summary
 from forecasting.validation import ValidationReport
 
 
@@ -43,7 +48,7 @@ def failures_artifact(rows: list[dict]) -> None:
 
 def summary_artifact(rows: list[dict], metric: str, links: dict[str, str], summary=None) -> str:
     """The training summary (template, or an LLM rewrite of it when ``summary.llm_endpoint`` is set)."""
-    from forecasting.llm_summary import executive_summary
+    from forecasting.ops.llm_summary import executive_summary
 
     markdown, _ = executive_summary(training_summary(rows, metric, links), summary)
     create_markdown_artifact(markdown=markdown, key="training-summary", description="Executive summary of the training run")

@@ -7,9 +7,9 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from forecasting.mlops.config import TrackingConfig
+from forecasting.mlops.tracking import connect
 from forecasting.serving import DeployConfig, DeployError, make_target
-from forecasting.settings import TrackingConfig
-from forecasting.tracking import connect
 
 
 @task(name="deploy-router", cache_policy=NO_CACHE)

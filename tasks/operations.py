@@ -9,17 +9,18 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from forecasting.batch_inference import champion_forecast
-from forecasting.champion_forecasts import load_champion_forecasts
-from forecasting.comparison import load_actuals
-from forecasting.contract import DataSpec, read_table
+from forecasting.contract import DataSpec
 from forecasting.errors import ConfigError
-from forecasting.monitor import MonitorReport, probe, probe_request
-from forecasting.registry import RegistryConfig, cleanup, registered_models
+from forecasting.mlops.champion_forecasts import load_champion_forecasts
+from forecasting.mlops.config import RegistryConfig, TrackingConfig
+from forecasting.mlops.registry import cleanup, registered_models
+from forecasting.mlops.tracking import connect
+from forecasting.ops.batch_forecast import champion_forecast
+from forecasting.ops.comparison import load_actuals
+from forecasting.ops.monitor import MonitorReport, probe, probe_request
 from forecasting.serving import make_target
 from forecasting.serving.config import DeployConfig
-from forecasting.settings import TrackingConfig
-from forecasting.tracking import connect
+from forecasting.tables import read_table
 
 
 @task(name="load-actuals", cache_policy=NO_CACHE)

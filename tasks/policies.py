@@ -8,8 +8,8 @@ from pathlib import Path
 from prefect.filesystems import LocalFileSystem
 from prefect.tasks import exponential_backoff
 
-from forecasting.settings import state_dir
-from forecasting.transient import is_transient
+from forecasting.system.state import state_dir
+from forecasting.system.transient import is_transient
 
 SERVICE_RETRIES = 4
 

@@ -8,35 +8,17 @@ promoted versions were tagged failed)."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from forecasting.publish import publish
-from forecasting.registry import CHAMPION, RegistryConfig, alias_version
-from forecasting.router import Route, log_router, smoke_test_router
-from forecasting.smoke import smoke_test
-from forecasting.settings import TrackingConfig
-from forecasting.tracking import connect
-
-if TYPE_CHECKING:
-    from tasks.train import TrainedSegment
-
-
-@dataclass
-class PublishedModel:
-    segment: str
-    name: str
-    version: str | None
-    promoted: bool
-    reused: bool = False
-    previous_champion: str | None = None
-    smoke: str = ""
-    load_seconds: float = 0.0
-    predict_seconds: float = 0.0
-    seconds: float = 0.0  # wall time of register + smoke test + promote
+from forecasting.mlops.config import RegistryConfig, TrackingConfig
+from forecasting.mlops.promotion import publish
+from forecasting.mlops.registry import CHAMPION, alias_version
+from forecasting.mlops.router import Route, log_router, smoke_test_router
+from forecasting.mlops.smoke import smoke_test
+from forecasting.mlops.tracking import connect
+from tasks.records import PublishedModel, TrainedSegment
 
 
 def publish_model(client, segment: str, name: str, model_uri: str, run_id: str, tags: dict, check=smoke_test,

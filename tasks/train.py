@@ -6,53 +6,29 @@ from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import dataclass, field
 
 import pandas as pd
 from prefect import task
 from prefect.context import get_run_context
 
 from forecasting.errors import ForecastingError
-from forecasting.fingerprint import code_fingerprint, config_fingerprint, segment_fingerprint
-from forecasting.mlflow_model import with_iso_dates
+from forecasting.fingerprint import (
+    code_fingerprint,
+    config_fingerprint,
+    segment_fingerprint,
+)
+from forecasting.mlops.config import RegistryConfig, TrackingConfig
+from forecasting.mlops.pyfunc import with_iso_dates
+from forecasting.mlops.segment_run import record_segment
+from forecasting.mlops.tracking import connect
 from forecasting.pipeline import ForecastJob, train_segment
-from forecasting.registry import RegistryConfig
-from forecasting.runtime import work_seconds
-from forecasting.segment_record import record_segment
 from forecasting.selection import BASELINE
-from forecasting.settings import TrackingConfig
-from forecasting.tracking import connect
-from forecasting.transient import is_transient
+from forecasting.system.runtime import work_seconds
+from forecasting.system.transient import is_transient
 from forecasting.validation import PreparedSegment, SegmentReport
 from tasks.policies import cache_key
-from tasks.publish import PublishedModel, publish_trained
-
-
-@dataclass
-class TrainedSegment:
-    """What the rest of the flow (and the report) needs from a trained segment; the model itself
-    lives in MLflow."""
-
-    segment: str
-    values: dict
-    status: str  # trained | failed
-    reason: str = ""
-    champion: str | None = None
-    metric: str = "mase"
-    metrics: dict = field(default_factory=dict)
-    baseline: dict = field(default_factory=dict)
-    holdout: dict = field(default_factory=dict)
-    leaderboard: list[dict] = field(default_factory=list)
-    forecast: list[dict] = field(default_factory=list)  # the champion's forecast from all history
-    notes: list[str] = field(default_factory=list)
-    run_id: str | None = None
-    model_uri: str | None = None
-    fit_cpu_seconds: float = 0.0  # CPU of backtest + selection + refit (pure model work)
-    tracking_seconds: float = 0.0  # wall time logging the segment to MLflow
-    published: PublishedModel | None = None  # None: not published by this task (the flow's publish stage does it)
-    seconds: float = 0.0
-    computed_in: str | None = None
-    fingerprint: str = ""
+from tasks.publish import publish_trained
+from tasks.records import TrainedSegment
 
 
 def chunk_cache_key(context, parameters) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from forecasting.contract import read_table
 from forecasting.pipeline import ForecastJob, prepare
+from forecasting.tables import read_table
 
 
 @task(name="validate-data", persist_result=True, cache_policy=NO_CACHE)

@@ -10,10 +10,10 @@ import pandas as pd
 
 from forecasting.backtest import series_context
 from forecasting.contract import DataSpec
-from forecasting.mlflow_model import log_forecaster
+from forecasting.mlops.config import TrackingConfig
+from forecasting.mlops.pyfunc import log_forecaster
+from forecasting.mlops.tracking import connect, start_training_run
 from forecasting.models import ModelSpec, make_forecaster
-from forecasting.settings import TrackingConfig
-from forecasting.tracking import connect, start_training_run
 from forecasting.validation import ValidationPolicy, validate
 
 

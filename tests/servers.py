@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from forecasting.processes import free_port
+from forecasting.system.processes import free_port
 
 BIN = Path(sys.executable).parent
 

@@ -4,8 +4,8 @@ time, broken candidates are reported and never chosen."""
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import daily_frame
+
 from forecasting import models as model_registry
 from forecasting.backtest import BacktestSpec, fold_cutoffs, run_backtest
 from forecasting.contract import DataSpec

@@ -10,7 +10,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import daily_frame
 
 FAST = ["--models", "seasonal_naive", "--holidays", "none", "--horizon", "7", "--folds", "1"]
@@ -205,8 +204,8 @@ def test_train_registers_only_the_healthy_segments_of_a_mixed_file(prefect_harne
     import mlflow
 
     from flows.cli import main
-    from forecasting.settings import TrackingConfig
-    from forecasting.tracking import connect
+    from forecasting.mlops.config import TrackingConfig
+    from forecasting.mlops.tracking import connect
 
     monkeypatch.setenv("FORECAST_FLOWS_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

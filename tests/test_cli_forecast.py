@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import FINANCE_DAILY, daily_frame
 
 BIN = Path(sys.executable).parent / "forecast-flows"

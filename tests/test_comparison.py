@@ -4,11 +4,11 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 from databricks_contract import ContractServer
-from forecasting.comparison import ComparisonPolicy, band, compare, load_actuals
+
 from forecasting.contract import DataSpec
 from forecasting.errors import DataError
+from forecasting.ops.comparison import ComparisonPolicy, band, compare, load_actuals
 
 DATES = pd.date_range("2025-01-01", periods=6, freq="D")
 
@@ -83,7 +83,7 @@ def report():
 
 
 def test_comparison_summary_states_the_numbers_and_what_needs_action(report):
-    from forecasting.summary import comparison_summary
+    from forecasting.ops.summary import comparison_summary
 
     text = comparison_summary(report, "wape")
     assert text.startswith("# Forecast vs actuals") and "**2 segments, 12 periods compared.**" in text
@@ -102,8 +102,8 @@ def chat_endpoint(monkeypatch):
 
 
 def test_llm_summary_is_used_when_the_endpoint_answers_with_the_reports_numbers(report, chat_endpoint):
-    from forecasting.llm_summary import SummaryConfig, executive_summary
-    from forecasting.summary import comparison_summary
+    from forecasting.ops.llm_summary import SummaryConfig, executive_summary
+    from forecasting.ops.summary import comparison_summary
 
     template = comparison_summary(report, "wape")
     chat_endpoint.chat_reply = lambda body: "Act on region=US first: WAPE 50.0%, critical."
@@ -115,8 +115,8 @@ def test_llm_summary_is_used_when_the_endpoint_answers_with_the_reports_numbers(
 
 @pytest.mark.parametrize("reply,why", [("US missed by 73.5%.", "numbers the report does not"), ("", "no text")])
 def test_llm_summary_falls_back_to_the_template_and_says_why(report, chat_endpoint, reply, why):
-    from forecasting.llm_summary import SummaryConfig, executive_summary
-    from forecasting.summary import comparison_summary
+    from forecasting.ops.llm_summary import SummaryConfig, executive_summary
+    from forecasting.ops.summary import comparison_summary
 
     template = comparison_summary(report, "wape")
     chat_endpoint.chat_reply = lambda body: reply
@@ -125,8 +125,8 @@ def test_llm_summary_falls_back_to_the_template_and_says_why(report, chat_endpoi
 
 
 def test_llm_summary_falls_back_when_the_endpoint_is_down(report, chat_endpoint):
-    from forecasting.llm_summary import SummaryConfig, executive_summary
-    from forecasting.summary import comparison_summary
+    from forecasting.ops.llm_summary import SummaryConfig, executive_summary
+    from forecasting.ops.summary import comparison_summary
 
     chat_endpoint.inject.append(("/invocations", 500))
     text, source = executive_summary(comparison_summary(report, "wape"), SummaryConfig(llm_endpoint="chat-model", timeout_seconds=3))
@@ -135,8 +135,8 @@ def test_llm_summary_falls_back_when_the_endpoint_is_down(report, chat_endpoint)
 
 def test_forecast_exports_an_excel_workbook_with_a_sheet_per_segment(tmp_path):
     import openpyxl
-
     from conftest import segments_csv
+
     from flows.cli import main
 
     data = segments_csv(tmp_path / "d.csv", regions=("EU", "US"), days=120)
@@ -151,7 +151,7 @@ def test_forecast_exports_an_excel_workbook_with_a_sheet_per_segment(tmp_path):
 
 
 def test_sheet_names_are_excel_safe_and_unique():
-    from forecasting.export import sheet_names
+    from forecasting.ops.export import sheet_names
 
     names = sheet_names(["a/b|c=[x]", "a/b|c=[y]", "x" * 40, "x" * 41])
     assert all(len(n) <= 31 and not set(n) & set("[]:*?/\\") for n in names.values())

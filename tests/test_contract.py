@@ -1,8 +1,15 @@
 import pandas as pd
 import pytest
 
-from forecasting.contract import DataSpec, check_columns, parse_segment_key, read_table, segment_key, segment_slug
+from forecasting.contract import (
+    DataSpec,
+    check_columns,
+    parse_segment_key,
+    segment_key,
+    segment_slug,
+)
 from forecasting.errors import DataError
+from forecasting.tables import read_table
 
 
 def test_segment_key_is_sorted_by_column_and_stable():

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.core import Config
-
 from databricks_contract import ContractServer
+
 from forecasting.serving import DeployConfig, DeployError
 from forecasting.serving.databricks import DatabricksTarget
 

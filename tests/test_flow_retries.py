@@ -1,9 +1,15 @@
 """Service faults during a training run, injected at the network level in front of a real MLflow server."""
 
 import pytest
-
 from conftest import segments_csv
-from servers import FaultProxy, Relay, launch_mlflow_server, start_mlflow_server, stop, wait_http
+from servers import (
+    FaultProxy,
+    Relay,
+    launch_mlflow_server,
+    start_mlflow_server,
+    stop,
+    wait_http,
+)
 from test_flows import params
 
 
@@ -21,8 +27,8 @@ def mlflow_behind_proxy(tmp_path, monkeypatch):
 
 def test_a_transient_mlflow_error_is_retried_and_the_run_completes(prefect_harness, mlflow_behind_proxy, tmp_path):
     from flows.training import forecast_training
-    from forecasting.settings import TrackingConfig
-    from forecasting.tracking import connect
+    from forecasting.mlops.config import TrackingConfig
+    from forecasting.mlops.tracking import connect
 
     proxy = mlflow_behind_proxy
     data = segments_csv(tmp_path / "d.csv", regions=("EU", "US"))
@@ -54,8 +60,8 @@ def test_a_killed_tracking_server_is_waited_for_and_an_absent_one_is_named(prefe
 
     from flows.cli import one_line
     from flows.training import forecast_training
-    from forecasting.settings import TrackingConfig
-    from forecasting.tracking import connect
+    from forecasting.mlops.config import TrackingConfig
+    from forecasting.mlops.tracking import connect
 
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # MLflow's own retries off: ours are under test
     monkeypatch.setenv("FORECAST_FLOWS_HOME", str(tmp_path / "state"))

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import segments_csv
 from mlflow_helpers import local_mlflow
 
@@ -86,7 +85,11 @@ def test_the_run_leaves_its_artifacts_in_the_prefect_ui(e2e):
 
 
 def test_endpoint_monitor_probes_the_served_router_and_fails_loudly_when_slow(e2e):
-    from flows.endpoint_monitor import EndpointUnhealthy, MonitorParameters, endpoint_monitor
+    from flows.endpoint_monitor import (
+        EndpointUnhealthy,
+        MonitorParameters,
+        endpoint_monitor,
+    )
 
     with local_mlflow(e2e["home"]):
         report = endpoint_monitor(MonitorParameters(probes=3))
@@ -127,12 +130,12 @@ def test_failed_fraction_above_the_tolerance_fails_the_run(prefect_harness, tmp_
 def test_a_failed_smoke_test_leaves_the_other_champions_of_its_task_alone(prefect_harness, tmp_path):
     """Two segments published by one task run: the second fails its smoke test; the first stays
     champion and stays tagged as passed (no rollback reaches across segments)."""
+    from conftest import daily_frame
+    from mlflow_helpers import log_family, prepared_segments
     from prefect import flow, task
 
-    from forecasting.registry import CHAMPION, alias_version
-    from forecasting.smoke import SmokeReport, smoke_test
-    from mlflow_helpers import log_family, prepared_segments
-    from conftest import daily_frame
+    from forecasting.mlops.registry import CHAMPION, alias_version
+    from forecasting.mlops.smoke import SmokeReport, smoke_test
     from tasks.publish import publish_model
 
     with local_mlflow(tmp_path) as (config, client):

@@ -5,12 +5,12 @@ import time
 
 import pandas as pd
 import pytest
-
 from conftest import daily_frame
-from forecasting.registry import register
+from mlflow_helpers import local_mlflow, log_family, prepared_segments
+
+from forecasting.mlops.registry import register
 from forecasting.serving import DeployConfig, DeployError
 from forecasting.serving.local import LocalTarget
-from mlflow_helpers import local_mlflow, log_family, prepared_segments
 
 REQUEST = pd.DataFrame({"ds": ["2024-07-19", "2024-07-20"]})
 

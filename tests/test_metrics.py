@@ -7,7 +7,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from forecasting.metrics import METRICS, evaluate, mape, mase, mean_over_folds, smape, wape
+from forecasting.metrics import (
+    METRICS,
+    evaluate,
+    mape,
+    mase,
+    mean_over_folds,
+    smape,
+    wape,
+)
 
 finite = st.floats(min_value=-1e9, max_value=1e9, allow_nan=False, allow_infinity=False)
 series = arrays(np.float64, st.integers(1, 30), elements=finite)

@@ -10,16 +10,23 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import daily_frame
-from forecasting.errors import ConfigError
-from forecasting.pipeline import ForecastJob, train_segment
-from forecasting.publish import publish
-from forecasting.registry import CHALLENGER, CHAMPION, RegistryConfig, alias_version, cleanup, register, validate_model_name
-from forecasting.router import Route, log_router, smoke_test_router
-from forecasting.segment_record import record_segment
-from forecasting.tracking import start_training_run
 from mlflow_helpers import local_mlflow, log_family, prepared_segments
+
+from forecasting.errors import ConfigError
+from forecasting.mlops.config import RegistryConfig, validate_model_name
+from forecasting.mlops.promotion import publish
+from forecasting.mlops.registry import (
+    CHALLENGER,
+    CHAMPION,
+    alias_version,
+    cleanup,
+    register,
+)
+from forecasting.mlops.router import Route, log_router, smoke_test_router
+from forecasting.mlops.segment_run import record_segment
+from forecasting.mlops.tracking import start_training_run
+from forecasting.pipeline import ForecastJob, train_segment
 
 BIN = Path(sys.executable).parent / "forecast-flows"
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import segments_csv
 from mlflow_helpers import local_mlflow
 
@@ -65,7 +64,10 @@ def test_promotion_persists_the_champion_forecast_in_its_run(trained):
 def test_comparison_flags_the_shifted_segment_and_starts_its_retraining(trained):
     """The issue's "done when": report produced, the shifted segment flagged, its retraining started."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId, FlowRunFilter
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+    )
     from prefect.flow_engine import run_flow
 
     from flows.actuals_comparison import actuals_comparison
@@ -105,7 +107,7 @@ def test_comparison_flags_the_shifted_segment_and_starts_its_retraining(trained)
         before = {r["segment"]: r["version"] for r in trained["result"]["segments"]}
         retrained = run_flow(forecast_training, flow_run=runs[0], parameters=runs[0].parameters)
     assert [r["segment"] for r in retrained["segments"]] == [SHIFTED]
-    from forecasting.registry import RegistryConfig
+    from forecasting.mlops.config import RegistryConfig
 
     registry = RegistryConfig()
     for segment, version in before.items():
@@ -122,7 +124,7 @@ def test_flag_only_mode_starts_nothing(trained):
 
 def test_batch_inference_forecasts_every_champion_with_lineage(trained):
     from flows.batch_inference import BatchInferenceParameters, batch_inference
-    from forecasting.registry import RegistryConfig
+    from forecasting.mlops.config import RegistryConfig
 
     home, client = trained["home"], trained["client"]
     out = home / "batch.parquet"
@@ -141,7 +143,7 @@ def test_batch_inference_forecasts_every_champion_with_lineage(trained):
 def test_cleanup_is_a_dry_run_by_default_and_never_deletes_a_champion(trained):
     """Runs after the retraining above, so the shifted segment has an old, un-aliased version."""
     from flows.model_cleanup import CleanupParameters, model_cleanup
-    from forecasting.registry import RegistryConfig
+    from forecasting.mlops.config import RegistryConfig
 
     client, name = trained["client"], RegistryConfig().name_for(SHIFTED)
     versions = lambda: sorted(int(v.version) for v in client.search_model_versions(f"name='{name}'"))  # noqa: E731
@@ -156,7 +158,11 @@ def test_cleanup_is_a_dry_run_by_default_and_never_deletes_a_champion(trained):
 def test_endpoint_monitor_fails_loudly_when_nothing_serves(trained):
     from prefect.client.orchestration import get_client
 
-    from flows.endpoint_monitor import EndpointUnhealthy, MonitorParameters, endpoint_monitor
+    from flows.endpoint_monitor import (
+        EndpointUnhealthy,
+        MonitorParameters,
+        endpoint_monitor,
+    )
 
     state = endpoint_monitor(MonitorParameters(probes=1), return_state=True)
     assert state.is_failed()

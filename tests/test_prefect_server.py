@@ -7,7 +7,6 @@ import sys
 import urllib.request
 
 import pytest
-
 from conftest import ROOT, segments_csv
 from servers import BIN, start_prefect_server, stop
 
@@ -53,9 +52,10 @@ def test_deploy_all_and_a_worker_runs_the_training_deployment(prefect_server, tm
 
 
 def test_dask_local_cluster_picks_the_same_champions_as_threads(prefect_server, prefect_harness, tmp_path):
-    from flows.training import forecast_training
     from mlflow_helpers import local_mlflow
     from test_flows import params
+
+    from flows.training import forecast_training
 
     api, env, _ = prefect_server
     data = segments_csv(tmp_path / "data.csv", regions=("EU", "US", "APAC"))

@@ -9,21 +9,26 @@ import json
 import uuid
 
 import pytest
-
 from conftest import segments_csv
-from forecasting.serving import DeployConfig, DeployError
 from test_flows import params
+
+from forecasting.serving import DeployConfig, DeployError
 
 
 @pytest.mark.timeout(240)
 def test_a_canary_secret_appears_nowhere_a_training_run_writes(prefect_harness, tmp_path, monkeypatch):
     import mlflow
     from prefect import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
 
     from flows.training import forecast_training
-    from forecasting.settings import TrackingConfig
-    from forecasting.tracking import connect
+    from forecasting.mlops.config import TrackingConfig
+    from forecasting.mlops.tracking import connect
 
     canary = f"CANARY-{uuid.uuid4().hex}"
     for var in ("DATABRICKS_TOKEN", "MLFLOW_TRACKING_PASSWORD", "DATABRICKS_CLIENT_SECRET"):

@@ -14,14 +14,14 @@ import urllib.request
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import daily_frame
-from forecasting.registry import register
-from forecasting.router import Route, log_router
+from mlflow_helpers import local_mlflow, log_family, prepared_segments
+
+from forecasting.mlops.registry import register
+from forecasting.mlops.router import Route, log_router
+from forecasting.mlops.tracking import start_training_run
 from forecasting.serving import DeployConfig
 from forecasting.serving.local import LocalTarget, records_payload
-from forecasting.tracking import start_training_run
-from mlflow_helpers import local_mlflow, log_family, prepared_segments
 
 ROW_LIMIT = 5_000
 CLIENTS, SECONDS = 20, 30

@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import FINANCE_SEGMENT_COLS, daily_frame
+
 from forecasting.contract import DataSpec
 from forecasting.validation import ValidationPolicy, min_length, validate
 

@@ -10,7 +10,12 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 
 from forecasting.models.arima import ArimaForecaster
-from forecasting.models.base import FORECAST_COLUMNS, Forecaster, SeriesContext, check_forecast
+from forecasting.models.base import (
+    FORECAST_COLUMNS,
+    Forecaster,
+    SeriesContext,
+    check_forecast,
+)
 from forecasting.models.ces import CESForecaster
 from forecasting.models.ensemble import EnsembleForecaster
 from forecasting.models.ets import ETSForecaster

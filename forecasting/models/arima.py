@@ -7,7 +7,11 @@ from statsforecast.models import ARIMA, AutoARIMA
 
 from forecasting.errors import ModelFitError
 from forecasting.models.base import Forecaster, PathForecast
-from forecasting.models.statsforecast_adapter import fit_quietly, predict_path, usable_season
+from forecasting.models.statsforecast_adapter import (
+    fit_quietly,
+    predict_path,
+    usable_season,
+)
 
 
 class ArimaForecaster(Forecaster):

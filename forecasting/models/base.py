@@ -66,6 +66,15 @@ class Forecaster(ABC):
 
     # --- public surface ------------------------------------------------------------------------
     def fit(self, history: pd.DataFrame) -> "Forecaster":
+        """Fit on a regular history.
+
+        Args:
+            history: ``ds`` (consecutive periods of the context's frequency), ``y`` (finite), and the
+                context's covariates as columns when the family uses them.
+
+        Returns:
+            The fitted forecaster itself (``fit`` then ``forecast`` chain).
+        """
         y = history["y"].to_numpy(dtype=float)
         if len(y) == 0 or not np.isfinite(y).all():
             raise ModelFitError(f"{self.name}: history must be non-empty and finite")
@@ -77,7 +86,18 @@ class Forecaster(ABC):
         return self
 
     def forecast(self, dates: pd.DatetimeIndex | int, future: pd.DataFrame | None = None) -> pd.DataFrame:
-        """Forecast the given future dates (or the next ``n`` periods) with the context's interval level."""
+        """Forecast future dates with the context's interval level.
+
+        Args:
+            dates: dates after the last fitted period, on the frequency's calendar (any subset, any
+                order), or an int ``n`` for the next ``n`` periods.
+            future: the future covariates (``ds`` plus each covariate column) when the family uses
+                them; every step up to the last date asked must be covered.
+
+        Returns:
+            ``ds, yhat, yhat_lower, yhat_upper``, one row per date asked, transforms undone and clipped
+            at zero when the context says so; ``yhat_lower <= yhat <= yhat_upper``.
+        """
         if self.last_date is None:
             raise ModelFitError(f"{self.name}: forecast before fit")
         dates = self._dates(dates)

@@ -8,7 +8,11 @@ import re
 from statsforecast.models import AutoETS
 
 from forecasting.models.base import Forecaster, PathForecast
-from forecasting.models.statsforecast_adapter import fit_quietly, predict_path, usable_season
+from forecasting.models.statsforecast_adapter import (
+    fit_quietly,
+    predict_path,
+    usable_season,
+)
 
 
 class ETSForecaster(Forecaster):

@@ -12,7 +12,6 @@ from forecasting.frequency import future_dates, periods_per_year
 from forecasting.models.base import Forecaster, PathForecast
 
 
-
 def _quiet_prophet() -> None:
     """cmdstanpy configures its logger on first use unless it already has a handler, and prophet sets
     its own to INFO on import: pre-empt the one, then quiet the other."""

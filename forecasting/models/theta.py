@@ -6,7 +6,11 @@ from __future__ import annotations
 from statsforecast.models import DynamicOptimizedTheta
 
 from forecasting.models.base import Forecaster, PathForecast
-from forecasting.models.statsforecast_adapter import fit_quietly, predict_path, usable_season
+from forecasting.models.statsforecast_adapter import (
+    fit_quietly,
+    predict_path,
+    usable_season,
+)
 
 
 class ThetaForecaster(Forecaster):

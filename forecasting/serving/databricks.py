@@ -12,10 +12,15 @@ import time
 
 import pandas as pd
 
-from forecasting.serving.base import DeployError, DeploymentTarget, EndpointStatus, check_model_reference
+from forecasting.serving.base import (
+    DeployError,
+    DeploymentTarget,
+    EndpointStatus,
+    check_model_reference,
+)
 from forecasting.serving.config import DeployConfig
 from forecasting.serving.local import records_payload
-from forecasting.settings import state_dir
+from forecasting.system.state import state_dir
 
 
 def workspace_client(config: DeployConfig, retry_timeout_seconds: int | None = None):

@@ -14,10 +14,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecasting.processes import alive, free_port, stop_process
-from forecasting.serving.base import DeployError, DeploymentTarget, EndpointStatus, check_model_reference
+from forecasting.mlops.config import TrackingConfig
+from forecasting.serving.base import (
+    DeployError,
+    DeploymentTarget,
+    EndpointStatus,
+    check_model_reference,
+)
 from forecasting.serving.config import DeployConfig
-from forecasting.settings import TrackingConfig, state_dir
+from forecasting.system.processes import alive, free_port, stop_process
+from forecasting.system.state import state_dir
 
 MAX_LOG_TAIL = 600
 

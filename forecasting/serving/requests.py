@@ -6,8 +6,8 @@ import pandas as pd
 
 from forecasting.errors import DataError
 from forecasting.frequency import future_dates
-from forecasting.settings import TrackingConfig
-from forecasting.tracking import connect
+from forecasting.mlops.config import TrackingConfig
+from forecasting.mlops.tracking import connect
 
 
 def router_manifest(model_name: str, version: str, tracking: TrackingConfig) -> dict:

@@ -1,0 +1,157 @@
+"""The ``forecast-flows`` argument parser. Flags that set a model's field default to ``None`` ("not
+given"): the pydantic models hold every default, and the help text shows it from there."""
+
+from __future__ import annotations
+
+import argparse
+
+from pydantic import BaseModel
+
+
+def default_of(model: type[BaseModel], field: str):
+    """A pydantic field's default, for help texts."""
+    info = model.model_fields[field]
+    return info.default_factory() if info.default_factory is not None else info.default
+
+
+def _field(parser, flag: str, model: type[BaseModel], field: str, help: str, **kwargs) -> None:
+    parser.add_argument(flag, default=None, help=f"{help} (default: {default_of(model, field)})", **kwargs)
+
+
+def _debug(parser) -> None:
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+
+
+def add_data_args(parser: argparse.ArgumentParser) -> None:
+    """The data contract, validation, model and backtest options `forecast` and `train` share."""
+    from forecasting.backtest import BacktestSpec
+    from forecasting.contract import DataSpec
+    from forecasting.models import ModelSpec
+    from forecasting.validation import ValidationPolicy
+
+    parser.add_argument("--data", required=True, help="CSV or Parquet long table")
+    _field(parser, "--time-col", DataSpec, "time_col", "time column")
+    _field(parser, "--target-col", DataSpec, "target_col", "target column")
+    parser.add_argument("--segment-cols", default=None, help="comma-separated segment columns (default: none, one segment)")
+    parser.add_argument("--covariates", default=None, help="comma-separated covariate columns (default: none)")
+    _field(parser, "--frequency", DataSpec, "frequency", "auto, D, B, W-MON, MS, ME, QS-JAN, QE-DEC, ...")
+    parser.add_argument("--delimiter", default="auto", help="CSV delimiter (default: auto-detected among , ; tab |)")
+    _field(parser, "--horizon", BacktestSpec, "horizon", "periods to forecast", type=int)
+    _field(parser, "--folds", BacktestSpec, "folds", "rolling-origin backtest folds", type=int)
+    parser.add_argument("--models", default=None, help=f"comma-separated families (default: {','.join(default_of(ModelSpec, 'models'))})")
+    _field(parser, "--metric", BacktestSpec, "metric", "selection metric: mase, smape, wape, mape, rmse")
+    _field(parser, "--level", ModelSpec, "level", "prediction interval level", type=float)
+    _field(parser, "--holidays", ModelSpec, "holidays_country", "holiday country code, or none")
+    _field(parser, "--duplicates", ValidationPolicy, "duplicates", "error, sum, mean or last")
+    _field(parser, "--fill-missing", ValidationPolicy, "fill_missing", "error, interpolate, zero or ffill")
+    _field(parser, "--transform", ModelSpec, "transform", "none or log")
+    parser.add_argument("--non-negative", action="store_true", default=None, help="clip forecasts at zero")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from flows.parameters import (
+        CleanupParameters,
+        ComparisonParameters,
+        MonitorParameters,
+        RunPolicy,
+    )
+    from forecasting.contract import DataSpec
+    from forecasting.mlops.config import RegistryConfig, TrackingConfig
+    from forecasting.ops.comparison import ComparisonPolicy
+    from forecasting.serving.config import DeployConfig
+
+    parser = argparse.ArgumentParser(prog="forecast-flows", description="Forecast every segment of a finance table, from a laptop to Prefect.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    forecast = sub.add_parser("forecast", help="validate, backtest, select and forecast every segment (no server needed)")
+    add_data_args(forecast)
+    forecast.add_argument("--output", required=True, help="output table: .csv, .parquet, or .xlsx (summary sheet + one sheet per segment; needs the excel extra)")
+    forecast.add_argument("--leaderboard", default=None, help="also write the full leaderboard here")
+    _debug(forecast)
+
+    train = sub.add_parser("train", help="run the forecast-training flow: train, register, smoke-test, promote, deploy")
+    add_data_args(train)
+    train.add_argument("--skip-deploy", action="store_true", default=None, help="stop after promoting the champions")
+    train.add_argument("--task-runner", default="threads", choices=["threads", "processes", "dask"])
+    train.add_argument("--dask-address", default=None, help="tcp://host:port of an existing Dask scheduler")
+    train.add_argument("--max-workers", type=int, default=2)
+    _field(train, "--segments-per-task", RunPolicy, "segments_per_task", "segments per task run", type=int)
+    _field(train, "--max-failed-fraction", RunPolicy, "max_failed_fraction", "fail the run when more segments than this fail", type=float)
+    _field(train, "--experiment", TrackingConfig, "experiment", "MLflow experiment")
+    _field(train, "--model-prefix", RegistryConfig, "model_prefix", "prefix of every registered model name")
+    train.add_argument("--report", default=None, help="write the JSON run report here")
+    _debug(train)
+
+    serve = sub.add_parser("serve", help="the local serving endpoint")
+    serve.add_argument("action", choices=["status", "stop", "rollback"])
+    serve.add_argument("--json", action="store_true")
+    _debug(serve)
+
+    server = sub.add_parser("server", help="the local Prefect server the CLI starts for process/Dask runners and the demo")
+    server.add_argument("action", choices=["start", "status", "stop"])
+    _debug(server)
+
+    predict = sub.add_parser("predict", help="ask the deployed endpoint for a segment's forecast")
+    predict.add_argument("--segment", required=True, help='segment key or part of it, e.g. "region=EU"')
+    predict.add_argument("--periods", type=int, default=14)
+    predict.add_argument("--json", action="store_true")
+    _debug(predict)
+
+    health = sub.add_parser("health", help="check the Prefect API, MLflow tracking and registry, serving, Databricks auth")
+    health.add_argument("--json", action="store_true")
+    _field(health, "--target", DeployConfig, "target", "serving target", choices=["local", "databricks"])
+    _field(health, "--databricks-profile", DeployConfig, "databricks_profile", "~/.databrickscfg profile")
+    _field(health, "--endpoint-name", DeployConfig, "endpoint_name", "Databricks serving endpoint")
+    _debug(health)
+
+    smoke = sub.add_parser("smoke", help="smoke-test a registered model by exact version (models:/name/version)")
+    smoke.add_argument("model_uri")
+    smoke.add_argument("--router", action="store_true", help="the model is a multi-segment router")
+    _debug(smoke)
+
+    compare = sub.add_parser("compare-actuals", help="run the actuals-comparison flow: forecast vs actuals per segment, flag or retrain drifting ones")
+    compare.add_argument("--actuals", required=True, help="actuals table in the training data contract (CSV or Parquet)")
+    _field(compare, "--time-col", DataSpec, "time_col", "time column")
+    _field(compare, "--target-col", DataSpec, "target_col", "target column")
+    compare.add_argument("--segment-cols", default=None, help="comma-separated segment columns")
+    compare.add_argument("--delimiter", default="auto")
+    _field(compare, "--band-metric", ComparisonPolicy, "band_metric", "metric the status band is read from", choices=["wape", "mape"])
+    _field(compare, "--drift-threshold", ComparisonPolicy, "drift_threshold", "a period misses above this |error|/|actual|", type=float)
+    _field(compare, "--consecutive-periods", ComparisonPolicy, "consecutive_periods", "misses in a row that make a drift", type=int)
+    _field(compare, "--on-drift", ComparisonPolicy, "on_drift", "flag, or also retrain", choices=["flag", "retrain"])
+    _field(compare, "--training-deployment", ComparisonParameters, "training_deployment", "deployment started for drifting segments")
+    _field(compare, "--experiment", TrackingConfig, "experiment", "MLflow experiment")
+    compare.add_argument("--llm-endpoint", default=None, help="Databricks chat endpoint for the summary (default: template)")
+    compare.add_argument("--output", default=None, help="per-segment report: .csv, .parquet or .xlsx (a .md and .json land beside it)")
+    _debug(compare)
+
+    batch = sub.add_parser("predict-batch", help="run the batch-inference flow: every champion's next periods, one long table with lineage")
+    batch.add_argument("--horizon", type=int, default=None, help="periods (default: each model's trained horizon)")
+    batch.add_argument("--output", default=None, help=".csv, .parquet or .xlsx (default: in the state directory)")
+    _field(batch, "--model-prefix", RegistryConfig, "model_prefix", "prefix of the registered models")
+    _debug(batch)
+
+    clean = sub.add_parser("cleanup", help="run the model-cleanup flow (dry run unless --apply)")
+    _field(clean, "--keep", CleanupParameters, "keep", "newest versions kept per model; aliased versions are always kept", type=int)
+    clean.add_argument("--apply", action="store_true", help="really delete (default: only show the plan)")
+    _field(clean, "--model-prefix", RegistryConfig, "model_prefix", "prefix of the registered models")
+    _debug(clean)
+
+    monitor = sub.add_parser("monitor", help="run the endpoint-monitor flow: health and latency of the serving target")
+    _field(monitor, "--target", DeployConfig, "target", "serving target", choices=["local", "databricks"])
+    _field(monitor, "--endpoint-name", DeployConfig, "endpoint_name", "Databricks serving endpoint")
+    _field(monitor, "--databricks-profile", DeployConfig, "databricks_profile", "~/.databrickscfg profile")
+    _field(monitor, "--probes", MonitorParameters, "probes", "timed forecast requests", type=int)
+    _field(monitor, "--max-latency-ms", MonitorParameters, "max_latency_ms", "p95 latency above this is unhealthy", type=float)
+    _debug(monitor)
+
+    demo = sub.add_parser("demo", help="run the main job on the bundled sample data")
+    demo.add_argument("--output-dir", default="out", help="where the demo writes its files")
+    _debug(demo)
+    return parser
+
+
+def given(**values) -> dict:
+    """Only the options the user gave: ``None`` means "not given", so the model's default applies."""
+    return {key: value for key, value in values.items() if value is not None}

@@ -1,0 +1,90 @@
+"""The parameters of every flow, one typed model each: the Prefect UI renders them as forms, schedules
+and `prefect.yaml` set them, the CLI fills them from its flags. No Prefect import here, so the CLI
+builds them without starting Prefect."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from flows.paths import resolve_input
+from forecasting.backtest import BacktestSpec
+from forecasting.contract import DataSpec
+from forecasting.mlops.config import RegistryConfig, TrackingConfig
+from forecasting.models import ModelSpec
+from forecasting.ops.comparison import ComparisonPolicy
+from forecasting.ops.llm_summary import SummaryConfig
+from forecasting.pipeline import ForecastJob
+from forecasting.serving.config import DeployConfig
+from forecasting.validation import ValidationPolicy
+
+SAMPLE_DATA = "examples/data/finance_segments.csv"
+TRAINING_DEPLOYMENT = "forecast-training/weekly-retraining"
+
+
+class RunPolicy(BaseModel):
+    """How the run behaves as a whole."""
+
+    max_failed_fraction: float = Field(0.25, ge=0, le=1, description="fail the run when more segments than this fail")
+    segments_per_task: int = Field(1, ge=1, le=1000, description="segments per task run (raise for thousands of segments)")
+    segment_timeout_seconds: int = Field(600, ge=10, description="timeout per segment (a chunk gets this x its size)")
+    retry_backoff_seconds: float = Field(2.0, ge=0, description="first retry delay of service calls; doubles each retry")
+    result_storage: str | None = Field(None, description="Prefect storage block for task results (default: local, in the state directory)")
+
+
+class TrainingParameters(BaseModel):
+    """Everything a training run needs; the Prefect UI renders it as a form and validates it before a run."""
+
+    data_path: str = Field(SAMPLE_DATA, description="CSV or Parquet long table (relative paths: working directory, then the project)")
+    delimiter: str = "auto"
+    data: DataSpec = Field(default_factory=lambda: DataSpec(segment_cols=["region", "product"]))
+    validation: ValidationPolicy = Field(default_factory=ValidationPolicy)
+    models: ModelSpec = Field(default_factory=ModelSpec)
+    backtest: BacktestSpec = Field(default_factory=BacktestSpec)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    deploy: DeployConfig = Field(default_factory=DeployConfig)
+    only_segments: list[str] = Field(default_factory=list, description="retrain only these segment keys, e.g. region=EU|product=A (empty: all)")
+    skip_deploy: bool = Field(False, description="stop after promoting the champions (no router, no endpoint)")
+    policy: RunPolicy = Field(default_factory=RunPolicy)
+    summary: SummaryConfig = Field(default_factory=SummaryConfig, description="executive summary: template, or an LLM rewrite")
+
+    def job(self) -> ForecastJob:
+        return ForecastJob(data=self.data, validation=self.validation, models=self.models, backtest=self.backtest)
+
+    def resolved_data_path(self) -> str:
+        return resolve_input(self.data_path)
+
+
+class ComparisonParameters(BaseModel):
+    actuals_path: str = Field(..., description="actuals in the training data contract (CSV or Parquet)")
+    delimiter: str = "auto"
+    data: DataSpec = Field(default_factory=lambda: DataSpec(segment_cols=["region", "product"]))
+    policy: ComparisonPolicy = Field(default_factory=ComparisonPolicy)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    training_deployment: str = Field(TRAINING_DEPLOYMENT, description="flow/deployment started for drifting segments when on_drift=retrain")
+    output_path: str | None = Field(None, description="per-segment report (.csv, .parquet or .xlsx); default: the state directory")
+    summary: SummaryConfig = Field(default_factory=SummaryConfig)
+
+
+class BatchInferenceParameters(BaseModel):
+    horizon: int | None = Field(None, ge=1, le=10_000, description="periods to forecast (default: each model's trained horizon)")
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    output_path: str | None = Field(None, description=".csv, .parquet or .xlsx; default: the state directory")
+    models_per_task: int = Field(25, ge=1, le=1000)
+    max_failed_fraction: float = Field(0.0, ge=0, le=1, description="fail the run when more segments than this fail")
+
+
+class CleanupParameters(BaseModel):
+    keep: int = Field(5, ge=1, description="newest versions kept per model (aliased versions are always kept)")
+    dry_run: bool = Field(True, description="only report what would be deleted")
+    include_router: bool = True
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+
+
+class MonitorParameters(BaseModel):
+    deploy: DeployConfig = Field(default_factory=DeployConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    probes: int = Field(5, ge=1, le=100, description="timed forecast requests per check")
+    max_latency_ms: float = Field(2000.0, gt=0, description="p95 latency above this is unhealthy")

@@ -1,0 +1,265 @@
+"""The stages of the `forecast-training` flow, each a few task calls: validate, open the MLflow run,
+train (mapped over chunks of segments), publish what the training tasks did not, deploy the router,
+and finish (artifacts, the MLflow run's status, the verdict). The report itself is assembled by the
+pure functions of :mod:`flows.training_report`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from prefect import get_run_logger, task, unmapped
+from prefect.cache_policies import NO_CACHE
+from prefect.context import get_run_context
+from prefect.futures import as_completed
+
+from flows.chunks import chunks
+from flows.training_report import (
+    Deployment,
+    Publication,
+    failure_row,
+    report_rows,
+    run_result,
+    run_url,
+    verdict,
+)
+from forecasting.contract import parse_segment_key
+from forecasting.errors import ConfigError, DataError
+from forecasting.fingerprint import (
+    code_fingerprint,
+    config_fingerprint,
+    segment_fingerprint,
+)
+from forecasting.mlops.config import TrackingConfig
+from forecasting.mlops.tracking import connect, end_run, start_training_run
+from forecasting.pipeline import ForecastJob
+from forecasting.validation import PreparedSegment, ValidationReport
+from tasks.artifacts import (
+    Progress,
+    failures_artifact,
+    leaderboard_artifact,
+    summary_artifact,
+    validation_artifact,
+)
+from tasks.deploy import deploy_router
+from tasks.policies import result_storage, service_retry_options
+from tasks.publish import publish_champions, publish_router
+from tasks.records import TrainedSegment
+from tasks.train import train_segments
+from tasks.validate import validate_data
+
+
+class StageClock:
+    """Wall seconds per stage of the run, for the report (and the throughput benchmark)."""
+
+    def __init__(self):
+        self.last, self.stages = time.perf_counter(), {}
+
+    def lap(self, stage: str) -> dict[str, float]:
+        now = time.perf_counter()
+        self.stages[stage] = round(now - self.last, 3)
+        self.last = now
+        return dict(self.stages)
+
+
+@dataclass
+class TrainingRun:
+    """What every stage of one flow run shares: its parameters, ids, storage and retry policy."""
+
+    params: object  # flows.training.TrainingParameters
+    job: ForecastJob
+    flow_run_id: str
+    storage: str
+    service: dict
+    clock: StageClock = field(default_factory=StageClock)
+    tags: dict[str, str] = field(default_factory=dict)
+    parent_run_id: str = ""
+    experiment_id: str | None = None
+
+    @classmethod
+    def begin(cls, params) -> "TrainingRun":
+        params.registry.router_name()  # names are validated before anything is uploaded
+        return cls(params, params.job(), str(get_run_context().flow_run.id), result_storage(params.policy.result_storage),
+                   service_retry_options(params.policy.retry_backoff_seconds))
+
+
+@dataclass
+class Validated:
+    report: ValidationReport
+    prepared: dict[str, PreparedSegment]
+    segment_values: dict[str, dict]  # every segment of the data, for the router
+    failures: dict[str, dict]  # report rows of the segments that failed validation
+
+
+@task(name="start-mlflow-run", cache_policy=NO_CACHE)
+def start_parent_run(tracking: TrackingConfig, tags: dict[str, str], run_name: str) -> tuple[str, str]:
+    """The parent run's id and its experiment's id (for links to the MLflow UI)."""
+    run_id = start_training_run(tracking, tags, run_name)
+    return run_id, connect(tracking).get_run(run_id).info.experiment_id
+
+
+@task(name="end-mlflow-run", cache_policy=NO_CACHE)
+def end_parent_run(tracking: TrackingConfig, run_id: str, failed: bool) -> None:
+    end_run(tracking, run_id, failed)
+
+
+def validate_stage(run: TrainingRun) -> Validated:
+    """Validate the table, keep the asked-for segments, show the report in the Prefect UI."""
+    params = run.params
+    report, prepared = validate_data.with_options(result_storage=run.storage)(params.resolved_data_path(), run.job, params.delimiter)
+    segment_values = routable_segments(report, prepared)
+    if params.only_segments:
+        report, prepared = only_segments(report, prepared, params.only_segments)
+    validation_artifact(report)
+    failures = {key: failure_row(key, "validation", "; ".join(f.message for f in seg.errors))
+                for key, seg in report.segments.items() if not seg.ok}
+    run.clock.lap("validate")
+    return Validated(report, prepared, segment_values, failures)
+
+
+def open_mlflow_run(run: TrainingRun, validated: Validated) -> None:
+    """The parent MLflow run, tagged with what identifies this training: data, configuration, code."""
+    data_hash = config_fingerprint(*(f"{s.key}:{segment_fingerprint(s.history, s.future)}" for s in validated.prepared.values()))
+    run.tags = {"orchestration_run_id": run.flow_run_id, "data_hash": data_hash,
+                "config_hash": config_fingerprint(run.job), "code_fingerprint": code_fingerprint()}
+    run.parent_run_id, run.experiment_id = start_parent_run.with_options(**run.service)(
+        run.params.tracking, run.tags, f"training-{run.flow_run_id[:8]}")
+
+
+def train_stage(run: TrainingRun, validated: Validated) -> dict[str, TrainedSegment]:
+    """One task run per chunk of segments; a chunk that times out or runs out of retries fails its
+    segments, the others go on. Results in segment-key order whatever order they finished in."""
+    params, logger = run.params, get_run_logger()
+    train = train_segments.with_options(result_storage=run.storage, **run.service,
+                                        timeout_seconds=params.policy.segment_timeout_seconds * params.policy.segments_per_task)
+    segment_chunks = chunks(list(validated.prepared.values()), params.policy.segments_per_task)
+    # each task gets only its chunk's reports: the whole report per task would pickle O(segments²)
+    chunk_reports = [{seg.key: validated.report.segments[seg.key] for seg in chunk} for chunk in segment_chunks]
+    futures = train.map(segment_chunks, reports=chunk_reports, job=unmapped(run.job), tracking=unmapped(params.tracking),
+                        parent_run_id=unmapped(run.parent_run_id), tags=unmapped(run.tags), registry=unmapped(params.registry))
+    chunk_of = {id(future): chunk for future, chunk in zip(futures, segment_chunks)}
+    progress = Progress(len(validated.report.segments))
+    progress.advance(len(validated.failures))
+    trained: dict[str, TrainedSegment] = {}
+    for future in as_completed(futures):
+        try:
+            results = future.result()
+        except Exception as exc:
+            chunk = chunk_of[id(future)]
+            logger.error("a training task failed: %s", exc)
+            for segment in chunk:
+                validated.failures[segment.key] = failure_row(segment.key, "training", f"{type(exc).__name__}: {exc}")
+            progress.advance(len(chunk))
+            continue
+        for result in results:
+            trained[result.segment] = result
+        progress.advance(len(results))
+    run.clock.lap("train")
+    return dict(sorted(trained.items()))
+
+
+def publish_stage(run: TrainingRun, trained: dict[str, TrainedSegment]) -> Publication:
+    """Champions published inside this run's training tasks are kept; the rest (a cached result from an
+    earlier run, or a task whose in-task publishing failed) are published here, with the service retry
+    policy. Idempotent: a rerun finds the version already registered."""
+    params = run.params
+    good = [t for t in trained.values() if t.status == "trained"]
+    publication = Publication({t.segment: t.published for t in good if t.published is not None and t.computed_in == run.flow_run_id})
+    todo = chunks([t for t in good if t.segment not in publication.by_segment], params.policy.segments_per_task)
+    futures = publish_champions.with_options(**run.service).map(todo, registry=unmapped(params.registry), tracking=unmapped(params.tracking),
+                                                                tags=unmapped(run.tags))
+    for future, chunk in zip(futures, todo):
+        try:
+            publication.by_segment.update({p.segment: p for p in future.result()})
+        except Exception as exc:  # retries exhausted or a registry refusal: these segments are not published
+            publication.errors.update({seg.segment: f"{type(exc).__name__}: {exc}" for seg in chunk})
+    run.clock.lap("publish")
+    return publication
+
+
+def deploy_stage(run: TrainingRun, validated: Validated, publication: Publication) -> Deployment:
+    """Freeze every segment's champion into the router, smoke-test it, serve it. A failure keeps the
+    champions registered and promoted; the run reports it and fails after its report."""
+    params, logger = run.params, get_run_logger()
+    deployment = Deployment()
+    if params.skip_deploy or not publication.any_promoted:
+        run.clock.lap("deploy")
+        return deployment
+    try:
+        router, size = publish_router.with_options(**run.service)(
+            validated.segment_values, params.data.segment_cols, params.registry, params.tracking, run.parent_run_id, run.tags)
+        deployment.router = router
+        logger.info("router %s version %s: %s (snapshot %.1f MB)", router.name, router.version, router.smoke, size / 1e6)
+        if not router.promoted:
+            raise RuntimeError(f"the router failed its smoke test: {router.smoke}")
+        deployment.endpoint = deploy_router.with_options(**run.service)(router.name, router.version, params.deploy, params.tracking)
+    except Exception as exc:
+        deployment.error = f"{type(exc).__name__}: {exc}"
+        logger.error("deployment failed: %s", deployment.error)
+    run.clock.lap("deploy")
+    return deployment
+
+
+def finish_stage(run: TrainingRun, validated: Validated, trained: dict[str, TrainedSegment], publication: Publication,
+                 deployment: Deployment):
+    """The report rows, the artifacts, the MLflow run's final status, and the flow's result: a
+    Failed state carrying the report when the run failed (no traceback for an expected failure)."""
+    params = run.params
+    metric = run.job.backtest.metric
+    uri = params.tracking.resolved_tracking_uri()
+    urls = {key: run_url(uri, run.experiment_id, result.run_id) for key, result in trained.items()}
+    rows = report_rows(validated.failures, trained, publication, deployment.endpoint, run.flow_run_id, urls, metric)
+    leaderboard_artifact([t for t in trained.values() if t.status == "trained"])
+    failures_artifact(rows)
+    links = {"MLflow": uri}
+    if deployment.endpoint:
+        links["Endpoint"] = deployment.endpoint.get("url", "")
+    summary_artifact(rows, metric, links, params.summary)
+    problem = verdict(rows, deployment, params.policy.max_failed_fraction)
+    end_parent_run.with_options(**run.service)(params.tracking, run.parent_run_id, problem is not None)
+    result = run_result(rows, deployment, run.parent_run_id, run.clock.lap("report"))
+    if problem:
+        return failed_state(TrainingFailed(problem, result))
+    return result
+
+
+def routable_segments(report: ValidationReport, prepared: dict) -> dict[str, dict]:
+    """Segment column values of every segment in the data, for the router (a segment failing
+    validation today may still have a champion from an earlier run)."""
+    values = {}
+    for key in report.segments:
+        if key in prepared:
+            values[key] = dict(prepared[key].values)
+            continue
+        try:
+            values[key] = parse_segment_key(key)
+        except DataError:
+            continue
+    return values
+
+
+def only_segments(report: ValidationReport, prepared: dict, wanted: list[str]):
+    """Keep the asked-for segments (the actuals comparison retrains only those that drifted)."""
+    unknown = [key for key in wanted if key not in report.segments]
+    if unknown:
+        raise ConfigError(f"only_segments: unknown segment {unknown[0]!r}; the data has {', '.join(list(report.segments)[:10])}")
+    report = report.model_copy(update={"segments": {k: v for k, v in report.segments.items() if k in wanted}})
+    return report, {k: v for k, v in prepared.items() if k in wanted}
+
+
+class TrainingFailed(Exception):
+    """The run ended with too many failed segments or a failed deployment; ``report`` is its report."""
+
+    def __init__(self, message: str, report: dict):
+        super().__init__(message)
+        self.report = report
+
+    def __reduce__(self):  # picklable with its report (results may be persisted)
+        return (TrainingFailed, (str(self), self.report))
+
+
+def failed_state(error: TrainingFailed):
+    from prefect.states import Failed
+
+    get_run_logger().error("%s", error)
+    return Failed(message=str(error), data=error)

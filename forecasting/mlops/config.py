@@ -1,0 +1,91 @@
+"""Where MLflow tracking and the registry live, and how registered models are named. Pure settings:
+importing them costs no MLflow import."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from pydantic import BaseModel, Field, model_validator
+
+from forecasting.contract import segment_slug
+from forecasting.errors import ConfigError
+from forecasting.system.state import state_dir
+
+_UC_PART = re.compile(r"^[a-z0-9_]{1,255}$")
+_WORKSPACE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,255}$")
+
+
+class TrackingConfig(BaseModel):
+    """MLflow tracking and registry. Unset URIs fall back to the MLflow environment variables, then to
+    SQLite and a local artifact root inside the state directory."""
+
+    experiment: str = Field("finance-forecast", description="one stable experiment per pipeline")
+    tracking_uri: str | None = None
+    registry_uri: str | None = Field(None, description="e.g. databricks-uc for Unity Catalog")
+    artifact_root: str | None = None
+
+    def resolved_tracking_uri(self) -> str:
+        return self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir() / 'mlflow.db'}"
+
+    def resolved_registry_uri(self) -> str | None:
+        return self.registry_uri or os.environ.get("MLFLOW_REGISTRY_URI")
+
+    def resolved_artifact_root(self) -> str | None:
+        """Local artifact root for a local (SQLite/file) tracking store; servers choose their own."""
+        if self.artifact_root:
+            return self.artifact_root
+        if self.resolved_tracking_uri().startswith(("sqlite:", "file:")):
+            return (state_dir() / "mlartifacts").as_uri()
+        return None
+
+
+class RegistryConfig(BaseModel):
+    """Registered model names: ``{prefix}_{segment slug}``; in Unity Catalog
+    ``{catalog}.{schema}.{prefix}_{segment slug}``."""
+
+    model_prefix: str = Field("forecast", description="prefix of every registered model name")
+    uc_catalog: str | None = Field(None, description="Unity Catalog catalog (with uc_schema)")
+    uc_schema: str | None = None
+    router_suffix: str = "router"
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> "RegistryConfig":
+        if bool(self.uc_catalog) != bool(self.uc_schema):
+            raise ValueError("Unity Catalog needs both uc_catalog and uc_schema")
+        if self.uc_catalog:
+            for part in (self.uc_catalog, self.uc_schema, self.model_prefix):
+                validate_uc_part(part)
+        return self
+
+    @property
+    def unity_catalog(self) -> bool:
+        return bool(self.uc_catalog)
+
+    def name_for(self, segment_key: str) -> str:
+        return self._qualify(f"{self.model_prefix}_{segment_slug(segment_key)}")
+
+    def router_name(self) -> str:
+        return self._qualify(f"{self.model_prefix}_{self.router_suffix}")
+
+    def _qualify(self, leaf: str) -> str:
+        name = f"{self.uc_catalog}.{self.uc_schema}.{leaf.lower()}" if self.unity_catalog else leaf
+        validate_model_name(name, self.unity_catalog)
+        return name
+
+
+def validate_uc_part(part: str) -> None:
+    if not _UC_PART.match(part or ""):
+        raise ConfigError(f"Unity Catalog name part {part!r} must be lowercase letters, digits and underscores")
+
+
+def validate_model_name(name: str, unity_catalog: bool) -> None:
+    """Checked before anything is uploaded, so a bad name never leaves a half-registered model."""
+    if unity_catalog:
+        parts = name.split(".")
+        if len(parts) != 3:
+            raise ConfigError(f"Unity Catalog model name {name!r} must be three-level catalog.schema.model")
+        for part in parts:
+            validate_uc_part(part)
+    elif not _WORKSPACE_NAME.match(name):
+        raise ConfigError(f"registered model name {name!r} may use letters, digits, '_', '.', '-' only")

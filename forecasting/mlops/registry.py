@@ -1,0 +1,104 @@
+"""The model registry: one registered model per segment, explicit versions and aliases, cleanup.
+
+Nothing here ever resolves "latest": Unity Catalog rejects it, and it races with other trainings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from forecasting.errors import ConfigError
+from forecasting.mlops.config import RegistryConfig
+
+CHALLENGER, CHAMPION = "challenger", "champion"
+
+
+@dataclass
+class RegisteredVersion:
+    name: str
+    version: str
+    reused: bool = False
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+def find_version_for_run(client: MlflowClient, name: str, run_id: str) -> str | None:
+    """The version of ``name`` that was registered from ``run_id``, if any."""
+    for version in client.search_model_versions(f"name='{name}'"):
+        if version.run_id == run_id:
+            return str(version.version)
+    return None
+
+
+def register(client: MlflowClient, name: str, model_uri: str, run_id: str, tags: dict[str, str]) -> RegisteredVersion:
+    """Register the run's model as a new version of ``name`` with ``tags``; registering the same run
+    twice returns the existing version."""
+    try:
+        existing = find_version_for_run(client, name, run_id)
+    except mlflow.exceptions.MlflowException:
+        existing = None  # the registered model does not exist yet
+    if existing is not None:
+        return RegisteredVersion(name, existing, reused=True)
+    version = mlflow.register_model(model_uri, name, tags={k: str(v) for k, v in tags.items()})
+    return RegisteredVersion(name, str(version.version))
+
+
+def set_alias(client: MlflowClient, name: str, alias: str, version: str) -> None:
+    client.set_registered_model_alias(name, alias, version)
+
+
+def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
+    """Which version carries ``alias`` now (None when the alias or the model does not exist)."""
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except mlflow.exceptions.MlflowException:
+        return None
+
+
+def tag_version(client: MlflowClient, name: str, version: str, tags: dict[str, str]) -> None:
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, str(value))
+
+
+def cleanup(client: MlflowClient, name: str, keep: int = 5, dry_run: bool = True) -> list[dict]:
+    """Delete all but the newest ``keep`` versions of ``name``; a version carrying an alias is never
+    deleted. Dry run by default: returns what would happen."""
+    if keep < 1:
+        raise ConfigError("cleanup keeps at least one version")
+    aliased: dict[str, list[str]] = {}
+    for alias, version in client.get_registered_model(name).aliases.items():
+        aliased.setdefault(str(version), []).append(alias)
+    versions = sorted(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version), reverse=True)
+    plan = []
+    for rank, version in enumerate(versions):
+        v = str(version.version)
+        if rank < keep:
+            action, why = "keep", "newest"
+        elif v in aliased:
+            action, why = "keep", f"alias {', '.join(sorted(aliased[v]))}"
+        else:
+            action, why = ("would delete" if dry_run else "deleted"), f"older than the newest {keep}"
+            if not dry_run:
+                client.delete_model_version(name, v)
+        plan.append({"name": name, "version": v, "action": action, "reason": why})
+    return plan
+
+
+def registered_models(client: MlflowClient, config: RegistryConfig, include_router: bool = False) -> list[str]:
+    """Names of the registered models under the configured prefix (segment models; the router too
+    when asked), sorted."""
+    prefix = config.router_name()[: -len(config.router_suffix)]
+    names, token = [], None
+    while True:
+        page = client.search_registered_models(filter_string=f"name LIKE '{prefix}%'", max_results=1000, page_token=token)
+        names += [m.name for m in page if m.name.startswith(prefix)]
+        token = page.token
+        if not token:
+            break
+    router = config.router_name()
+    return sorted(n for n in set(names) if include_router or n != router)

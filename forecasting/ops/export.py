@@ -1,0 +1,64 @@
+"""Exports finance teams open: CSV, Parquet, and an Excel workbook (a summary sheet plus one sheet per
+segment; needs the ``excel`` extra)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from forecasting.errors import ConfigError
+from forecasting.tables import atomic_output, write_table
+
+EXCEL_SUFFIXES = (".xlsx",)
+_SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
+
+
+def sheet_names(segments: list[str]) -> dict[str, str]:
+    """Excel sheet names (≤ 31 characters, none of []:*?/\\, unique) for each segment key."""
+    names, used = {}, {"summary"}
+    for segment in segments:
+        base = _SHEET_BAD.sub("_", segment.replace("|", " ")).strip("'")[:31] or "segment"
+        name, n = base, 2
+        while name.lower() in used:
+            suffix = f"~{n}"
+            name, n = base[: 31 - len(suffix)] + suffix, n + 1
+        used.add(name.lower())
+        names[segment] = name
+    return names
+
+
+def write_workbook(summary: pd.DataFrame, per_segment: dict[str, pd.DataFrame], path: str | Path) -> Path:
+    """A ``summary`` sheet, then one sheet per segment; written through a temporary file."""
+    try:
+        import openpyxl  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError("Excel export needs the 'excel' extra: pip install 'finance-forecast-flows[excel]' (or write .csv/.parquet)") from exc
+    names = sheet_names(list(per_segment))
+    with atomic_output(path, suffix=".xlsx") as tmp:
+        with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
+            summary.to_excel(writer, sheet_name="summary", index=False)
+            for segment, frame in per_segment.items():
+                frame.to_excel(writer, sheet_name=names[segment], index=False)
+    return Path(path)
+
+
+def export_forecasts(table: pd.DataFrame, path: str | Path, leaderboard: pd.DataFrame | None = None) -> Path:
+    """A long forecast table (with a ``segment`` column) to CSV, Parquet or Excel by suffix. In Excel the
+    summary sheet has one row per segment (dates, totals, champion) and the leaderboard when given."""
+    path = Path(path)
+    if path.suffix.lower() not in EXCEL_SUFFIXES:
+        return write_table(table, path)
+    per_segment = {seg: part.reset_index(drop=True) for seg, part in table.groupby("segment", sort=True)}
+    summary = pd.DataFrame([
+        {"segment": seg, "model": part["model" if "model" in part.columns else "family"].iloc[0],
+         "first": str(part["ds"].min())[:10], "last": str(part["ds"].max())[:10], "periods": len(part),
+         "forecast_total": float(part["yhat"].sum())}
+        for seg, part in per_segment.items()
+    ])
+    if leaderboard is not None and not leaderboard.empty:
+        champions = leaderboard[leaderboard["champion"]][["segment", "mase", "smape", "wape"]] if "champion" in leaderboard else None
+        if champions is not None:
+            summary = summary.merge(champions, on="segment", how="left")
+    return write_workbook(summary, per_segment, path)

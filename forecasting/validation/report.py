@@ -1,0 +1,111 @@
+"""What validation decides and reports: the policy for each data problem, the findings per segment,
+and the cleaned segment handed to the backtest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pandas as pd
+from pydantic import BaseModel, Field
+
+
+class ValidationPolicy(BaseModel):
+    """What to do about each data problem. Errors stop the segment; warnings are reported and handled."""
+
+    duplicates: Literal["error", "sum", "mean", "last"] = "error"
+    fill_missing: Literal["error", "interpolate", "zero", "ffill"] = "interpolate"
+    max_missing_fraction: float = Field(0.2, ge=0, le=1)
+    negative: Literal["allow", "warn", "error"] = "warn"
+    incomplete_trailing: Literal["warn", "drop"] = "drop"
+    incomplete_ratio: float = Field(0.5, gt=0, lt=1, description="last value below this share of the recent median")
+    outliers: Literal["flag", "winsorize"] = "flag"
+    outlier_threshold: float = Field(6.0, gt=0, description="robust z-score (MAD) against a rolling median")
+    leak_correlation: float = Field(0.95, gt=0, le=1)
+    leaky_covariates: Literal["error", "drop"] = "error"
+
+
+class Finding(BaseModel):
+    level: Literal["error", "warning"]
+    segment: str
+    column: str
+    check: str
+    message: str
+
+    def line(self) -> str:
+        return f"segment {self.segment!r}: {self.message}"
+
+
+class SegmentReport(BaseModel):
+    """Every finding of one segment, and what validation learned about it (frequency, span, folds)."""
+
+    segment: str
+    findings: list[Finding] = Field(default_factory=list)
+    rows: int = 0
+    frequency: str | None = None
+    first: str | None = None
+    last: str | None = None
+    folds: int | None = None
+
+    def error(self, column: str, check: str, message: str) -> None:
+        """Record a problem that stops this segment."""
+        self.findings.append(Finding(level="error", segment=self.segment, column=column, check=check, message=message))
+
+    def warn(self, column: str, check: str, message: str) -> None:
+        """Record a problem that was handled (and how) or that the user should know about."""
+        self.findings.append(Finding(level="warning", segment=self.segment, column=column, check=check, message=message))
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class ValidationReport(BaseModel):
+    segments: dict[str, SegmentReport] = Field(default_factory=dict)
+
+    @property
+    def failed(self) -> list[str]:
+        return [key for key, rep in self.segments.items() if not rep.ok]
+
+    def to_frame(self) -> pd.DataFrame:
+        rows = [
+            {"segment": key, "level": f.level, "column": f.column, "check": f.check, "message": f.message}
+            for key, rep in self.segments.items()
+            for f in rep.findings
+        ]
+        return pd.DataFrame(rows, columns=["segment", "level", "column", "check", "message"])
+
+
+@dataclass
+class PreparedSegment:
+    """A segment that passed validation: history on the full calendar and the future covariates."""
+
+    key: str
+    values: dict[str, object]
+    history: pd.DataFrame  # ds, y, covariates; regular calendar, no gaps
+    future: pd.DataFrame  # ds, covariates for the horizon (only ds when there are none)
+    frequency: str
+    folds: int
+    covariates: list[str] = field(default_factory=list)
+
+
+def rows_text(rows: pd.Series, limit: int = 5) -> str:
+    """``rows 2, 3, 7 and 12 more``: spreadsheet row numbers for a message."""
+    rows = list(rows)
+    head = ", ".join(str(r) for r in rows[:limit])
+    more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
+    return f"row{'s' if len(rows) > 1 else ''} {head}{more}"
+
+
+def values_text(values: pd.Series, limit: int = 3) -> str:
+    """``'a', 'b', 'c' ...``: offending values for a message."""
+    shown = ", ".join(repr(str(v)) for v in list(values)[:limit])
+    return shown + (" ..." if len(values) > limit else "")
