@@ -34,6 +34,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# The quick subset for iterating: everything but the end-to-end tests marked slow.
+test-quick: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
 # Once, before `prefect deploy --all`: the process work pool the deployments in prefect.yaml use.
 work-pool: $(STAMP)
 	$(PY) -m deployments.work_pool
