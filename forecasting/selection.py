@@ -42,6 +42,8 @@ class Selection:
     forecast: pd.DataFrame
     holdout: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    runner_up: str | None = None  # the next-ranked candidate, when its refit forecast is usable
+    runner_up_forecast: pd.DataFrame | None = None
 
     @property
     def champion_metrics(self) -> dict[str, float | None]:
@@ -141,8 +143,27 @@ def select_and_refit(segment: PreparedSegment, backtest: SegmentBacktest, models
             notes.append(f"{name} was ranked first but its final forecast was rejected ({reason}); next candidate used")
             continue
         board.loc[board["model"] == name, "champion"] = True
-        return Selection(segment.key, backtest.metric, board, name, model, forecast, holdout_estimate(backtest), notes)
+        selection = Selection(segment.key, backtest.metric, board, name, model, forecast, holdout_estimate(backtest), notes)
+        selection.runner_up, selection.runner_up_forecast = runner_up(ranked[ranked.index(name) + 1:], model, segment, backtest, models)
+        return selection
     raise ModelFitError(f"segment {segment.key!r}: every candidate failed its final refit ({'; '.join(notes)})")
+
+
+def runner_up(candidates: list[str], champion: Forecaster, segment: PreparedSegment, backtest: SegmentBacktest,
+              models: ModelSpec) -> tuple[str | None, pd.DataFrame | None]:
+    """The first of ``candidates`` (ranked after the champion) whose final forecast is usable, shown
+    beside the champion in charts. An ensemble champion's members are already fitted: reused."""
+    dates, y = pd.DatetimeIndex(segment.future["ds"]), segment.history["y"]
+    fitted = {m.name: m for m in getattr(champion, "members", [])}
+    for name in candidates:
+        try:
+            model = fitted.get(name) or refit(name, segment, backtest, models)
+            forecast = model.forecast(dates, segment.future)
+        except Exception:  # a runner-up that cannot refit is simply not shown
+            continue
+        if check_forecast(forecast, float(y.min()), float(y.max())) is None:
+            return name, forecast
+    return None, None
 
 
 def refit(name: str, segment: PreparedSegment, backtest: SegmentBacktest, models: ModelSpec) -> Forecaster:

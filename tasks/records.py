@@ -36,6 +36,9 @@ class TrainedSegment:
     holdout: dict = field(default_factory=dict)
     leaderboard: list[dict] = field(default_factory=list)
     forecast: list[dict] = field(default_factory=list)  # the champion's forecast from all history
+    runner_up: str | None = None  # the next-ranked candidate and its forecast, for charts
+    runner_up_forecast: list[dict] = field(default_factory=list)
+    history_tail: list[dict] = field(default_factory=list)  # ds, y of the last periods, for charts
     notes: list[str] = field(default_factory=list)
     run_id: str | None = None
     model_uri: str | None = None

@@ -30,6 +30,8 @@ from tasks.policies import cache_key
 from tasks.publish import publish_trained
 from tasks.records import TrainedSegment
 
+HISTORY_TAIL = 366  # periods of history kept in the task result for charts (a year of days)
+
 
 def chunk_cache_key(context, parameters) -> str:
     """Segment data, training configuration, tracking destination and code: change any, retrain."""
@@ -110,6 +112,9 @@ def _train_one(segment, report, job, tracking, parent_run_id, tags, computed_in)
     base.holdout = dict(selection.holdout)
     base.leaderboard = selection.leaderboard.to_dict("records")
     base.forecast = with_iso_dates(selection.forecast).to_dict("records")
+    if selection.runner_up_forecast is not None:
+        base.runner_up, base.runner_up_forecast = selection.runner_up, with_iso_dates(selection.runner_up_forecast).to_dict("records")
+    base.history_tail = with_iso_dates(segment.history[["ds", "y"]].iloc[-HISTORY_TAIL:]).to_dict("records")
     base.notes = list(selection.notes)
     base.run_id, base.model_uri = record.run_id, record.model_uri
     base.seconds = time.perf_counter() - started

@@ -184,3 +184,15 @@ def test_a_single_family_must_beat_the_ensemble_by_the_margin_to_be_champion():
     assert holdout_estimate(backtest(0.6))["model"] == "ensemble"
     assert choose(backtest(0.4))[0] == "ets"
     assert choose(backtest(0.6), margin=0)[0] == "ets"
+
+
+def test_the_runner_up_is_the_next_ranked_candidate_with_a_full_forecast(extra_families):
+    """Charts show the runner-up dashed beside the champion: the next candidate in the ranking whose
+    refit forecast is usable (a broken or exploding one is skipped)."""
+    seg = segment()
+    _, selection = run_segment(seg, ModelSpec(models=["ets", "theta", "ensemble", "exploder", "broken"]), BacktestSpec(horizon=14, folds=2))
+    board = selection.leaderboard
+    usable = board[(board["status"] == "ok") & ~board["champion"]].sort_values("rank")["model"].tolist()
+    assert selection.runner_up == usable[0] != selection.champion
+    assert list(selection.runner_up_forecast["ds"]) == list(selection.forecast["ds"])
+    assert selection.runner_up not in ("exploder", "broken")
