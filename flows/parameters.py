@@ -34,8 +34,10 @@ class RunPolicy(BaseModel):
 class TrainingParameters(BaseModel):
     """Everything a training run needs; the Prefect UI renders it as a form and validates it before a run."""
 
-    data_path: str = Field(SAMPLE_DATA, description="CSV or Parquet long table (relative paths: working directory, then the project)")
+    data_path: str = Field(SAMPLE_DATA, description="CSV, Parquet or Excel (.xlsx) long table (relative paths: working directory, then the project)")
     delimiter: str = "auto"
+    sheet: str | None = Field(None, description="Excel sheet name, or its position from 0 (default: the first)")
+    covariates_path: str | None = Field(None, description="a separate covariates table joined on the date (and the segment columns it has)")
     data: DataSpec = Field(default_factory=lambda: DataSpec(segment_cols=["region", "product"]))
     validation: ValidationPolicy = Field(default_factory=ValidationPolicy)
     models: ModelSpec = Field(default_factory=ModelSpec)
@@ -53,6 +55,9 @@ class TrainingParameters(BaseModel):
 
     def resolved_data_path(self) -> str:
         return resolve_input(self.data_path)
+
+    def resolved_covariates_path(self) -> str | None:
+        return resolve_input(self.covariates_path) if self.covariates_path else None
 
 
 class ComparisonParameters(BaseModel):

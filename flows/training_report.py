@@ -56,6 +56,8 @@ def segment_row(result: TrainedSegment, published: PublishedModel | None, endpoi
         "baseline_value": result.baseline.get(metric),
         "metrics": result.metrics,
         "holdout": result.holdout,
+        "low_confidence": result.low_confidence,
+        "notes": list(result.notes),
         "mlflow_run_id": result.run_id,
         "run_url": url,
         "registered_model": None,

@@ -106,7 +106,8 @@ def end_parent_run(tracking: TrackingConfig, run_id: str, failed: bool) -> None:
 def validate_stage(run: TrainingRun) -> Validated:
     """Validate the table, keep the asked-for segments, show the report in the Prefect UI."""
     params = run.params
-    report, prepared = validate_data.with_options(result_storage=run.storage)(params.resolved_data_path(), run.job, params.delimiter)
+    report, prepared, run.job = validate_data.with_options(result_storage=run.storage)(
+        params.resolved_data_path(), run.job, params.delimiter, params.sheet, params.resolved_covariates_path())
     segment_values = routable_segments(report, prepared)
     if params.only_segments:
         report, prepared = only_segments(report, prepared, params.only_segments)

@@ -1,4 +1,6 @@
-"""Rolling-origin backtesting: every candidate is fitted only on data before each fold's cutoff."""
+"""Rolling-origin backtesting: every candidate is fitted only on data before each fold's cutoff, with
+missing values filled and outliers clipped from that training window alone, and every decision made
+at a fold (which candidates are still in, the ensemble's members) uses only earlier folds."""
 
 from __future__ import annotations
 
@@ -10,21 +12,12 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
+from forecasting.folds import fold_cutoffs
 from forecasting.frequency import season_length
 from forecasting.metrics import LOWER_IS_BETTER, Metric, evaluate, mean_over_folds
-from forecasting.models import (
-    BASELINES,
-    FAMILIES,
-    ModelSpec,
-    SeriesContext,
-    check_forecast,
-    make_forecaster,
-)
-from forecasting.models.ensemble import (
-    DEFAULT_MEMBERS,
-    ENSEMBLE_SIZE,
-    combine_forecasts,
-)
+from forecasting.models import BASELINES, FAMILIES, ModelSpec, SeriesContext, check_forecast, make_forecaster
+from forecasting.models.ensemble import DEFAULT_MEMBERS, ENSEMBLE_SIZE, combine_forecasts
+from forecasting.preprocess import training_window
 from forecasting.validation import PreparedSegment
 
 SelectionMetric = Literal["mase", "smape", "wape", "mape", "rmse"]
@@ -51,17 +44,25 @@ class CandidateBacktest:
     fit_seconds: float = 0.0
     status: str = "ok"  # ok | rejected | failed
     reason: str = ""
+    failed_at: int | None = None  # the fold it failed or was rejected in; usable in every fold before
 
     @property
     def metrics(self) -> dict[str, Metric]:
         return mean_over_folds(self.fold_metrics) if self.fold_metrics else {}
 
+    def usable_through(self, folds: int) -> bool:
+        """Scored in each of the first ``folds`` folds: what a decision made after fold ``folds`` knows."""
+        return len(self.fold_metrics) >= folds and (self.failed_at is None or self.failed_at > folds)
+
     def errors_by_step(self, folds: int | None = None) -> dict[int, list[float]]:
         """Out-of-sample errors (actual - forecast) by step ahead, over the first ``folds`` folds."""
         out: dict[int, list[float]] = {}
         for frame in self.forecasts[:folds]:
-            for step, err in enumerate(frame["y"].to_numpy() - frame["yhat"].to_numpy(), start=1):
-                out.setdefault(step, []).append(float(err))
+            observed = frame["observed"].to_numpy() if "observed" in frame else np.ones(len(frame), bool)
+            errors = frame["y"].to_numpy() - frame["yhat"].to_numpy()
+            for step, (err, seen) in enumerate(zip(errors, observed), start=1):
+                if seen:
+                    out.setdefault(step, []).append(float(err))
         return out
 
 
@@ -72,16 +73,19 @@ class SegmentBacktest:
     candidates: dict[str, CandidateBacktest]
     metric: str
     season: int
+    window: int = 0  # periods each fold scored
+    low_confidence: str = ""  # why the evidence is thin (empty: it is not)
 
     def usable(self) -> list[CandidateBacktest]:
         return [c for c in self.candidates.values() if c.status == "ok"]
 
     def forecasts_frame(self) -> pd.DataFrame:
         """Every candidate's fold forecasts beside the actuals (for reports and plots)."""
+        columns = ["model", "fold", "ds", "y", "yhat", "yhat_lower", "yhat_upper"]
         frames = [f.assign(model=c.name) for c in self.candidates.values() for f in c.forecasts]
         if not frames:
-            return pd.DataFrame(columns=["model", "fold", "ds", "y", "yhat", "yhat_lower", "yhat_upper"])
-        return pd.concat(frames, ignore_index=True)[["model", "fold", "ds", "y", "yhat", "yhat_lower", "yhat_upper"]]
+            return pd.DataFrame(columns=columns)
+        return pd.concat(frames, ignore_index=True)[columns]
 
 
 def series_context(segment: PreparedSegment, spec: ModelSpec) -> SeriesContext:
@@ -97,34 +101,38 @@ def series_context(segment: PreparedSegment, spec: ModelSpec) -> SeriesContext:
     )
 
 
-def fold_cutoffs(n: int, horizon: int, folds: int) -> list[int]:
-    """Training lengths of the folds, oldest first: the last fold ends at the last observation."""
-    return [n - (folds - i) * horizon for i in range(folds)]
+def fit_window(segment: PreparedSegment, length: int) -> pd.DataFrame:
+    """The history a model fitted after ``length`` periods sees (see :func:`training_window`)."""
+    return training_window(segment.history, length, segment.filled, segment.fill, segment.winsorize_at,
+                           season_length(segment.frequency))
 
 
 def run_backtest(segment: PreparedSegment, models: ModelSpec, spec: BacktestSpec) -> SegmentBacktest:
     """Rolling-origin backtest of every candidate of ``models`` on one validated segment.
 
     Args:
-        segment: the validated segment (its ``folds`` decide how many folds run).
+        segment: the validated segment (its ``folds`` and ``window`` say how many folds run and how many
+            periods each scores: the horizon, or fewer for a short history).
         models: the families that compete (the baselines always run too) and how forecasts are shaped.
         spec: horizon and selection metric.
 
     Returns:
         Per candidate: the metrics of each fold (fitted only on data before the fold's cutoff), its
         fold forecasts beside the actuals, the hyper-parameters it chose, CPU time, and its status
-        (``ok``, or ``failed``/``rejected`` with the reason). The ensemble is combined fold by fold.
+        (``ok``, or ``failed``/``rejected`` with the reason and the fold). The ensemble is combined
+        fold by fold from members chosen with earlier folds only.
     """
     context = series_context(segment, models)
     history = segment.history
-    horizon = spec.horizon
-    cutoffs = fold_cutoffs(len(history), horizon, segment.folds)
+    window = segment.window or spec.horizon
+    cutoffs = fold_cutoffs(len(history), window, segment.folds)
     names = models.candidates()
     singles = [n for n in names if n != "ensemble"]
     results = {name: CandidateBacktest(name) for name in names}
     for fold, train_len in enumerate(cutoffs, start=1):
-        train = history.iloc[:train_len]
-        test = history.iloc[train_len : train_len + horizon]
+        train = fit_window(segment, train_len)
+        test = history.iloc[train_len : train_len + window]
+        observed = ~np.isin(np.arange(train_len, train_len + window), segment.filled)
         insample = train["y"].to_numpy(dtype=float)
         for name in singles:
             result = results[name]
@@ -139,33 +147,35 @@ def run_backtest(segment: PreparedSegment, models: ModelSpec, spec: BacktestSpec
                     model.calibrate(result.errors_by_step())
                 forecast = model.forecast(pd.DatetimeIndex(test["ds"]), test)
             except Exception as exc:  # a family that cannot fit this segment is reported, not fatal
-                result.status, result.reason = "failed", f"fold {fold}: {type(exc).__name__}: {exc}"
+                result.status, result.reason, result.failed_at = "failed", f"fold {fold}: {type(exc).__name__}: {exc}", fold
                 continue
             finally:
                 result.fit_seconds += time.process_time() - started
             result.params = model.params
-            _record(result, fold, forecast, test, insample, context.season_length)
+            record(result, fold, forecast, test, observed, insample, context.season_length)
         if "ensemble" in results:
-            _ensemble_fold(results, fold, test, insample, context.season_length, spec.metric)
-    return SegmentBacktest(segment.key, [history["ds"].iloc[c - 1] for c in cutoffs], results, spec.metric, context.season_length)
+            _ensemble_fold(results, fold, test, observed, insample, context.season_length, spec.metric)
+    return SegmentBacktest(segment.key, [history["ds"].iloc[c - 1] for c in cutoffs], results, spec.metric, context.season_length,
+                           window if cutoffs else 0, segment.low_confidence)
 
 
-def _record(result: CandidateBacktest, fold: int, forecast: pd.DataFrame, test: pd.DataFrame, insample, season) -> None:
+def record(result: CandidateBacktest, fold: int, forecast: pd.DataFrame, test: pd.DataFrame, observed: np.ndarray, insample, season) -> None:
+    """Score a fold's forecast on the actuals that were observed (not filled by validation)."""
     reason = check_forecast(forecast, float(np.min(insample)), float(np.max(insample)))
     if reason:
-        result.status, result.reason = "rejected", f"fold {fold}: {reason}"
+        result.status, result.reason, result.failed_at = "rejected", f"fold {fold}: {reason}", fold
         return
     actual = test["y"].to_numpy(dtype=float)
-    result.fold_metrics.append(
-        evaluate(actual, forecast["yhat"], forecast["yhat_lower"], forecast["yhat_upper"], insample, season)
-    )
-    result.forecasts.append(forecast.assign(y=actual, fold=fold))
+    seen = observed if observed.any() else np.ones(len(actual), bool)
+    result.fold_metrics.append(evaluate(actual[seen], forecast["yhat"].to_numpy()[seen], forecast["yhat_lower"].to_numpy()[seen],
+                                        forecast["yhat_upper"].to_numpy()[seen], insample, season))
+    result.forecasts.append(forecast.assign(y=actual, fold=fold, observed=observed))
 
 
 def rank_key(candidate: CandidateBacktest, metric: str, folds: int | None = None):
     """Sort key: defined selection metric first and smaller, then RMSE, then the simpler family, then
     the name. Deterministic whatever order candidates finished in."""
-    metrics = mean_over_folds(candidate.fold_metrics[:folds]) if candidate.fold_metrics else {}
+    metrics = mean_over_folds(candidate.fold_metrics[:folds]) if candidate.fold_metrics[:folds] else {}
     primary = metrics.get(metric)
     rmse = metrics.get("rmse")
     sign = 1 if metric in LOWER_IS_BETTER else -1
@@ -179,15 +189,13 @@ def rank_key(candidate: CandidateBacktest, metric: str, folds: int | None = None
 
 
 def ensemble_members(results: dict[str, CandidateBacktest], metric: str, folds: int) -> list[str]:
-    """The statistical families of ``DEFAULT_MEMBERS`` that are usable after the first ``folds`` folds;
-    when fewer than 2 of them are (other model sets), the best non-baseline families by those folds.
+    """The ensemble's members as known after the first ``folds`` folds: the statistical families of
+    ``DEFAULT_MEMBERS`` usable through those folds; when fewer than 2 of them are (other model sets),
+    the best non-baseline families by those folds.
 
     A fixed combination, not the best few by backtest: with 1-3 folds the best scores are partly luck,
     and on M3 the fixed mean beat "best 3 by backtest" (docs/benchmarks.md)."""
-    pool = [
-        c for name, c in results.items()
-        if name != "ensemble" and name not in BASELINES and c.status == "ok" and len(c.fold_metrics) >= max(folds, 1)
-    ]
+    pool = [c for name, c in results.items() if name != "ensemble" and name not in BASELINES and c.usable_through(max(folds, 0))]
     members = [c.name for c in pool if c.name in DEFAULT_MEMBERS]
     if len(members) >= 2:
         return members
@@ -196,14 +204,16 @@ def ensemble_members(results: dict[str, CandidateBacktest], metric: str, folds: 
     return [c.name for c in sorted(pool, key=lambda c: rank_key(c, metric, folds))][:ENSEMBLE_SIZE]
 
 
-def _ensemble_fold(results, fold, test, insample, season, metric) -> None:
+def _ensemble_fold(results, fold, test, observed, insample, season, metric) -> None:
+    """Members are chosen from the folds before this one; a member whose fit failed in this fold is left
+    out of this fold's mean, as it would be left out of the refit."""
     ensemble = results["ensemble"]
     if ensemble.status != "ok":
         return
-    members = ensemble_members(results, metric, fold - 1)
+    members = [m for m in ensemble_members(results, metric, fold - 1) if len(results[m].forecasts) >= fold]
     if len(members) < 2:
-        ensemble.status, ensemble.reason = "failed", f"fold {fold}: fewer than 2 usable members"
+        ensemble.status, ensemble.reason, ensemble.failed_at = "failed", f"fold {fold}: fewer than 2 usable members", fold
         return
-    frames = [results[m].forecasts[fold - 1].drop(columns=["y", "fold"]) for m in members]
+    frames = [results[m].forecasts[fold - 1].drop(columns=["y", "fold", "observed"]) for m in members]
     ensemble.params = {"members": members}
-    _record(ensemble, fold, combine_forecasts(frames), test, insample, season)
+    record(ensemble, fold, combine_forecasts(frames), test, observed, insample, season)

@@ -6,12 +6,16 @@ import hashlib
 import re
 import unicodedata
 
+from typing import Literal
+
 import pandas as pd
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from forecasting.errors import DataError
 from forecasting.tables import DELIMITERS
 
+AGGREGATIONS = ("sum", "mean", "last", "max", "min")
+Aggregation = Literal["sum", "mean", "last", "max", "min"]
 ALL_SEGMENTS_KEY = "all"
 MISSING_SEGMENT_VALUE = "<missing>"
 
@@ -24,8 +28,14 @@ class DataSpec(BaseModel):
     segment_cols: list[str] = Field(default_factory=list)
     covariate_cols: list[str] = Field(default_factory=list)
     frequency: str = Field(
-        "auto", description="auto, D, B, W-MON..W-SUN, MS, ME, QS-JAN.., QE-DEC.."
+        "auto", description="auto, D, B, W-MON..W-SUN, MS, ME, QS-JAN.., QE-DEC.., YS-JAN.., YE-DEC.."
     )
+    decimal: Literal[".", ","] = Field(".", description="decimal separator of numbers written as text (1.234,50 needs ',')")
+    aggregate: str | None = Field(None, description="aggregate each segment to this frequency first (W-MON, MS, QS, YS, ...)")
+    aggregate_how: dict[str, Aggregation] = Field(
+        default_factory=dict, description="per column: sum (default), mean, last, max or min; e.g. {'y': 'last'} for a balance")
+    start: str | None = Field(None, description="first date of the training window (ISO date); earlier rows are ignored")
+    end: str | None = Field(None, description="last date of the training window (ISO date); later rows give only future covariates")
 
     @field_validator("segment_cols", "covariate_cols", mode="before")
     @classmethod
@@ -33,6 +43,50 @@ class DataSpec(BaseModel):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("aggregate_how", mode="before")
+    @classmethod
+    def _parse_how(cls, value):
+        """``y=last,price=mean`` (per column) or ``mean`` (every column) from the CLI."""
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            if len(parts) == 1 and "=" not in parts[0]:
+                return {"*": parts[0]}
+            pairs = [p.split("=", 1) for p in parts]
+            if any(len(pair) != 2 for pair in pairs):
+                raise ValueError(f"aggregate_how must look like y=last,price=mean or one of {', '.join(AGGREGATIONS)}; got {value!r}")
+            return {k.strip(): v.strip() for k, v in pairs}
+        return value
+
+    @field_validator("start", "end")
+    @classmethod
+    def _iso_date(cls, value):
+        if value in (None, ""):
+            return None
+        try:
+            return str(pd.Timestamp(value).date())
+        except (ValueError, TypeError):
+            raise ValueError(f"{value!r} is not a date (use YYYY-MM-DD)") from None
+
+    def how_for(self, column: str) -> str:
+        """How ``column`` is aggregated: its own setting, else the setting for every column, else sum."""
+        return self.aggregate_how.get(column, self.aggregate_how.get("*", "sum"))
+
+    @model_validator(mode="after")
+    def _window_and_aggregation(self) -> "DataSpec":
+        if self.start and self.end and self.start > self.end:
+            raise ValueError(f"start {self.start} is after end {self.end}")
+        if self.aggregate:
+            from forecasting.frequency import normalize_frequency
+
+            try:
+                self.aggregate = normalize_frequency(self.aggregate)
+            except DataError as exc:
+                raise ValueError(str(exc).replace("frequency", "aggregate frequency", 1)) from None
+        unknown = [c for c in self.aggregate_how if c != "*" and c not in (self.target_col, *self.covariate_cols)]
+        if unknown:
+            raise ValueError(f"aggregate_how names {unknown[0]!r}, which is not the target or a covariate")
+        return self
 
     @model_validator(mode="after")
     def _columns_are_distinct(self) -> "DataSpec":

@@ -17,20 +17,34 @@ SUPPORTED = (
     + [f"W-{d}" for d in WEEKDAYS]
     + [f"QS-{m}" for m in MONTHS]
     + [f"QE-{m}" for m in MONTHS]
+    + [f"YS-{m}" for m in MONTHS]  # years starting in that month (fiscal years: YS-APR, YS-JUL, ...)
+    + [f"YE-{m}" for m in MONTHS]  # years ending in that month (YE-MAR: fiscal years ending in March)
 )
+# What users and older pandas write for the same calendars.
+ALIASES = {"M": "ME", "Q": "QE-DEC", "QE": "QE-DEC", "QS": "QS-JAN", "W": "W-SUN", "Y": "YE-DEC", "YE": "YE-DEC",
+           "A": "YE-DEC", "YS": "YS-JAN", "AS": "YS-JAN", "BYS": None, "BYE": None}
+_YEARLY_PREFIXES = {"A-": "YE-", "Y-": "YE-", "AS-": "YS-"}
 
 
 def normalize_frequency(freq: str) -> str:
-    """Accept common aliases (M, Q, W, QS) and return one of :data:`SUPPORTED`."""
-    aliases = {"M": "ME", "Q": "QE-DEC", "QE": "QE-DEC", "QS": "QS-JAN", "W": "W-SUN", "A": None}
-    canonical = aliases.get(freq.upper(), freq.upper()) if freq else None
+    """Accept common aliases (M, Q, W, QS, A, Y, YS, A-MAR, AS-APR) and return one of :data:`SUPPORTED`."""
+    text = (freq or "").strip().upper()
+    canonical = ALIASES.get(text, text)
+    for old, new in _YEARLY_PREFIXES.items():
+        if canonical and canonical.startswith(old):
+            canonical = new + canonical[len(old):]
     if canonical not in SUPPORTED:
-        raise DataError(f"frequency {freq!r} is not supported; use auto or one of {', '.join(SUPPORTED)}")
+        raise DataError(f"frequency {freq!r} is not supported; use auto, D, B, W-MON..W-SUN, MS, ME, QS-JAN.., QE-DEC.., "
+                        "YS-JAN.. (years starting in a month) or YE-DEC.. (years ending in a month)")
     return canonical
 
 
+def is_yearly(freq: str) -> bool:
+    return freq.startswith(("YS-", "YE-"))
+
+
 def season_length(freq: str) -> int:
-    """Primary seasonal period: a week of days, a year of weeks, months or quarters."""
+    """Primary seasonal period: a week of days, a year of weeks, months or quarters; none for years."""
     if freq == "D":
         return 7
     if freq == "B":
@@ -39,10 +53,14 @@ def season_length(freq: str) -> int:
         return 52
     if freq in ("MS", "ME"):
         return 12
+    if is_yearly(freq):
+        return 1
     return 4
 
 
 def periods_per_year(freq: str) -> float:
+    if is_yearly(freq):
+        return 1.0
     return {"D": 365.25, "B": 261.0}.get(freq, 52.18 if freq.startswith("W-") else 12.0 if freq in ("MS", "ME") else 4.0)
 
 
@@ -80,10 +98,17 @@ def infer_frequency(dates: pd.Series | pd.DatetimeIndex, where: str = "") -> str
             candidates = [f"QS-{MONTHS[(idx[0].month - 1) % 3]}"]
         elif idx.is_month_end.all():
             candidates = [f"QE-{_quarter_end_anchor(idx)}"]
+    elif 365 <= step <= 366:
+        month = MONTHS[idx[0].month - 1]  # the fiscal year's first (YS) or last (YE) month
+        if (idx.day == 1).all():
+            candidates = [f"YS-{month}"]
+        elif idx.is_month_end.all():
+            candidates = [f"YE-{month}"]
     if not candidates:
         raise DataError(
             f"{prefix}irregular dates: typical spacing {step} days matches no supported frequency "
-            f"(daily, business-daily, weekly, monthly start/end, quarterly); set --frequency or fix the dates"
+            f"(daily, business-daily, weekly, monthly, quarterly or yearly, on the first or last day of the month); "
+            "set --frequency or fix the dates"
         )
     freq = candidates[0]
     check_on_calendar(idx, freq, where)

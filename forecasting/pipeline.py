@@ -100,19 +100,30 @@ def run_forecast(frame: pd.DataFrame, job: ForecastJob) -> ForecastRun:
     return run
 
 
+def key_column(segment_cols: list[str]) -> str:
+    """Name of the segment-key column of output tables: ``segment``, or ``segment_key`` when a segment
+    column of the data is itself called ``segment``."""
+    return "segment_key" if "segment" in segment_cols else "segment"
+
+
 def forecast_frame(run: ForecastRun, segment_cols: list[str]) -> pd.DataFrame:
-    """One long table: segment columns, ds, yhat, yhat_lower, yhat_upper, model, segment (the key)."""
+    """One long table: segment columns, ds, yhat, yhat_lower, yhat_upper, model, and the segment key
+    (column ``segment``, or ``segment_key`` when a segment column has that name)."""
+    key = key_column(segment_cols)
     frames = []
     for outcome in run.trained:
         labels = {col: outcome.values[col] for col in segment_cols}
-        frames.append(outcome.selection.forecast.assign(**labels, model=outcome.selection.champion, segment=outcome.segment))
-    columns = [*segment_cols, "ds", "yhat", "yhat_lower", "yhat_upper", "model", "segment"]
+        frames.append(outcome.selection.forecast.assign(**labels, model=outcome.selection.champion, **{key: outcome.segment}))
+    columns = [*segment_cols, "ds", "yhat", "yhat_lower", "yhat_upper", "model", key]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
-def leaderboard_frame(run: ForecastRun) -> pd.DataFrame:
-    frames = [o.selection.leaderboard.assign(segment=o.segment) for o in run.trained]
+def leaderboard_frame(run: ForecastRun, segment_cols: list[str] | None = None) -> pd.DataFrame:
+    """Every segment's leaderboard in one table (key column first), with the segment's low-confidence
+    reason on its rows (empty when the backtest is solid)."""
+    key = key_column(segment_cols or [])
+    frames = [o.selection.leaderboard.assign(**{key: o.segment}, low_confidence=o.selection.low_confidence) for o in run.trained]
     if not frames:
         return pd.DataFrame()
     board = pd.concat(frames, ignore_index=True)
-    return board[["segment", *[c for c in board.columns if c != "segment"]]]
+    return board[[key, *[c for c in board.columns if c != key]]]

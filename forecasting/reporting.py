@@ -7,9 +7,8 @@ import pandas as pd
 
 def summary_lines(run, metric: str) -> list[str]:
     """A short leaderboard: one line per segment with its champion, the baseline and the honest holdout."""
-    from forecasting.selection import (
-        BASELINE,  # here: exports must not import every model family
-    )
+    from forecasting.selection import BASELINE  # here: exports must not import every model family
+
     header = f"{'segment':40s} {'champion':15s} {metric:>8s} {BASELINE:>15s} {'gain':>7s}  holdout"
     lines = [header, "-" * len(header)]
     for outcome in run.outcomes.values():
@@ -24,8 +23,12 @@ def summary_lines(run, metric: str) -> list[str]:
         hold = sel.holdout
         holdout = f"{hold['model']} {hold.get(metric, float('nan')):.3f} vs {hold.get(f'{BASELINE}_{metric}', float('nan')):.3f}" if hold else "-"
         lines.append(f"{outcome.segment[:40]:40s} {sel.champion:15s} {_fmt(champ):>8s} {_fmt(base):>15s} {gain}  {holdout}")
+        if sel.low_confidence:
+            lines.append(f"  LOW CONFIDENCE: {sel.low_confidence}")
         for finding in outcome.report.warnings:
             lines.append(f"  warning: {finding.message}")
+        for finding in outcome.report.infos:
+            lines.append(f"  note: {finding.message}")
         for note in sel.notes:
             lines.append(f"  note: {note}")
     return lines

@@ -6,14 +6,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from forecasting.backtest import (
-    BacktestSpec,
-    CandidateBacktest,
-    SegmentBacktest,
-    ensemble_members,
-    rank_key,
-    series_context,
-)
+from forecasting.backtest import BacktestSpec, CandidateBacktest, SegmentBacktest, ensemble_members, fit_window, rank_key, series_context
 from forecasting.errors import ModelFitError
 from forecasting.metrics import METRICS, mean_over_folds
 from forecasting.models import Forecaster, ModelSpec, check_forecast, make_forecaster
@@ -21,6 +14,9 @@ from forecasting.models.ensemble import EnsembleForecaster
 from forecasting.validation import PreparedSegment
 
 BASELINE = "seasonal_naive"
+# With no backtest (a history too short to check anything on) the champion is chosen by this rule: the
+# last value assumes the least, and nothing could show another family does better.
+NO_BACKTEST_CHAMPION = "naive"
 
 # The ensemble is the champion unless a single family's backtest selection metric is lower by more than
 # this fraction of the ensemble's. With 1-3 folds the best single score is an optimistic draw (the
@@ -44,6 +40,7 @@ class Selection:
     notes: list[str] = field(default_factory=list)
     runner_up: str | None = None  # the next-ranked candidate, when its refit forecast is usable
     runner_up_forecast: pd.DataFrame | None = None
+    low_confidence: str = ""  # why this champion rests on thin evidence (empty: it does not)
 
     @property
     def champion_metrics(self) -> dict[str, float | None]:
@@ -73,7 +70,11 @@ def choose(backtest: SegmentBacktest, folds: int | None = None, margin: float = 
     """Usable candidates from best to worst by the selection metric over the first ``folds`` folds,
     except that the ensemble goes first unless the best single family beats it by more than ``margin``
     (a fraction of the ensemble's metric; all selection metrics are lower-is-better)."""
-    usable = [c for c in backtest.usable() if folds is None or len(c.fold_metrics) >= folds]
+    if not backtest.cutoffs:  # no backtest: the stated rule, then the rest as fallbacks
+        others = [c.name for c in backtest.usable() if c.name != NO_BACKTEST_CHAMPION]
+        return [NO_BACKTEST_CHAMPION, *sorted(others, key=lambda n: (n == "ensemble", n))] if NO_BACKTEST_CHAMPION in backtest.candidates else others
+    through = len(backtest.cutoffs) if folds is None else folds
+    usable = [c for c in backtest.candidates.values() if c.usable_through(through)]
     ranked = [c.name for c in sorted(usable, key=lambda c: rank_key(c, backtest.metric, folds))]
     if margin > 0 and "ensemble" in ranked and ranked[0] != "ensemble":
         def score(name: str):
@@ -89,19 +90,21 @@ def choose(backtest: SegmentBacktest, folds: int | None = None, margin: float = 
 
 
 def holdout_estimate(backtest: SegmentBacktest) -> dict:
-    """Select on all folds but the last, then score that choice on the last fold: an estimate of the
-    champion's error that no selection decision has seen. Empty when there is only one fold."""
+    """Select with what was known after all folds but the last, then score that choice on the last
+    fold: an estimate of the champion's error that no selection decision has seen. When the pick has
+    no forecast for the last fold (its fit failed there), the next one is scored, as the refit would
+    fall back. Empty when there is only one fold."""
     folds = len(backtest.cutoffs)
     if folds < 2:
         return {}
-    ranked = choose(backtest, folds - 1)
+    ranked = [name for name in choose(backtest, folds - 1) if len(backtest.candidates[name].fold_metrics) >= folds]
     if not ranked:
         return {}
     pick = backtest.candidates[ranked[0]]
     baseline = backtest.candidates.get(BASELINE)
     out = {"model": pick.name, "fold": folds}
-    last = pick.fold_metrics[folds - 1] if len(pick.fold_metrics) >= folds else None
-    if last is not None and last[backtest.metric].defined:
+    last = pick.fold_metrics[folds - 1]
+    if last[backtest.metric].defined:
         out[backtest.metric] = last[backtest.metric].value
     if baseline is not None and len(baseline.fold_metrics) >= folds and baseline.fold_metrics[folds - 1][backtest.metric].defined:
         out[f"{BASELINE}_{backtest.metric}"] = baseline.fold_metrics[folds - 1][backtest.metric].value
@@ -143,7 +146,10 @@ def select_and_refit(segment: PreparedSegment, backtest: SegmentBacktest, models
             notes.append(f"{name} was ranked first but its final forecast was rejected ({reason}); next candidate used")
             continue
         board.loc[board["model"] == name, "champion"] = True
-        selection = Selection(segment.key, backtest.metric, board, name, model, forecast, holdout_estimate(backtest), notes)
+        selection = Selection(segment.key, backtest.metric, board, name, model, forecast, holdout_estimate(backtest), notes,
+                              low_confidence=backtest.low_confidence)
+        if not backtest.cutoffs and name == NO_BACKTEST_CHAMPION:
+            notes.append(f"{name} is the champion by rule: {backtest.low_confidence}")
         selection.runner_up, selection.runner_up_forecast = runner_up(ranked[ranked.index(name) + 1:], model, segment, backtest, models)
         return selection
     raise ModelFitError(f"segment {segment.key!r}: every candidate failed its final refit ({'; '.join(notes)})")
@@ -175,7 +181,7 @@ def refit(name: str, segment: PreparedSegment, backtest: SegmentBacktest, models
         return EnsembleForecaster(context, members=fitted)
     candidate: CandidateBacktest = backtest.candidates[name]
     model = make_forecaster(name, context)
-    model.fit(segment.history)
+    model.fit(fit_window(segment, len(segment.history)))
     model.calibrate(candidate.errors_by_step())
     return model
 

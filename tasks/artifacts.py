@@ -37,7 +37,8 @@ def leaderboard_artifact(trained) -> None:
     for seg in trained:
         for row in seg.leaderboard:
             rows.append({"segment": seg.segment, "model": row["model"], "champion": "★" if row["champion"] else "",
-                         "status": row["status"], **{m: (None if row[m] is None or row[m] != row[m] else round(row[m], 4)) for m in METRICS}})
+                         "status": row["status"], **{m: (None if row[m] is None or row[m] != row[m] else round(row[m], 4)) for m in METRICS},
+                         "confidence": ("low: " + seg.low_confidence) if seg.low_confidence and row["champion"] else ""})
     table_artifact(rows, "leaderboard", "Backtest leaderboard per segment (★ = champion; naive and seasonal_naive are the baselines)")
 
 

@@ -39,6 +39,7 @@ class TrainedSegment:
     runner_up: str | None = None  # the next-ranked candidate and its forecast, for charts
     runner_up_forecast: list[dict] = field(default_factory=list)
     history_tail: list[dict] = field(default_factory=list)  # ds, y of the last periods, for charts
+    low_confidence: str = ""  # why the champion rests on thin evidence (empty: it does not)
     notes: list[str] = field(default_factory=list)
     run_id: str | None = None
     model_uri: str | None = None

@@ -94,8 +94,9 @@ def _train_one(segment, report, job, tracking, parent_run_id, tags, computed_in)
     base.fit_cpu_seconds = work_seconds() - work_started
     tracking_started = time.perf_counter()
     try:
-        record = record_segment(tracking, parent_run_id, segment, report, backtest, selection, job.backtest.horizon,
-                                {**tags, "segment_fingerprint": fingerprint})
+        confidence = {"confidence": "low", "low_confidence_reason": selection.low_confidence[:500]} if selection.low_confidence else {"confidence": "normal"}
+        record = record_segment(tracking, parent_run_id, segment, report, backtest, selection, len(segment.future),
+                                {**tags, "segment_fingerprint": fingerprint, **confidence})
     except Exception as exc:
         if is_transient(exc) and not isinstance(exc, ForecastingError):
             raise  # the task's retry policy handles it
@@ -116,6 +117,7 @@ def _train_one(segment, report, job, tracking, parent_run_id, tags, computed_in)
         base.runner_up, base.runner_up_forecast = selection.runner_up, with_iso_dates(selection.runner_up_forecast).to_dict("records")
     base.history_tail = with_iso_dates(segment.history[["ds", "y"]].iloc[-HISTORY_TAIL:]).to_dict("records")
     base.notes = list(selection.notes)
+    base.low_confidence = selection.low_confidence
     base.run_id, base.model_uri = record.run_id, record.model_uri
     base.seconds = time.perf_counter() - started
     return base

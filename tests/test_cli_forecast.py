@@ -16,7 +16,7 @@ def run_cli(*args, timeout=300):
     return subprocess.run([str(BIN), *args], capture_output=True, text=True, timeout=timeout)
 
 
-def test_forecast_of_the_real_series_writes_30_rows_in_under_a_minute(tmp_path):
+def test_forecast_of_the_real_series_covers_30_days_past_the_file_in_under_a_minute(tmp_path):
     out = tmp_path / "forecast.csv"
     started = time.perf_counter()
     result = run_cli("forecast", "--data", str(FINANCE_DAILY), "--segment-cols", "IS_CGNA,BUSINESS_SEGMENT,MX_TYPE",
@@ -26,8 +26,9 @@ def test_forecast_of_the_real_series_writes_30_rows_in_under_a_minute(tmp_path):
     assert elapsed < 60
     table = pd.read_csv(out)
     assert list(table.columns) == ["IS_CGNA", "BUSINESS_SEGMENT", "MX_TYPE", "ds", "yhat", "yhat_lower", "yhat_upper", "model", "segment"]
-    assert len(table) == 30
-    assert table["ds"].iloc[0] == "2025-11-19" and table["ds"].iloc[-1] == "2025-12-18"  # after the dropped partial day
+    # the partial last day (2025-11-19) is dropped and forecast instead: 30 days past the last date given
+    assert len(table) == 31
+    assert table["ds"].iloc[0] == "2025-11-19" and table["ds"].iloc[-1] == "2025-12-19"
     assert (table["yhat_lower"] <= table["yhat"]).all() and (table["yhat"] <= table["yhat_upper"]).all()
     assert "champion" in result.stdout and "seasonal_naive" in result.stdout and "looks incomplete" in result.stdout
     board = pd.read_csv(tmp_path / "board.csv")

@@ -6,7 +6,8 @@ import pytest
 from conftest import FINANCE_SEGMENT_COLS, daily_frame
 
 from forecasting.contract import DataSpec
-from forecasting.validation import ValidationPolicy, min_length, validate
+from forecasting.folds import plan_folds
+from forecasting.validation import ValidationPolicy, validate
 
 
 def check(frame, horizon=14, folds=2, log=False, policy=None, **spec):
@@ -60,9 +61,10 @@ def test_timezone_aware_parquet_dates_are_refused():
 
 def test_non_numeric_target_names_values_and_rows():
     frame = daily_frame()
-    frame.loc[[3, 4], "y"] = ["n/a", "12,5"]
+    frame.loc[[3, 4], "y"] = ["abc", "12,5"]
     (msg,) = messages(only(check(frame)[0]))
-    assert "non-numeric" in msg and "'n/a'" in msg and "'12,5'" in msg and "rows 5, 6" in msg
+    assert "non-numeric" in msg and "'abc'" in msg and "'12,5'" in msg and "rows 5, 6" in msg
+    assert msg.endswith("if ',' is the decimal separator, set --decimal ,")
 
 
 def test_infinite_target_is_an_error():
@@ -141,11 +143,51 @@ def test_constant_series_is_an_error():
     assert "constant (42" in msg
 
 
-def test_too_short_series_states_the_rule():
-    frame = daily_frame(days=30)
-    (msg,) = messages(only(check(frame, horizon=28)[0]))
-    assert "series too short: 30 periods, need at least 42" in msg
-    assert min_length(28, 1, 7) == 42
+def test_fewer_than_three_observations_cannot_be_forecast():
+    (msg,) = messages(only(check(daily_frame(days=2), frequency="D")[0]))
+    assert "series too short: 2 period(s); at least 3 are needed" in msg
+
+
+def test_a_short_history_is_backtested_on_a_shorter_window_and_marked_low_confidence():
+    """30 days for a 28-day horizon: one fold scores the 16 days after a 14-day (two-week) training
+    window; the forecast still covers all 28 days."""
+    report, prepared = check(daily_frame(days=30), horizon=28)
+    segment = prepared["all"]
+    assert (segment.folds, segment.window, len(segment.future)) == (1, 16, 28)
+    (msg,) = messages(only(report), "warning")
+    assert "the backtest scores 16 of the 28 periods forecast" in msg and "low confidence" in msg
+    assert "scored 16 of the 28 periods" in only(report).low_confidence
+
+
+def test_four_observations_get_no_backtest_and_say_how_the_champion_is_chosen():
+    report, prepared = check(daily_frame(days=4), horizon=7, frequency="D")
+    assert prepared["all"].folds == 0 and len(prepared["all"].future) == 7
+    (msg,) = messages(only(report), "warning")
+    assert "too few for a backtest" in msg and "the champion is the naive forecast" in msg
+
+
+@pytest.mark.parametrize("n,horizon,season,folds,window", [
+    (730, 30, 7, 3, 30),  # long daily history: unchanged, three full folds
+    (97, 13, 52, 3, 13),  # two years of weeks: the 2-season floor gives way to half the history
+    (30, 12, 12, 1, 12),  # 30 months, a year ahead: one full fold after 18 months
+    (14, 6, 1, 1, 6),     # the shortest M3 yearly series
+    (16, 8, 4, 1, 8),     # the shortest M3 quarterly series
+    (8, 12, 12, 1, 4),    # 8 months for a year ahead: one fold of 4
+    (4, 6, 1, 0, 0),      # no backtest
+])
+def test_the_fold_plan_rule(n, horizon, season, folds, window):
+    plan = plan_folds(n, horizon, 3, season)
+    assert (plan.folds, plan.window) == (folds, window)
+    assert plan.low_confidence == (folds == 0 or window < horizon)
+
+
+def test_a_trending_yearly_series_gets_no_outlier_warning():
+    """Ordinary trend points are not outliers (the old rolling-median rule flagged them)."""
+    y = 1000 * 1.08 ** np.arange(30) + np.random.default_rng(2).normal(0, 20, 30)
+    frame = pd.DataFrame({"ds": pd.date_range("1990-01-01", periods=30, freq="YS").strftime("%Y-%m-%d"), "y": y.round(2).astype(str)})
+    report, prepared = check(frame, horizon=6)
+    assert prepared["all"].frequency == "YS-JAN"
+    assert not [f for f in only(report).findings if f.check == "outliers"]
 
 
 def test_short_series_gets_fewer_folds_with_a_warning():
@@ -162,6 +204,8 @@ def test_incomplete_last_day_of_the_real_series_is_dropped(finance_daily):
     assert str(segment.future["ds"].iloc[0].date()) == "2025-11-19"
     warning = next(f for f in only(report).findings if f.check == "incomplete_trailing")
     assert "2025-11-19 looks incomplete: 82,591 is 40%" in warning.message
+    # the dropped day is forecast instead: the forecast still runs 30 days past the last date given
+    assert len(segment.future) == 31 and str(segment.future["ds"].iloc[-1].date()) == "2025-12-19"
 
 
 def test_incomplete_last_day_kept_when_asked(finance_daily):
@@ -169,14 +213,19 @@ def test_incomplete_last_day_kept_when_asked(finance_daily):
     assert str(next(iter(prepared.values())).history["ds"].iloc[-1].date()) == "2025-11-19"
 
 
-def test_outliers_are_flagged_and_optionally_winsorized():
+def test_outliers_are_flagged_and_optionally_winsorized_before_each_fit():
+    from forecasting.backtest import fit_window
+
     frame = daily_frame()
     frame.loc[100, "y"] = "10000"
     report, prepared = check(frame)
     assert "1 outlier(s)" in messages(only(report), "warning")[0] and "2024-04-10=10,000" in messages(only(report), "warning")[0]
     assert prepared["all"].history["y"].max() == 10000
     _, prepared = check(frame, policy=ValidationPolicy(outliers="winsorize"))
-    assert prepared["all"].history["y"].max() < 200
+    segment = prepared["all"]
+    assert segment.history["y"].max() == 10000  # the data as given; each fit clips against its own window
+    assert fit_window(segment, len(segment.history))["y"].max() < 200
+    assert fit_window(segment, 100)["y"].max() == pytest.approx(segment.history["y"].iloc[:100].max())  # before the spike: untouched
 
 
 def test_leaky_covariate_of_the_real_series_is_refused(finance_daily):
@@ -198,8 +247,8 @@ def test_leaky_covariate_can_be_dropped_with_a_warning(finance_daily):
 def test_covariate_without_future_values_is_an_error(finance_daily):
     report, _ = check(finance_daily, horizon=30, segment_cols=FINANCE_SEGMENT_COLS, covariate_cols=["AVG_SUB"])
     (msg,) = messages(only(report))
-    # the dropped incomplete day 2025-11-19 has a known covariate value: it is the first future period
-    assert "covariate 'AVG_SUB' is not available for the forecast horizon: 29 of 30" in msg and "2025-11-20 .. 2025-12-18" in msg
+    # the dropped incomplete day 2025-11-19 has a known covariate value: it is the first of 31 future periods
+    assert "covariate 'AVG_SUB' is not available for the forecast horizon: 30 of 31" in msg and "2025-11-20 .. 2025-12-19" in msg
 
 
 def test_covariate_with_future_rows_passes(finance_daily):
@@ -207,7 +256,7 @@ def test_covariate_with_future_rows_passes(finance_daily):
     report, prepared = check(frame, horizon=30, segment_cols=FINANCE_SEGMENT_COLS, covariate_cols=["AVG_SUB"])
     segment = next(iter(prepared.values()))
     assert only(report).ok and list(segment.future.columns) == ["ds", "AVG_SUB"]
-    assert len(segment.future) == 30 and segment.future["AVG_SUB"].notna().all()
+    assert len(segment.future) == 31 and segment.future["AVG_SUB"].notna().all()  # the dropped day and 30 more
 
 
 def _with_future_covariates(frame, columns, days):

@@ -29,13 +29,20 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     from forecasting.models import ModelSpec
     from forecasting.validation import ValidationPolicy
 
-    parser.add_argument("--data", required=True, help="CSV or Parquet long table")
+    parser.add_argument("--data", required=True, help="CSV, Parquet or Excel (.xlsx) long table")
+    parser.add_argument("--sheet", default=None, help="Excel sheet name, or its position from 0 (default: the first)")
+    parser.add_argument("--covariates-file", default=None, help="a covariates table (promo calendar, prices) joined on the date and the segment columns it has")
     _field(parser, "--time-col", DataSpec, "time_col", "time column")
     _field(parser, "--target-col", DataSpec, "target_col", "target column")
     parser.add_argument("--segment-cols", default=None, help="comma-separated segment columns (default: none, one segment)")
     parser.add_argument("--covariates", default=None, help="comma-separated covariate columns (default: none)")
     _field(parser, "--frequency", DataSpec, "frequency", "auto, D, B, W-MON, MS, ME, QS-JAN, QE-DEC, ...")
     parser.add_argument("--delimiter", default="auto", help="CSV delimiter (default: auto-detected among , ; tab |)")
+    _field(parser, "--decimal", DataSpec, "decimal", "decimal separator of numbers written as text: . or ,")
+    parser.add_argument("--aggregate", default=None, help="aggregate each segment to this frequency first: W-MON, MS, QS, YS, ... (default: no)")
+    parser.add_argument("--aggregate-how", default=None, help="sum (default), mean, last, max or min; per column as y=last,price=mean")
+    parser.add_argument("--start", default=None, help="first date of the training window (default: the first date)")
+    parser.add_argument("--end", default=None, help="last date of the training window; later rows give only future covariates (default: the last date)")
     _field(parser, "--horizon", BacktestSpec, "horizon", "periods to forecast", type=int)
     _field(parser, "--folds", BacktestSpec, "folds", "rolling-origin backtest folds", type=int)
     parser.add_argument("--models", default=None, help=f"comma-separated families (default: {','.join(default_of(ModelSpec, 'models'))})")
@@ -44,6 +51,9 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     _field(parser, "--holidays", ModelSpec, "holidays_country", "holiday country code, or none")
     _field(parser, "--duplicates", ValidationPolicy, "duplicates", "error, sum, mean or last")
     _field(parser, "--fill-missing", ValidationPolicy, "fill_missing", "error, interpolate, zero or ffill")
+    _field(parser, "--covariate-missing", ValidationPolicy, "covariate_missing",
+           "missing covariate values: auto, error, zero, ffill, mean or last; per column as promo=zero,price=ffill")
+    _field(parser, "--incomplete-trailing", ValidationPolicy, "incomplete_trailing", "a last period far below the ones before it: drop, warn or keep")
     _field(parser, "--transform", ModelSpec, "transform", "none or log")
     parser.add_argument("--non-negative", action="store_true", default=None, help="clip forecasts at zero")
 

@@ -18,10 +18,14 @@ def job_from_args(args):
     """The forecast job from the flags the user gave; every other setting is the models' default."""
     from forecasting.pipeline import ForecastJob
 
+    missing = args.covariate_missing
+    by_column = missing if missing and "=" in missing else None
     return ForecastJob.model_validate({
         "data": given(time_col=args.time_col, target_col=args.target_col, segment_cols=args.segment_cols,
-                      covariate_cols=args.covariates, frequency=args.frequency),
-        "validation": given(duplicates=args.duplicates, fill_missing=args.fill_missing),
+                      covariate_cols=args.covariates, frequency=args.frequency, decimal=args.decimal, aggregate=args.aggregate,
+                      aggregate_how=args.aggregate_how, start=args.start, end=args.end),
+        "validation": given(duplicates=args.duplicates, fill_missing=args.fill_missing, incomplete_trailing=args.incomplete_trailing,
+                            covariate_missing=None if by_column else missing, covariate_missing_by_column=by_column),
         "models": given(models=args.models, level=args.level, holidays_country=args.holidays, transform=args.transform,
                         non_negative=args.non_negative),
         "backtest": given(horizon=args.horizon, folds=args.folds, metric=args.metric),
@@ -30,12 +34,14 @@ def job_from_args(args):
 
 def cmd_forecast(args) -> int:
     from forecasting.ops.export import export_forecasts
-    from forecasting.pipeline import forecast_frame, leaderboard_frame, run_forecast
+    from forecasting.pipeline import forecast_frame, key_column, leaderboard_frame, run_forecast
     from forecasting.reporting import summary_lines
-    from forecasting.tables import read_table, write_table
+    from forecasting.intake import load_data
+    from forecasting.tables import write_table
 
     job = job_from_args(args)
-    frame = read_table(args.data, args.delimiter)
+    frame, spec = load_data(args.data, job.data, args.delimiter, args.sheet, args.covariates_file)
+    job = job.model_copy(update={"data": spec})
     started = time.perf_counter()
     run = run_forecast(frame, job)
     for line in summary_lines(run, job.backtest.metric):
@@ -46,8 +52,8 @@ def cmd_forecast(args) -> int:
         print("error: no segment could be trained; nothing written", file=sys.stderr)
         return EXIT_BAD_INPUT
     table = forecast_frame(run, job.data.segment_cols)
-    board = leaderboard_frame(run)
-    export_forecasts(table, args.output, board)
+    board = leaderboard_frame(run, job.data.segment_cols)
+    export_forecasts(table, args.output, board, key_column(job.data.segment_cols))
     if args.leaderboard:
         write_table(board, args.leaderboard)
     print(f"wrote {len(table)} rows for {len(run.trained)} segment(s) to {args.output} in {time.perf_counter() - started:.1f}s")
@@ -59,7 +65,7 @@ def training_parameters(args):
 
     job = job_from_args(args)
     return TrainingParameters.model_validate({
-        "data_path": args.data, "delimiter": args.delimiter,
+        "data_path": args.data, "delimiter": args.delimiter, "sheet": args.sheet, "covariates_path": args.covariates_file,
         **job.model_dump(),
         "tracking": given(experiment=args.experiment),
         "registry": given(model_prefix=args.model_prefix),

@@ -19,7 +19,7 @@ from forecasting.models.base import (
 from forecasting.models.ces import CESForecaster
 from forecasting.models.ensemble import EnsembleForecaster
 from forecasting.models.ets import ETSForecaster
-from forecasting.models.naive import NaiveForecaster, SeasonalNaiveForecaster
+from forecasting.models.naive import DriftForecaster, MeanForecaster, NaiveForecaster, SeasonalNaiveForecaster
 from forecasting.models.prophet_model import ProphetForecaster
 from forecasting.models.theta import ThetaForecaster
 from forecasting.models.xgboost_model import XGBoostForecaster
@@ -29,6 +29,8 @@ FAMILIES: dict[str, type[Forecaster]] = {
     for cls in (
         NaiveForecaster,
         SeasonalNaiveForecaster,
+        DriftForecaster,
+        MeanForecaster,
         ETSForecaster,
         ThetaForecaster,
         ArimaForecaster,
@@ -38,7 +40,7 @@ FAMILIES: dict[str, type[Forecaster]] = {
         EnsembleForecaster,
     )
 }
-BASELINES = ("naive", "seasonal_naive")
+BASELINES = ("naive", "seasonal_naive", "drift", "mean")
 DEFAULT_MODELS = ["ets", "theta", "arima", "ces", "prophet", "xgboost", "ensemble"]
 
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from forecasting.contract import DataSpec, check_columns, has_timezone, split_segments
 from forecasting.errors import DataError
+from forecasting.validation.numbers import parse_numbers
 
 # Upper edges of each status band, on the band metric (a fraction: 0.05 is 5 %).
 BANDS: list[tuple[float, str]] = [(0.05, "excellent"), (0.10, "good"), (0.15, "fair"), (0.25, "poor")]
@@ -61,8 +62,7 @@ def load_actuals(frame: pd.DataFrame, spec: DataSpec) -> pd.DataFrame:
         ds = pd.to_datetime(text, errors="coerce", format="ISO8601")
         if ds.isna().any():
             raise DataError(f"actuals, segment {key!r}: column {spec.time_col!r} has a value that is not an ISO date: {text[ds.isna()].iloc[0]!r}")
-        y = pd.to_numeric(rows[spec.target_col], errors="coerce")
-        bad = y.isna() & rows[spec.target_col].notna()
+        y, bad = parse_numbers(rows[spec.target_col], spec.decimal)
         if bad.any():
             raise DataError(f"actuals, segment {key!r}: column {spec.target_col!r} has a non-numeric value {rows[spec.target_col][bad].iloc[0]!r}")
         if not np.isfinite(y.dropna()).all():

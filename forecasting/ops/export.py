@@ -44,21 +44,21 @@ def write_workbook(summary: pd.DataFrame, per_segment: dict[str, pd.DataFrame], 
     return Path(path)
 
 
-def export_forecasts(table: pd.DataFrame, path: str | Path, leaderboard: pd.DataFrame | None = None) -> Path:
-    """A long forecast table (with a ``segment`` column) to CSV, Parquet or Excel by suffix. In Excel the
-    summary sheet has one row per segment (dates, totals, champion) and the leaderboard when given."""
+def export_forecasts(table: pd.DataFrame, path: str | Path, leaderboard: pd.DataFrame | None = None, key: str = "segment") -> Path:
+    """A long forecast table (with the segment-key column ``key``) to CSV, Parquet or Excel by suffix.
+    In Excel the summary sheet has one row per segment (dates, totals, champion, its backtest scores and
+    low-confidence reason when the leaderboard is given), then one sheet per segment."""
     path = Path(path)
     if path.suffix.lower() not in EXCEL_SUFFIXES:
         return write_table(table, path)
-    per_segment = {seg: part.reset_index(drop=True) for seg, part in table.groupby("segment", sort=True)}
+    per_segment = {seg: part.reset_index(drop=True) for seg, part in table.groupby(key, sort=True)}
     summary = pd.DataFrame([
-        {"segment": seg, "model": part["model" if "model" in part.columns else "family"].iloc[0],
+        {key: seg, "model": part["model" if "model" in part.columns else "family"].iloc[0],
          "first": str(part["ds"].min())[:10], "last": str(part["ds"].max())[:10], "periods": len(part),
          "forecast_total": float(part["yhat"].sum())}
         for seg, part in per_segment.items()
     ])
-    if leaderboard is not None and not leaderboard.empty:
-        champions = leaderboard[leaderboard["champion"]][["segment", "mase", "smape", "wape"]] if "champion" in leaderboard else None
-        if champions is not None:
-            summary = summary.merge(champions, on="segment", how="left")
+    if leaderboard is not None and not leaderboard.empty and "champion" in leaderboard:
+        columns = [key, "mase", "smape", "wape", *(["low_confidence"] if "low_confidence" in leaderboard else [])]
+        summary = summary.merge(leaderboard[leaderboard["champion"]][columns], on=key, how="left")
     return write_workbook(summary, per_segment, path)

@@ -65,6 +65,8 @@ def training_summary(rows: list[dict], metric: str, links: dict[str, str] | None
         doc.table(f"Worst segments by {metric.upper()}", ["segment", "champion", metric, "baseline", "run"],
                   [[r["segment"], r["champion"], _num(r["metric_value"]), _num(r.get("baseline_value") or None),
                     f"[MLflow]({r['run_url']})" if r.get("run_url") else ""] for r in ranked])
+    doc.table("Low-confidence segments (thin backtest evidence)", ["segment", "champion", "why"],
+              [[r["segment"], r["champion"], r["low_confidence"]] for r in trained if r.get("low_confidence")])
     doc.table("Failed segments", ["segment", "reason"], [[r["segment"], r["reason"]] for r in failed])
     return doc.links(links).text()
 

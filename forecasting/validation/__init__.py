@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from forecasting.contract import DataSpec, check_columns, split_segments
-from forecasting.validation.checks import MIN_TRAIN_FLOOR, SegmentChecker, min_length
+from forecasting.validation.checks import SegmentChecker
 from forecasting.validation.report import (
     Finding,
     PreparedSegment,
@@ -52,4 +52,4 @@ def validate(
     return report, prepared
 
 
-__all__ = ["MIN_TRAIN_FLOOR", "Finding", "PreparedSegment", "SegmentReport", "ValidationPolicy", "ValidationReport", "min_length", "validate"]
+__all__ = ["Finding", "PreparedSegment", "SegmentReport", "ValidationPolicy", "ValidationReport", "validate"]

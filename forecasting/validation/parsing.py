@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.contract import has_timezone
+from forecasting.validation.numbers import parse_numbers
 from forecasting.validation.report import SegmentReport, rows_text, values_text
 
 
@@ -45,13 +46,13 @@ def parse_dates(raw: pd.Series, rows: pd.Series, col: str, report: SegmentReport
     return parsed
 
 
-def parse_target(raw: pd.Series, rows: pd.Series, col: str, report: SegmentReport) -> pd.Series | None:
-    """Finite numbers, blanks as missing; None after an error."""
-    values = pd.to_numeric(raw, errors="coerce").astype(float)
-    blank = raw.astype("string").str.strip().str.lower().isin(["", "nan", "na", "null"])
-    non_numeric = raw.notna() & values.isna() & ~blank.fillna(True)
+def parse_target(raw: pd.Series, rows: pd.Series, col: str, report: SegmentReport, decimal: str = ".") -> pd.Series | None:
+    """Finite numbers as finance exports write them (:mod:`forecasting.validation.numbers`), blanks as
+    missing; None after an error."""
+    values, non_numeric = parse_numbers(raw, decimal)
     if non_numeric.any():
-        report.error(col, "target", f"target {col!r} has non-numeric values {values_text(raw[non_numeric])} ({rows_text(rows[non_numeric])})")
+        report.error(col, "target", f"target {col!r} has non-numeric values {values_text(raw[non_numeric])} ({rows_text(rows[non_numeric])})"
+                     + _decimal_hint(raw[non_numeric], decimal))
         return None
     infinite = np.isinf(values)
     if infinite.any():
@@ -63,13 +64,20 @@ def parse_target(raw: pd.Series, rows: pd.Series, col: str, report: SegmentRepor
     return values
 
 
-def parse_covariate(raw: pd.Series, rows: pd.Series, col: str, report: SegmentReport) -> np.ndarray:
-    """Numbers, blanks as missing; non-numeric values are an error (the values are NaN then)."""
-    values = pd.to_numeric(raw, errors="coerce")
-    bad = raw.notna() & values.isna()
+def parse_covariate(raw: pd.Series, rows: pd.Series, col: str, report: SegmentReport, decimal: str = ".") -> np.ndarray:
+    """Numbers as finance exports write them, blanks as missing; non-numeric values are an error."""
+    values, bad = parse_numbers(raw, decimal)
     if bad.any():
-        report.error(col, "covariate", f"covariate {col!r} has non-numeric values {values_text(raw[bad])} ({rows_text(rows[bad])})")
+        report.error(col, "covariate", f"covariate {col!r} has non-numeric values {values_text(raw[bad])} ({rows_text(rows[bad])})"
+                     + _decimal_hint(raw[bad], decimal))
     return values.to_numpy(dtype=float)
+
+
+def _decimal_hint(bad: pd.Series, decimal: str) -> str:
+    """A hint when the values look written with the other decimal separator."""
+    if decimal == "." and bad.astype(str).str.fullmatch(r"-?[\d.]*\d,\d{1,2}").any():
+        return "; if ',' is the decimal separator, set --decimal ,"
+    return ""
 
 
 def date_shape(text: str) -> str:

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import pandas as pd
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+CovariateFill = Literal["auto", "error", "zero", "ffill", "mean", "last"]
 
 
 class ValidationPolicy(BaseModel):
@@ -17,16 +19,35 @@ class ValidationPolicy(BaseModel):
     fill_missing: Literal["error", "interpolate", "zero", "ffill"] = "interpolate"
     max_missing_fraction: float = Field(0.2, ge=0, le=1)
     negative: Literal["allow", "warn", "error"] = "warn"
-    incomplete_trailing: Literal["warn", "drop"] = "drop"
+    incomplete_trailing: Literal["drop", "warn", "keep"] = Field(
+        "drop", description="a last period far below the ones before it (daily to monthly data): drop and forecast it, warn, or keep without a check")
     incomplete_ratio: float = Field(0.5, gt=0, lt=1, description="last value below this share of the recent median")
     outliers: Literal["flag", "winsorize"] = "flag"
-    outlier_threshold: float = Field(6.0, gt=0, description="robust z-score (MAD) against a rolling median")
+    outlier_threshold: float = Field(6.0, gt=0, description="robust units (MAD of period-to-period changes) a point must jump from both neighbours")
     leak_correlation: float = Field(0.95, gt=0, le=1)
     leaky_covariates: Literal["error", "drop"] = "error"
+    covariate_missing: CovariateFill = Field(
+        "auto", description="missing covariate values, history and future: auto (zero for 0/1 flags, error otherwise), error, zero, "
+        "ffill (the previous value), mean (of the history), last (the last value of the history)")
+    covariate_missing_by_column: dict[str, CovariateFill] = Field(default_factory=dict, description="per covariate, e.g. {'price': 'ffill'}")
+
+    @field_validator("covariate_missing_by_column", mode="before")
+    @classmethod
+    def _parse_pairs(cls, value):
+        """``promo=zero,price=ffill`` from the CLI."""
+        if isinstance(value, str):
+            pairs = [p.split("=", 1) for p in value.split(",") if p.strip()]
+            if any(len(pair) != 2 for pair in pairs):
+                raise ValueError(f"covariate_missing_by_column must look like promo=zero,price=ffill; got {value!r}")
+            return {k.strip(): v.strip() for k, v in pairs}
+        return value
+
+    def covariate_fill(self, column: str) -> str:
+        return self.covariate_missing_by_column.get(column, self.covariate_missing)
 
 
 class Finding(BaseModel):
-    level: Literal["error", "warning"]
+    level: Literal["error", "warning", "info"]
     segment: str
     column: str
     check: str
@@ -46,6 +67,8 @@ class SegmentReport(BaseModel):
     first: str | None = None
     last: str | None = None
     folds: int | None = None
+    window: int | None = None  # periods each backtest fold scores (the horizon unless the history is short)
+    low_confidence: str = ""  # why the backtest cannot be trusted much (empty: it can)
 
     def error(self, column: str, check: str, message: str) -> None:
         """Record a problem that stops this segment."""
@@ -55,6 +78,10 @@ class SegmentReport(BaseModel):
         """Record a problem that was handled (and how) or that the user should know about."""
         self.findings.append(Finding(level="warning", segment=self.segment, column=column, check=check, message=message))
 
+    def info(self, column: str, check: str, message: str) -> None:
+        """Record what was done to the data that is not a problem (an aggregation, a window)."""
+        self.findings.append(Finding(level="info", segment=self.segment, column=column, check=check, message=message))
+
     @property
     def errors(self) -> list[Finding]:
         return [f for f in self.findings if f.level == "error"]
@@ -62,6 +89,10 @@ class SegmentReport(BaseModel):
     @property
     def warnings(self) -> list[Finding]:
         return [f for f in self.findings if f.level == "warning"]
+
+    @property
+    def infos(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == "info"]
 
     @property
     def ok(self) -> bool:
@@ -95,6 +126,11 @@ class PreparedSegment:
     frequency: str
     folds: int
     covariates: list[str] = field(default_factory=list)
+    window: int = 0  # periods each backtest fold scores (0: the horizon)
+    low_confidence: str = ""  # why the backtest cannot be trusted much (empty: it can)
+    filled: list[int] = field(default_factory=list)  # history positions validation filled (refilled per training window)
+    fill: str = "interpolate"
+    winsorize_at: float | None = None  # outlier threshold when outliers are clipped before each fit
 
 
 def rows_text(rows: pd.Series, limit: int = 5) -> str:
