@@ -39,6 +39,24 @@ def normalize_frequency(freq: str) -> str:
     return canonical
 
 
+# Aliases that name a kind of calendar but not its anchor in the user's mind ("A" is annual, whether the
+# dates are year starts or ends, "W" is weekly whatever the weekday): the anchor comes from the dates.
+KIND_ONLY = {"A": "Y", "Y": "Y", "AS": "Y", "YS": "Y", "YE": "Y", "Q": "Q", "QS": "Q", "QE": "Q", "M": "M", "W": "W"}
+
+
+def kind(freq: str) -> str:
+    """D, B, W, M, Q or Y."""
+    if freq.startswith("W-"):
+        return "W"
+    if freq in ("MS", "ME"):
+        return "M"
+    if freq.startswith(("QS-", "QE-")):
+        return "Q"
+    if is_yearly(freq):
+        return "Y"
+    return freq
+
+
 def is_yearly(freq: str) -> bool:
     return freq.startswith(("YS-", "YE-"))
 

@@ -108,13 +108,19 @@ def key_column(segment_cols: list[str]) -> str:
 
 def forecast_frame(run: ForecastRun, segment_cols: list[str]) -> pd.DataFrame:
     """One long table: segment columns, ds, yhat, yhat_lower, yhat_upper, model, and the segment key
-    (column ``segment``, or ``segment_key`` when a segment column has that name)."""
+    (column ``segment``, or ``segment_key`` when a segment column has that name). With ``all_models``
+    every candidate's rows follow its segment's champion rows, and a ``champion`` column tells them apart."""
     key = key_column(segment_cols)
+    every = any(o.selection.candidate_forecasts for o in run.trained)
     frames = []
     for outcome in run.trained:
         labels = {col: outcome.values[col] for col in segment_cols}
-        frames.append(outcome.selection.forecast.assign(**labels, model=outcome.selection.champion, **{key: outcome.segment}))
-    columns = [*segment_cols, "ds", "yhat", "yhat_lower", "yhat_upper", "model", key]
+        selection = outcome.selection
+        frames.append(selection.forecast.assign(**labels, model=selection.champion, **{key: outcome.segment}, champion=True))
+        for name, forecast in selection.candidate_forecasts.items():  # with all_models: every other candidate after it
+            if name != selection.champion:
+                frames.append(forecast.assign(**labels, model=name, **{key: outcome.segment}, champion=False))
+    columns = [*segment_cols, "ds", "yhat", "yhat_lower", "yhat_upper", "model", key, *(["champion"] if every else [])]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 

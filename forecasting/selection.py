@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from forecasting.backtest import BacktestSpec, CandidateBacktest, SegmentBacktest, ensemble_members, fit_window, rank_key, series_context
+from forecasting.backtest import BacktestSpec, SegmentBacktest, ensemble_members, fit_window, rank_key, series_context
 from forecasting.errors import ModelFitError
 from forecasting.metrics import METRICS, mean_over_folds
 from forecasting.models import Forecaster, ModelSpec, check_forecast, make_forecaster
@@ -41,6 +41,7 @@ class Selection:
     runner_up: str | None = None  # the next-ranked candidate, when its refit forecast is usable
     runner_up_forecast: pd.DataFrame | None = None
     low_confidence: str = ""  # why this champion rests on thin evidence (empty: it does not)
+    candidate_forecasts: dict[str, pd.DataFrame] = field(default_factory=dict)  # every candidate's, with all_models
 
     @property
     def champion_metrics(self) -> dict[str, float | None]:
@@ -132,16 +133,15 @@ def select_and_refit(segment: PreparedSegment, backtest: SegmentBacktest, models
     if not ranked:
         reasons = "; ".join(f"{c.name}: {c.reason}" for c in backtest.candidates.values())
         raise ModelFitError(f"segment {segment.key!r}: no candidate produced a usable backtest ({reasons})")
+    refits = Refits(segment, backtest, models)
     notes: list[str] = []
     for name in ranked:
         try:
-            model = refit(name, segment, backtest, models)
-            forecast = model.forecast(pd.DatetimeIndex(segment.future["ds"]), segment.future)
+            model, forecast = refits.forecast(name)
         except Exception as exc:
             notes.append(f"{name} was ranked first but its refit failed ({type(exc).__name__}: {exc}); next candidate used")
             continue
-        y = segment.history["y"]
-        reason = check_forecast(forecast, float(y.min()), float(y.max()))
+        reason = refits.rejection(forecast)
         if reason:
             notes.append(f"{name} was ranked first but its final forecast was rejected ({reason}); next candidate used")
             continue
@@ -150,40 +150,85 @@ def select_and_refit(segment: PreparedSegment, backtest: SegmentBacktest, models
                               low_confidence=backtest.low_confidence)
         if not backtest.cutoffs and name == NO_BACKTEST_CHAMPION:
             notes.append(f"{name} is the champion by rule: {backtest.low_confidence}")
-        selection.runner_up, selection.runner_up_forecast = runner_up(ranked[ranked.index(name) + 1:], model, segment, backtest, models)
+        selection.runner_up, selection.runner_up_forecast = refits.first_usable(ranked[ranked.index(name) + 1:])
+        if models.all_models:
+            selection.candidate_forecasts = refits.all_usable(ranked, notes)
         return selection
     raise ModelFitError(f"segment {segment.key!r}: every candidate failed its final refit ({'; '.join(notes)})")
 
 
-def runner_up(candidates: list[str], champion: Forecaster, segment: PreparedSegment, backtest: SegmentBacktest,
-              models: ModelSpec) -> tuple[str | None, pd.DataFrame | None]:
-    """The first of ``candidates`` (ranked after the champion) whose final forecast is usable, shown
-    beside the champion in charts. An ensemble champion's members are already fitted: reused."""
-    dates, y = pd.DatetimeIndex(segment.future["ds"]), segment.history["y"]
-    fitted = {m.name: m for m in getattr(champion, "members", [])}
-    for name in candidates:
-        try:
-            model = fitted.get(name) or refit(name, segment, backtest, models)
-            forecast = model.forecast(dates, segment.future)
-        except Exception:  # a runner-up that cannot refit is simply not shown
-            continue
-        if check_forecast(forecast, float(y.min()), float(y.max())) is None:
-            return name, forecast
-    return None, None
+class Refits:
+    """Candidates refitted on the full history, each at most once: the champion, an ensemble's members,
+    the runner-up and (with ``all_models``) every candidate share them."""
+
+    def __init__(self, segment: PreparedSegment, backtest: SegmentBacktest, models: ModelSpec):
+        self.segment, self.backtest, self.models = segment, backtest, models
+        self.context = series_context(segment, models)
+        self.dates = pd.DatetimeIndex(segment.future["ds"])
+        self._models: dict[str, Forecaster | Exception] = {}
+
+    def model(self, name: str) -> Forecaster:
+        """The fitted candidate (raises what its refit raised, every time it is asked)."""
+        if name not in self._models:
+            try:
+                self._models[name] = self._fit(name)
+            except Exception as exc:  # remembered: a failing refit is not retried for the runner-up or all-models
+                self._models[name] = exc
+        found = self._models[name]
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    def _fit(self, name: str) -> Forecaster:
+        if name == "ensemble":
+            members = ensemble_members(self.backtest.candidates, self.backtest.metric, len(self.backtest.cutoffs))
+            return EnsembleForecaster(self.context, members=[self.model(member) for member in members])
+        model = make_forecaster(name, self.context)
+        model.fit(fit_window(self.segment, len(self.segment.history)))
+        model.calibrate(self.backtest.candidates[name].errors_by_step())
+        return model
+
+    def forecast(self, name: str) -> tuple[Forecaster, pd.DataFrame]:
+        model = self.model(name)
+        return model, model.forecast(self.dates, self.segment.future)
+
+    def rejection(self, forecast: pd.DataFrame) -> str | None:
+        y = self.segment.history["y"]
+        return check_forecast(forecast, float(y.min()), float(y.max()))
+
+    def first_usable(self, names: list[str]) -> tuple[str | None, pd.DataFrame | None]:
+        """The first of ``names`` whose refit forecast is usable (the runner-up, shown beside the
+        champion in charts); a candidate that cannot refit is simply not shown."""
+        for name in names:
+            try:
+                _, forecast = self.forecast(name)
+            except Exception:
+                continue
+            if self.rejection(forecast) is None:
+                return name, forecast
+        return None, None
+
+    def all_usable(self, names: list[str], notes: list[str]) -> dict[str, pd.DataFrame]:
+        """Every candidate's forecast of the horizon (``all_models``), in ranking order; one that cannot
+        refit or is rejected is left out with a note."""
+        out = {}
+        for name in names:
+            try:
+                _, forecast = self.forecast(name)
+            except Exception as exc:
+                notes.append(f"{name}: no forecast of its own ({type(exc).__name__}: {exc})")
+                continue
+            reason = self.rejection(forecast)
+            if reason:
+                notes.append(f"{name}: forecast left out ({reason})")
+                continue
+            out[name] = forecast
+        return out
 
 
 def refit(name: str, segment: PreparedSegment, backtest: SegmentBacktest, models: ModelSpec) -> Forecaster:
     """Fit a family on the full history, its intervals calibrated on all backtest folds."""
-    context = series_context(segment, models)
-    if name == "ensemble":
-        members = ensemble_members(backtest.candidates, backtest.metric, len(backtest.cutoffs))
-        fitted = [refit(member, segment, backtest, models) for member in members]
-        return EnsembleForecaster(context, members=fitted)
-    candidate: CandidateBacktest = backtest.candidates[name]
-    model = make_forecaster(name, context)
-    model.fit(fit_window(segment, len(segment.history)))
-    model.calibrate(candidate.errors_by_step())
-    return model
+    return Refits(segment, backtest, models).model(name)
 
 
 def run_segment(segment: PreparedSegment, models: ModelSpec, spec: BacktestSpec) -> tuple[SegmentBacktest, Selection]:

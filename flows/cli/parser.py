@@ -56,6 +56,7 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     _field(parser, "--incomplete-trailing", ValidationPolicy, "incomplete_trailing", "a last period far below the ones before it: drop, warn or keep")
     _field(parser, "--transform", ModelSpec, "transform", "none or log")
     parser.add_argument("--non-negative", action="store_true", default=None, help="clip forecasts at zero")
+    parser.add_argument("--all-models", action="store_true", default=None, help="also write every candidate's forecast (a row per candidate and date)")
 
 
 def build_parser() -> argparse.ArgumentParser:

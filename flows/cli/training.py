@@ -27,7 +27,7 @@ def job_from_args(args):
         "validation": given(duplicates=args.duplicates, fill_missing=args.fill_missing, incomplete_trailing=args.incomplete_trailing,
                             covariate_missing=None if by_column else missing, covariate_missing_by_column=by_column),
         "models": given(models=args.models, level=args.level, holidays_country=args.holidays, transform=args.transform,
-                        non_negative=args.non_negative),
+                        non_negative=args.non_negative, all_models=args.all_models),
         "backtest": given(horizon=args.horizon, folds=args.folds, metric=args.metric),
     })
 

@@ -53,6 +53,7 @@ class ModelSpec(BaseModel):
     holidays_country: str | None = Field("US", description="ISO country for holiday effects; empty for none")
     transform: Literal["none", "log"] = "none"
     non_negative: bool = Field(False, description="clip forecasts and bounds at zero")
+    all_models: bool = Field(False, description="also forecast with every candidate, not only the champion (one row per candidate and date)")
 
     @field_validator("models", mode="before")
     @classmethod

@@ -17,6 +17,7 @@ from forecasting.models.statsforecast_adapter import (
 class ArimaForecaster(Forecaster):
     name = "arima"
     complexity = 3
+    removes_long_season = True
     uses_covariates = True
     reuses_search = True
 

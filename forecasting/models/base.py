@@ -13,7 +13,12 @@ import pandas as pd
 from scipy import stats
 
 from forecasting.errors import ModelFitError
-from forecasting.frequency import future_dates
+from forecasting.frequency import future_dates, periods_per_year
+from forecasting.models.seasonality import FourierSeason
+
+# Longest season the state-space families (ETS, ARIMA, Theta, CES) model themselves; longer ones (52
+# weeks) are removed as Fourier terms first (``Forecaster.removes_long_season``).
+MAX_SEASON = 24
 
 FORECAST_COLUMNS = ["ds", "yhat", "yhat_lower", "yhat_upper"]
 
@@ -55,6 +60,10 @@ class Forecaster(ABC):
     # folds after the first they refit with the first fold's choice instead of searching again. The
     # first fold's choice saw only data before its cutoff, so no later fold leaks into it.
     reuses_search: ClassVar[bool] = False
+    # Families whose own seasonal state cannot hold a yearly season of weekly data (ETS, ARIMA, Theta,
+    # CES above MAX_SEASON) set this: the season is estimated as Fourier terms and removed before they
+    # fit, and added back to their forecast (forecasting.models.seasonality).
+    removes_long_season: ClassVar[bool] = False
 
     def __init__(self, context: SeriesContext, params: dict[str, Any] | None = None):
         self.context = context
@@ -82,7 +91,17 @@ class Forecaster(ABC):
         self.history_min, self.history_max = float(np.min(y)), float(np.max(y))
         covariates = history[list(self.context.covariates)] if self.uses_covariates and self.context.covariates else None
         self._history_dates = pd.DatetimeIndex(history["ds"])
-        self._fit(self._to_model_scale(y), covariates)
+        scaled = self._to_model_scale(y)
+        self._long_season = None
+        if self.removes_long_season and self.context.season_length > MAX_SEASON:
+            self._long_season = FourierSeason.fit(scaled, periods_per_year(self.context.frequency))
+            if self._long_season is not None:
+                scaled = self._long_season.remove(scaled)
+                self.params = {**self.params, "fourier_harmonics": self._long_season.harmonics}
+        self._fitted_periods = len(y)
+        self._fit(scaled, covariates)
+        if self._long_season is not None:
+            self.params["fourier_harmonics"] = self._long_season.harmonics
         return self
 
     def forecast(self, dates: pd.DatetimeIndex | int, future: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -105,6 +124,10 @@ class Forecaster(ABC):
         positions = steps_index.get_indexer(dates)
         exog = self._future_covariates(steps_index, future)
         path = self._path(len(steps_index), exog)
+        season = getattr(self, "_long_season", None)  # models pickled before long seasons have none
+        if season is not None:
+            ahead = self._fitted_periods + np.arange(len(steps_index))
+            path = PathForecast(*(season.restore(a, ahead) for a in (path.yhat, path.lower, path.upper)))
         yhat, lower, upper = (self._from_model_scale(a[positions]) for a in (path.yhat, path.lower, path.upper))
         lower, upper = np.minimum(lower, yhat), np.maximum(upper, yhat)
         if self.context.non_negative:

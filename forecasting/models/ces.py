@@ -13,6 +13,7 @@ from forecasting.models.statsforecast_adapter import fit_quietly, usable_season
 class CESForecaster(Forecaster):
     name = "ces"
     complexity = 2
+    removes_long_season = True
 
     def _fit(self, y, covariates):
         m = usable_season(self.context.season_length, len(y))

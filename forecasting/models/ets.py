@@ -18,6 +18,7 @@ from forecasting.models.statsforecast_adapter import (
 class ETSForecaster(Forecaster):
     name = "ets"
     complexity = 2
+    removes_long_season = True
     reuses_search = True
 
     def _fit(self, y, covariates):

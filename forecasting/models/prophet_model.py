@@ -10,6 +10,15 @@ import pandas as pd
 
 from forecasting.frequency import future_dates, periods_per_year
 from forecasting.models.base import Forecaster, PathForecast
+from forecasting.models.calendar import holiday_names
+
+
+def weekly_holidays(history_dates: pd.DatetimeIndex, freq: str, country: str) -> pd.DataFrame:
+    """Prophet's holidays table for weekly data: each holiday of the history's years and the next three,
+    named, on the week it falls in (the 7 days ending on the W- anchor date)."""
+    anchor = pd.tseries.frequencies.to_offset(freq)
+    rows = [(name, anchor.rollforward(day)) for day, name in holiday_names(country, history_dates[0].year - 1, history_dates[-1].year + 3)]
+    return pd.DataFrame(rows, columns=["holiday", "ds"]).drop_duplicates().reset_index(drop=True)
 
 
 def _quiet_prophet() -> None:
@@ -44,11 +53,17 @@ class ProphetForecaster(Forecaster):
             interval_width=self.context.level,
             uncertainty_samples=300,
         )
-        if self.context.holidays_country and (daily_like or freq.startswith("W-")):
+        if self.context.holidays_country and daily_like:
             model.add_country_holidays(country_name=self.context.holidays_country)
+        elif self._weekly_holidays():  # weekly dates rarely fall on the holiday: each holiday marks the week it falls in
+            model.holidays = weekly_holidays(self._history_dates, freq, self.context.holidays_country)
         for name in self.context.covariates:
             model.add_regressor(name)
         return model
+
+    def _weekly_holidays(self) -> bool:
+        return bool(self.context.holidays_country) and self.context.frequency.startswith("W-")
+
 
     def _fit(self, y, covariates):
         frame = pd.DataFrame({"ds": self._history_dates, "y": y})

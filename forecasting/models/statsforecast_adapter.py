@@ -8,16 +8,15 @@ import warnings
 import numpy as np
 
 from forecasting.errors import ModelFitError
-from forecasting.models.base import PathForecast
+from forecasting.models.base import MAX_SEASON, PathForecast
 
 # statsforecast's optimizer notes ("possible convergence problem") are not errors: a fit that fails
 # raises. catch_warnings below is not thread-safe (threads task runner, thread pools), so the notes
 # are also filtered by module, once.
 warnings.filterwarnings("ignore", category=UserWarning, module=r"statsforecast(\.|$)")
 
-# Seasonal state grows with the period: weekly data (52) is left to Prophet/XGBoost and these
-# families fit it without a season, as statsforecast's own ETS does above 24.
-MAX_SEASON = 24
+# Seasonal state grows with the period: above MAX_SEASON (weekly data, 52) these families fit without a
+# season of their own, after the yearly season was removed as Fourier terms (Forecaster.removes_long_season).
 
 
 def usable_season(season_length: int, n: int, cycles: int = 2) -> int:

@@ -16,6 +16,7 @@ from forecasting.models.statsforecast_adapter import (
 class ThetaForecaster(Forecaster):
     name = "theta"
     complexity = 2
+    removes_long_season = True
 
     def _fit(self, y, covariates):
         m = usable_season(self.context.season_length, len(y))

@@ -8,18 +8,26 @@ import pandas as pd
 
 from forecasting.errors import DataError
 from forecasting.folds import MIN_BACKTEST, MIN_OBSERVATIONS, FoldPlan, plan_folds
-from forecasting.preprocess import checks_trailing, fill_missing, outlier_scores, trailing_drop
 from forecasting.frequency import (
+    KIND_ONLY,
     calendar,
     check_on_calendar,
     infer_frequency,
+    kind,
     normalize_frequency,
     season_length,
+)
+from forecasting.preprocess import (
+    checks_trailing,
+    fill_missing,
+    outlier_scores,
+    trailing_drop,
 )
 from forecasting.validation.covariates import check_covariates
 from forecasting.validation.parsing import parse_covariate, parse_dates, parse_target
 from forecasting.validation.report import PreparedSegment, SegmentReport, rows_text
 from forecasting.validation.reshape import aggregate, training_window
+
 
 class SegmentChecker:
     """Checks one segment's rows in order and builds its :class:`PreparedSegment`; every problem is a
@@ -121,6 +129,12 @@ class SegmentChecker:
                 return self.spec.aggregate
             if self.spec.frequency == "auto":
                 return infer_frequency(ds)
+            wanted = KIND_ONLY.get(self.spec.frequency.strip().upper())
+            if wanted:  # the kind is given, the anchor is read from the dates
+                found = infer_frequency(ds)
+                if kind(found) != wanted:
+                    raise DataError(f"the dates are {found}, not the {self.spec.frequency!r} frequency that was set")
+                return found
             freq = normalize_frequency(self.spec.frequency)
             check_on_calendar(pd.DatetimeIndex(ds), freq)
             return freq
