@@ -66,6 +66,7 @@ def training_summary(rows: list[dict], metric: str, links: dict[str, str] | None
                   [[r["segment"], r["champion"], _num(r["metric_value"]), _num(r.get("baseline_value") or None),
                     f"[MLflow]({r['run_url']})" if r.get("run_url") else ""] for r in ranked])
     doc.table("Failed segments", ["segment", "reason"], [[r["segment"], r["reason"]] for r in failed])
+    doc.table("Notes", ["segment", "note"], [[r["segment"], note] for r in trained for note in r.get("notes") or []])
     return doc.links(links).text()
 
 
