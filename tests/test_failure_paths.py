@@ -240,6 +240,27 @@ def test_databricks_smoke_query_that_fails_rolls_back(databricks_world):
     assert message.endswith(f"rolled back to forecast_router v{first}, which serves again")
 
 
+def test_databricks_update_refused_while_another_is_in_flight_changes_nothing(databricks_world):
+    """Another client's configuration update is in progress: ours is refused (409), nothing is rolled
+    back over the other update, and the error says what serves."""
+    from databricks.sdk.service.serving import ServedEntityInput
+
+    from forecasting.serving.databricks import DatabricksTarget
+
+    server, config, deploy, first, second = databricks_world
+    deploy_on_databricks(config, deploy, first)
+    other = DatabricksTarget(deploy).client.serving_endpoints
+    other.update_config("finance-forecast", served_entities=[ServedEntityInput(name=f"forecast-router-{first}", entity_name="forecast_router",
+                                                                               entity_version=first, workload_size="Medium", scale_to_zero_enabled=True)])
+    with pytest.raises(Exception) as err:
+        deploy_on_databricks(config, deploy, second)
+    assert isinstance(err.value, DeployError), repr(err.value)
+    assert "ResourceConflict" in str(err.value) and str(err.value).endswith(f"the update was refused, so forecast_router v{first} still serves")
+    assert len(server.calls("PUT", "/config")) == 2  # the other client's update and our refused one: no rollback on top
+    assert_databricks_serves(deploy, first, 10.0)
+    assert server.endpoints["finance-forecast"]["config"]["served_entities"][0]["workload_size"] == "Medium"  # the other update stands
+
+
 @pytest.mark.slow
 def test_a_training_run_whose_deploy_fails_reports_what_failed_and_what_serves(prefect_harness, tmp_path, monkeypatch):
     """The whole flow on Databricks (contract server): the second run's router answers wrongly once

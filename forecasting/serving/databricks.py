@@ -36,6 +36,14 @@ def workspace_client(config: DeployConfig, retry_timeout_seconds: int | None = N
     return WorkspaceClient(config=Config(**kwargs))
 
 
+def _answered(exc: Exception) -> bool:
+    """Whether the workspace answered the call with an error (so it was not applied), as opposed to a
+    connection failure or timeout, after which the call may or may not have been applied."""
+    from databricks.sdk.errors import DatabricksError
+
+    return isinstance(exc, DatabricksError)
+
+
 def entity_name(model_name: str, version: str) -> str:
     """Served entity names: letters, digits, '-' and '_' (the UC name's last part plus the version)."""
     leaf = model_name.split(".")[-1]
@@ -146,11 +154,14 @@ class DatabricksTarget(DeploymentTarget):
             self._smoke(model_name, version, example, expected)
         except Exception as exc:
             what = str(exc) if isinstance(exc, DeployError) else f"endpoint {self.endpoint!r}: deploying {model_name} v{version} failed: {type(exc).__name__}: {exc}"
-            after = self._unchanged(previous) if not swapping else None
-            if after is None:
-                after = self._roll_back_to(previous, previous_routes) if previous else (
-                    f"there was no previous configuration to roll back to: the endpoint holds {model_name} v{version}, which failed; "
-                    "fix it and deploy again, or delete the endpoint")
+            if not swapping and _answered(exc):  # the workspace refused the create/update: nothing changed
+                after = (f"the update was refused, so {previous[0].entity_name} v{previous[0].entity_version} still serves" if previous
+                         else "the endpoint was not created, so nothing serves")
+            elif previous:
+                after = self._roll_back_to(previous, previous_routes)
+            else:
+                after = (f"there was no previous configuration to roll back to: the endpoint holds {model_name} v{version}, which failed; "
+                         "fix it and deploy again, or delete the endpoint")
             raise DeployError(f"{what}; {after}") from None
         self._remember({"model": model_name, "version": str(version), "previous": [self._describe(e) for e in previous]})
         return self.status()
@@ -168,18 +179,6 @@ class DatabricksTarget(DeploymentTarget):
         config = getattr(endpoint, "config", None) if endpoint else None
         traffic = getattr(config, "traffic_config", None)
         return [(r.served_entity_name, int(r.traffic_percentage)) for r in (getattr(traffic, "routes", None) or [])]
-
-    def _unchanged(self, previous: list) -> str | None:
-        """After a refused create or update: what still serves, when the endpoint is as it was."""
-        try:
-            endpoint = self._get()
-        except Exception:
-            return None
-        if endpoint is None:
-            return "the endpoint was not created, so nothing serves"
-        if getattr(endpoint, "pending_config", None) is None and [e.name for e in self._entities(endpoint)] == [e.name for e in previous] and previous:
-            return f"the update was not applied: {previous[0].entity_name} v{previous[0].entity_version} still serves"
-        return None
 
     def _roll_back_to(self, previous: list, routes: list[tuple[str, int]] | None = None) -> str:
         """Put the previous served entities and traffic back; says what serves now."""
