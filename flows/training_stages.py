@@ -25,11 +25,7 @@ from flows.training_report import (
 )
 from forecasting.contract import parse_segment_key
 from forecasting.errors import ConfigError, DataError
-from forecasting.fingerprint import (
-    code_fingerprint,
-    config_fingerprint,
-    segment_fingerprint,
-)
+from forecasting.fingerprint import config_fingerprint, segment_fingerprint
 from forecasting.mlops.config import TrackingConfig
 from forecasting.mlops.tracking import connect, end_run, start_training_run
 from forecasting.pipeline import ForecastJob
@@ -38,11 +34,12 @@ from tasks.artifacts import (
     Progress,
     failures_artifact,
     leaderboard_artifact,
+    notes_artifact,
     summary_artifact,
     validation_artifact,
 )
 from tasks.deploy import deploy_router
-from tasks.policies import result_storage, service_retry_options
+from tasks.policies import result_storage, service_retry_options, training_code
 from tasks.publish import publish_champions, publish_router
 from tasks.records import TrainedSegment
 from tasks.train import train_segments
@@ -122,7 +119,7 @@ def open_mlflow_run(run: TrainingRun, validated: Validated) -> None:
     """The parent MLflow run, tagged with what identifies this training: data, configuration, code."""
     data_hash = config_fingerprint(*(f"{s.key}:{segment_fingerprint(s.history, s.future)}" for s in validated.prepared.values()))
     run.tags = {"orchestration_run_id": run.flow_run_id, "data_hash": data_hash,
-                "config_hash": config_fingerprint(run.job), "code_fingerprint": code_fingerprint()}
+                "config_hash": config_fingerprint(run.job), "code_fingerprint": training_code()}
     run.parent_run_id, run.experiment_id = start_parent_run.with_options(**run.service)(
         run.params.tracking, run.tags, f"training-{run.flow_run_id[:8]}")
 
@@ -188,7 +185,8 @@ def deploy_stage(run: TrainingRun, validated: Validated, publication: Publicatio
         return deployment
     try:
         router, size = publish_router.with_options(**run.service)(
-            validated.segment_values, params.data.segment_cols, params.registry, params.tracking, run.parent_run_id, run.tags)
+            validated.segment_values, params.data.segment_cols, params.registry, params.tracking, run.parent_run_id, run.tags,
+            promoted=[segment for segment, published in publication.by_segment.items() if published.promoted])
         deployment.router = router
         logger.info("router %s version %s: %s (snapshot %.1f MB)", router.name, router.version, router.smoke, size / 1e6)
         if not router.promoted:
@@ -212,6 +210,7 @@ def finish_stage(run: TrainingRun, validated: Validated, trained: dict[str, Trai
     rows = report_rows(validated.failures, trained, publication, deployment.endpoint, run.flow_run_id, urls, metric)
     leaderboard_artifact([t for t in trained.values() if t.status == "trained"])
     failures_artifact(rows)
+    notes_artifact(rows)
     links = {"MLflow": uri}
     if deployment.endpoint:
         links["Endpoint"] = deployment.endpoint.get("url", "")

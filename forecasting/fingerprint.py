@@ -6,6 +6,7 @@ import functools
 import hashlib
 import json
 from pathlib import Path
+from types import ModuleType
 
 import pandas as pd
 from pydantic import BaseModel
@@ -24,13 +25,15 @@ def config_fingerprint(*configs: BaseModel | dict | str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-@functools.lru_cache(maxsize=1)
-def code_fingerprint() -> str:
-    """Digest of the domain library's source: any change to how models are fitted invalidates caches,
-    committed or not."""
-    root = Path(forecasting.__file__).resolve().parent
+@functools.lru_cache(maxsize=8)
+def code_fingerprint(*packages: ModuleType) -> str:
+    """Digest of the source of ``packages`` (default: the domain library): any change to how models
+    are fitted invalidates caches, committed or not. Callers above the domain pass their own packages
+    too, so a change in the code that drives training invalidates them as well."""
     digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(str(path.relative_to(root)).encode())
-        digest.update(path.read_bytes())
+    for package in packages or (forecasting,):
+        root = Path(package.__file__).resolve().parent
+        for path in sorted(root.rglob("*.py")):
+            digest.update(f"{package.__name__}/{path.relative_to(root)}".encode())
+            digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

@@ -47,6 +47,13 @@ def failures_artifact(rows: list[dict]) -> None:
     table_artifact(failed, "failures", "Segments that failed, with the reason")
 
 
+def notes_artifact(rows: list[dict]) -> None:
+    """One row per note of a segment: a selection fallback ("X was ranked first but ... next candidate
+    used"), a reused MLflow run, publishing left to the publish stage."""
+    notes = [{"segment": r["segment"], "note": str(note)[:500]} for r in rows for note in r.get("notes") or []]
+    table_artifact(notes, "segment-notes", "Notes per segment: selection fallbacks, reused runs, deferred publishing")
+
+
 def summary_artifact(rows: list[dict], metric: str, links: dict[str, str], summary=None) -> str:
     """The training summary (template, or an LLM rewrite of it when ``summary.llm_endpoint`` is set)."""
     from forecasting.ops.llm_summary import executive_summary

@@ -1,5 +1,7 @@
 """Thin Prefect tasks over the operations library: actuals comparison, retraining trigger, batch
-inference, registry cleanup and endpoint probes. Service calls retry; data errors never do."""
+inference, registry cleanup and endpoint probes. Tasks that call a service (MLflow, the registry, the
+Prefect API, a serving target) retry transient errors (connection, 429, 5xx) with backoff; data errors
+and refusals never retry."""
 
 from __future__ import annotations
 
@@ -21,6 +23,10 @@ from forecasting.ops.monitor import MonitorReport, probe, probe_request
 from forecasting.serving import make_target
 from forecasting.serving.config import DeployConfig
 from forecasting.tables import read_table
+from tasks.policies import service_retry_options
+
+RETRY_BACKOFF_SECONDS = 2.0  # first retry delay; doubles each retry (four retries, about 30 s in all)
+SERVICE = service_retry_options(RETRY_BACKOFF_SECONDS)
 
 
 @task(name="load-actuals", cache_policy=NO_CACHE)
@@ -28,7 +34,7 @@ def read_actuals(path: str, spec: DataSpec, delimiter: str = "auto") -> pd.DataF
     return load_actuals(read_table(path, delimiter), spec)
 
 
-@task(name="load-champion-forecasts", cache_policy=NO_CACHE)
+@task(name="load-champion-forecasts", cache_policy=NO_CACHE, **SERVICE)
 def champion_forecasts(tracking: TrackingConfig, start: str, end: str, segments: list[str]) -> pd.DataFrame:
     client = connect(tracking)
     experiment = client.get_experiment_by_name(tracking.experiment)
@@ -37,7 +43,7 @@ def champion_forecasts(tracking: TrackingConfig, start: str, end: str, segments:
     return load_champion_forecasts(client, [experiment.experiment_id], start, end, set(segments))
 
 
-@task(name="trigger-retraining", cache_policy=NO_CACHE)
+@task(name="trigger-retraining", cache_policy=NO_CACHE, **SERVICE)
 def trigger_retraining(deployment: str, segments: list[str]) -> dict:
     """Start the training deployment for these segments only: its own parameters, with only_segments set."""
     from prefect.client.orchestration import get_client
@@ -55,12 +61,12 @@ def trigger_retraining(deployment: str, segments: list[str]) -> dict:
     return {"deployment": deployment, "flow_run_id": str(run.id), "flow_run_name": run.name, "segments": list(segments)}
 
 
-@task(name="list-registered-models", cache_policy=NO_CACHE)
+@task(name="list-registered-models", cache_policy=NO_CACHE, **SERVICE)
 def list_models(tracking: TrackingConfig, registry: RegistryConfig, include_router: bool = False) -> list[str]:
     return registered_models(connect(tracking), registry, include_router)
 
 
-@task(name="forecast-champions", cache_policy=NO_CACHE)
+@task(name="forecast-champions", cache_policy=NO_CACHE, **SERVICE)
 def forecast_champions(names: list[str], tracking: TrackingConfig, horizon: int | None) -> tuple[list[pd.DataFrame], dict[str, str]]:
     """One task run per chunk of models; a failing segment is reported, the others still forecast."""
     client = connect(tracking)
@@ -73,7 +79,7 @@ def forecast_champions(names: list[str], tracking: TrackingConfig, horizon: int 
     return frames, failures
 
 
-@task(name="cleanup-registry", cache_policy=NO_CACHE)
+@task(name="cleanup-registry", cache_policy=NO_CACHE, **SERVICE)
 def cleanup_models(names: list[str], tracking: TrackingConfig, keep: int, dry_run: bool) -> list[dict]:
     client = connect(tracking)
     plan = []
@@ -82,7 +88,7 @@ def cleanup_models(names: list[str], tracking: TrackingConfig, keep: int, dry_ru
     return plan
 
 
-@task(name="probe-endpoint", cache_policy=NO_CACHE)
+@task(name="probe-endpoint", cache_policy=NO_CACHE, **SERVICE)
 def probe_endpoint(deploy: DeployConfig, tracking: TrackingConfig, probes: int, max_latency_ms: float) -> MonitorReport:
     target = make_target(deploy)
 

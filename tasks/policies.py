@@ -8,6 +8,9 @@ from pathlib import Path
 from prefect.filesystems import LocalFileSystem
 from prefect.tasks import exponential_backoff
 
+import forecasting
+import tasks
+from forecasting.fingerprint import code_fingerprint
 from forecasting.system.state import state_dir
 from forecasting.system.transient import is_transient
 
@@ -48,3 +51,9 @@ def result_storage(configured: str | None = None) -> str:
 def cache_key(*parts: str) -> str:
     """A cache key from content fingerprints (segment data, config, code), never from a name alone."""
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+def training_code() -> str:
+    """Fingerprint of the code a training result depends on: the domain library and the tasks that
+    drive it (a change in ``tasks/train.py`` invalidates cached training results too)."""
+    return code_fingerprint(forecasting, tasks)

@@ -14,10 +14,11 @@ from prefect.cache_policies import NO_CACHE
 
 from forecasting.mlops.config import RegistryConfig, TrackingConfig
 from forecasting.mlops.promotion import publish
-from forecasting.mlops.registry import CHAMPION, alias_version
+from forecasting.mlops.registry import CHAMPION, TRAINING_KEY, alias_version
 from forecasting.mlops.router import Route, log_router, smoke_test_router
 from forecasting.mlops.smoke import smoke_test
 from forecasting.mlops.tracking import connect
+from forecasting.system.transient import is_transient
 from tasks.records import PublishedModel, TrainedSegment
 
 
@@ -41,6 +42,8 @@ def publish_trained(client, seg: TrainedSegment, registry: RegistryConfig, tags:
         "data_hash": seg.fingerprint,
         **tags,
     }
+    if seg.training_key:  # a retry or a rerun with another chunk size finds this version instead of adding one
+        version_tags[TRAINING_KEY] = seg.training_key
     return publish_model(client, seg.segment, registry.name_for(seg.segment), seg.model_uri, seg.run_id, version_tags,
                          forecast=seg.forecast)
 
@@ -52,22 +55,62 @@ def publish_champions(trained: list[TrainedSegment], registry: RegistryConfig, t
     return [publish_trained(client, seg, registry, tags) for seg in trained if seg.status == "trained"]
 
 
+class RouterIncomplete(RuntimeError):
+    """The router would leave out segments that have a champion; the message names them and why.
+    Raised from the registry error behind it, so a transient one is retried by the task's policy."""
+
+
+def champion_routes(client, segment_values: dict[str, dict], registry: RegistryConfig, promoted: list[str] = ()) -> list[Route]:
+    """A route for every segment whose registered model has a ``champion``; a segment without one (never
+    promoted) is left out. Raises :class:`RouterIncomplete` naming every segment whose champion could not
+    be read, or that was promoted in this run and has no champion alias now."""
+    routes, missing, cause = [], {}, None
+    for segment, values in sorted(segment_values.items()):
+        name = registry.name_for(segment)
+        try:
+            version = alias_version(client, name, CHAMPION)
+        except Exception as exc:  # anything but "does not exist": the segment may have a champion
+            missing[segment] = f"reading the champion of {name} failed: {type(exc).__name__}: {str(exc)[:300]}"
+            cause = cause if cause is not None and is_transient(cause) else exc
+            continue
+        if version is not None:
+            routes.append(Route(segment, {k: str(v) for k, v in values.items()}, name, version))
+        elif segment in promoted:
+            missing[segment] = f"promoted in this run, but {name} has no {CHAMPION} alias now"
+    if missing:
+        listed = "; ".join(f"{segment} ({why})" for segment, why in list(missing.items())[:10])
+        raise RouterIncomplete(f"the router would leave out {len(missing)} segment(s) that have a champion, so it was not "
+                               f"registered or promoted: {listed}") from cause
+    return routes
+
+
 @task(name="publish-router", cache_policy=NO_CACHE, persist_result=True)
 def publish_router(segment_values: dict[str, dict], segment_cols: list[str], registry: RegistryConfig, tracking: TrackingConfig,
-                   parent_run_id: str, tags: dict[str, str]) -> tuple[PublishedModel, int]:
+                   parent_run_id: str, tags: dict[str, str], promoted: list[str] = ()) -> tuple[PublishedModel, int]:
     """Freeze the current champion of every segment of the data into one router model (a segment whose
-    retraining failed or was not asked for keeps its previous champion), register it, smoke-test it."""
+    retraining failed or was not asked for keeps its previous champion), register it, smoke-test it.
+    Every segment with a champion is routed, or nothing is registered (:class:`RouterIncomplete`)."""
     import mlflow
 
     client = connect(tracking)
-    routes = []
-    for segment, values in sorted(segment_values.items()):
-        name = registry.name_for(segment)
-        version = alias_version(client, name, CHAMPION)
-        if version is not None:
-            routes.append(Route(segment, {k: str(v) for k, v in values.items()}, name, version))
+    routes = champion_routes(client, segment_values, registry, list(promoted))
+    unrouted = sorted(set(segment_values) - {r.segment for r in routes})
+    _logger().info("router: %d segment(s) routed; %d without a champion%s", len(routes), len(unrouted),
+                   f" (never promoted: {', '.join(unrouted[:10])})" if unrouted else "")
     with mlflow.start_run(run_id=parent_run_id):
         info, size = log_router(routes, segment_cols)
     router = publish_model(client, "router", registry.router_name(), info.model_uri, parent_run_id,
                            {"kind": "router", "segments": str(len(routes)), **tags}, check=smoke_test_router)
     return router, size
+
+
+def _logger():
+    from prefect.exceptions import MissingContextError
+    from prefect.logging import get_run_logger
+
+    try:
+        return get_run_logger()
+    except MissingContextError:  # called outside a run (tests, scripts)
+        import logging
+
+        return logging.getLogger(__name__)

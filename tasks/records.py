@@ -49,3 +49,4 @@ class TrainedSegment:
     seconds: float = 0.0
     computed_in: str | None = None
     fingerprint: str = ""
+    training_key: str = ""  # segment, data, configuration and code: what registration is idempotent on

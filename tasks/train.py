@@ -12,21 +12,19 @@ from prefect import task
 from prefect.context import get_run_context
 
 from forecasting.errors import ForecastingError
-from forecasting.fingerprint import (
-    code_fingerprint,
-    config_fingerprint,
-    segment_fingerprint,
-)
+from forecasting.fingerprint import config_fingerprint, segment_fingerprint
 from forecasting.mlops.config import RegistryConfig, TrackingConfig
 from forecasting.mlops.pyfunc import with_iso_dates
+from forecasting.mlops.registry import TRAINING_KEY
 from forecasting.mlops.segment_run import record_segment
-from forecasting.mlops.tracking import connect
+from forecasting.mlops.tracking import connect, reaching
+from forecasting.mlops.training_key import finished_segment_run, training_key
 from forecasting.pipeline import ForecastJob, train_segment
 from forecasting.selection import BASELINE
 from forecasting.system.runtime import work_seconds
 from forecasting.system.transient import is_transient
 from forecasting.validation import PreparedSegment, SegmentReport
-from tasks.policies import cache_key
+from tasks.policies import cache_key, training_code
 from tasks.publish import publish_trained
 from tasks.records import TrainedSegment
 
@@ -40,7 +38,7 @@ def chunk_cache_key(context, parameters) -> str:
     tracking: TrackingConfig = parameters["tracking"]
     fingerprints = [f"{s.key}:{segment_fingerprint(s.history, s.future)}" for s in chunk]
     destination = f"{tracking.resolved_tracking_uri()}|{tracking.experiment}"
-    return "train-" + cache_key(*fingerprints, config_fingerprint(job), destination, code_fingerprint())
+    return "train-" + cache_key(*fingerprints, config_fingerprint(job), destination, training_code())
 
 
 @task(name="train-segments", persist_result=True, cache_key_fn=chunk_cache_key, timeout_seconds=600)
@@ -57,9 +55,11 @@ def train_segments(
     ``registry``, each trained champion is published as soon as it is logged."""
     flow_run = getattr(get_run_context(), "task_run", None)
     computed_in = str(flow_run.flow_run_id) if flow_run is not None else None
+    with reaching(tracking):  # where finished runs of the same training are looked up (a retry reuses them)
+        experiment_id = connect(tracking).get_run(parent_run_id).info.experiment_id
     results = []
     for segment in chunk:
-        result = _train_one(segment, reports[segment.key], job, tracking, parent_run_id, tags, computed_in)
+        result = _train_one(segment, reports[segment.key], job, tracking, parent_run_id, tags, computed_in, experiment_id)
         if registry is not None and result.status == "trained":
             _publish(result, registry, tracking, tags)
         results.append(result)
@@ -75,10 +75,17 @@ def _publish(result: TrainedSegment, registry: RegistryConfig, tracking: Trackin
         result.notes.append(f"published by the publish stage: {type(exc).__name__}: {exc}")
 
 
-def _train_one(segment, report, job, tracking, parent_run_id, tags, computed_in) -> TrainedSegment:
+def _logged_before(tracking: TrackingConfig, experiment_id: str, key: str):
+    with reaching(tracking):
+        return finished_segment_run(connect(tracking), experiment_id, key)
+
+
+def _train_one(segment, report, job, tracking, parent_run_id, tags, computed_in, experiment_id) -> TrainedSegment:
     started = time.perf_counter()
     fingerprint = segment_fingerprint(segment.history, segment.future)
-    base = TrainedSegment(segment.key, dict(segment.values), "failed", metric=job.backtest.metric, computed_in=computed_in, fingerprint=fingerprint)
+    key = training_key(segment.key, fingerprint, config_fingerprint(job), training_code())
+    base = TrainedSegment(segment.key, dict(segment.values), "failed", metric=job.backtest.metric, computed_in=computed_in,
+                          fingerprint=fingerprint, training_key=key)
     work_started = work_seconds()
     try:
         outcome = train_segment(segment, report, job)
@@ -93,10 +100,17 @@ def _train_one(segment, report, job, tracking, parent_run_id, tags, computed_in)
     selection, backtest = outcome.selection, outcome.backtest
     base.fit_cpu_seconds = work_seconds() - work_started
     tracking_started = time.perf_counter()
+    notes = list(selection.notes)
     try:
-        confidence = {"confidence": "low", "low_confidence_reason": selection.low_confidence[:500]} if selection.low_confidence else {"confidence": "normal"}
-        record = record_segment(tracking, parent_run_id, segment, report, backtest, selection, len(segment.future),
-                                {**tags, "segment_fingerprint": fingerprint, **confidence})
+        record = _logged_before(tracking, experiment_id, key)
+        if record is not None:  # a retried chunk or another chunk size: the same training, logged once
+            notes.append(f"same data, configuration and code as MLflow run {record.run_id}: reused, not logged again")
+        else:
+            confidence = {"confidence": "low", "low_confidence_reason": selection.low_confidence[:500]} if selection.low_confidence else {"confidence": "normal"}
+            run_tags = {**tags, "segment_fingerprint": fingerprint, TRAINING_KEY: key, **confidence}
+            if selection.notes:
+                run_tags["selection_notes"] = " | ".join(selection.notes)[:4000]
+            record = record_segment(tracking, parent_run_id, segment, report, backtest, selection, len(segment.future), run_tags)
     except Exception as exc:
         if is_transient(exc) and not isinstance(exc, ForecastingError):
             raise  # the task's retry policy handles it
@@ -116,7 +130,7 @@ def _train_one(segment, report, job, tracking, parent_run_id, tags, computed_in)
     if selection.runner_up_forecast is not None:
         base.runner_up, base.runner_up_forecast = selection.runner_up, with_iso_dates(selection.runner_up_forecast).to_dict("records")
     base.history_tail = with_iso_dates(segment.history[["ds", "y"]].iloc[-HISTORY_TAIL:]).to_dict("records")
-    base.notes = list(selection.notes)
+    base.notes = notes
     base.low_confidence = selection.low_confidence
     base.run_id, base.model_uri = record.run_id, record.model_uri
     base.seconds = time.perf_counter() - started

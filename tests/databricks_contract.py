@@ -3,12 +3,19 @@ serving endpoints (create, get, update config, delete, invocations — model and
 current user.
 
 This is a contract test of OUR READING of the API, not Databricks itself. Faults can be injected:
-throttling/unavailable answers, a configuration update that fails, an endpoint that never gets READY.
+throttling/unavailable answers, a configuration update that fails, an endpoint that never gets READY,
+server errors while an update is being polled, a served version that answers wrongly or fails.
+
+Invocations are answered by the served entity with the most traffic: by ``predict_with(entity_name,
+entity_version, records)`` when set (e.g. :func:`mlflow_predictor`, the registered model's real
+prediction), else a constant ``yhat = 1.0``. An update while another is in progress is refused with
+409 RESOURCE_CONFLICT (what we assume Databricks does: one configuration update at a time).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import http.server
 import json
 import re
@@ -25,6 +32,10 @@ class ContractServer:
         self.forbid_lookup = False
         self.ready_after_polls = ready_after_polls
         self.chat_reply = lambda body: "Summary."  # what a chat endpoint answers, given the request body
+        self.predict_with = None  # (entity_name, entity_version, records) -> predictions; None: yhat = 1.0
+        self.wrong_versions: set[str] = set()  # served versions whose answers are off by +1000
+        self.failing_versions: set[str] = set()  # served versions whose invocations answer 500
+        self.fail_polls_while_updating = 0  # GETs of an endpoint with an update pending that answer 500
         self.lock = threading.Lock()
         server = self
 
@@ -86,12 +97,17 @@ class ContractServer:
                 return 404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": f"Serving endpoint {name} does not exist"}
             endpoint = self.endpoints[name]
             if method == "PUT" and match.group(2):
+                if endpoint["pending"] is not None:
+                    return 409, {"error_code": "RESOURCE_CONFLICT", "message": f"Endpoint {name} is currently being updated"}
                 endpoint.update(pending=body, polls=0)
                 endpoint["state"]["config_update"] = "IN_PROGRESS"
                 return 200, self.view(name)
             if method == "DELETE":
                 del self.endpoints[name]
                 return 200, {}
+            if endpoint["pending"] is not None and self.fail_polls_while_updating > 0:
+                self.fail_polls_while_updating -= 1
+                return 500, {"error_code": "INTERNAL_ERROR", "message": "injected server error while updating"}
             self.advance(endpoint)
             return 200, self.view(name)
         match = re.fullmatch(r"/serving-endpoints/([^/]+)/invocations", path)
@@ -102,8 +118,30 @@ class ContractServer:
             records = body.get("dataframe_records")
             if records is None:
                 return 400, {"error_code": "BAD_REQUEST", "message": "expected dataframe_records"}
-            return 200, {"predictions": [{**row, "yhat": 1.0, "yhat_lower": 0.5, "yhat_upper": 1.5} for row in records]}
+            return self.invoke(match.group(1), records)
         return 404, {"error_code": "ENDPOINT_NOT_FOUND", "message": f"no route for {method} {path}"}
+
+    def served(self, name: str) -> dict | None:
+        """The served entity that takes the most traffic (what answers a query)."""
+        config = self.endpoints.get(name, {}).get("config") or {}
+        entities = {e["name"]: e for e in config.get("served_entities", [])}
+        routes = sorted((config.get("traffic_config") or {}).get("routes", []), key=lambda r: -r["traffic_percentage"])
+        return entities.get(routes[0]["served_entity_name"]) if routes else next(iter(entities.values()), None)
+
+    def invoke(self, name: str, records: list[dict]):
+        entity = self.served(name)
+        if entity is None:
+            return 404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": f"endpoint {name} serves nothing"}
+        version = str(entity["entity_version"])
+        if version in self.failing_versions:
+            return 500, {"error_code": "INTERNAL_ERROR", "message": f"injected: served version {version} failed"}
+        if self.predict_with is None:
+            predictions = [{**row, "yhat": 1.0, "yhat_lower": 0.5, "yhat_upper": 1.5} for row in records]
+        else:
+            predictions = self.predict_with(entity["entity_name"], version, records)
+        if version in self.wrong_versions:
+            predictions = [{**p, **{k: p[k] + 1000 for k in ("yhat", "yhat_lower", "yhat_upper") if k in p}} for p in predictions]
+        return 200, {"predictions": predictions}
 
     def advance(self, endpoint: dict) -> None:
         """Each GET moves an update along: after ``ready_after_polls`` it is applied (or fails)."""
@@ -127,3 +165,20 @@ class ContractServer:
 
     def calls(self, method: str, fragment: str) -> list[dict]:
         return [r for r in self.requests if r["method"] == method and fragment in r["path"]]
+
+
+def mlflow_predictor():
+    """Answer like Model Serving does: load ``models:/<entity_name>/<entity_version>`` from the MLflow
+    registry this process is connected to and predict the records."""
+    import mlflow
+    import pandas as pd
+
+    @functools.lru_cache(maxsize=16)
+    def model(name: str, version: str):
+        return mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+
+    def predict(name: str, version: str, records: list[dict]) -> list[dict]:
+        answer = pd.DataFrame(model(name, version).predict(pd.DataFrame(records)))
+        return json.loads(answer.to_json(orient="records", date_format="iso"))
+
+    return predict

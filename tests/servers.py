@@ -161,12 +161,19 @@ class Relay:
 
 
 
+ERROR_CODES = {403: "PERMISSION_DENIED", 429: "REQUEST_LIMIT_EXCEEDED", 500: "INTERNAL_ERROR"}
+
+
 class FaultProxy:
     """Forwards every request to ``upstream``; answers ``status`` instead for the first ``times``
-    requests whose path contains ``fragment``. Records what it injected."""
+    requests whose path (with its query) contains ``fragment`` (every one of them, given a tuple) and,
+    when given, whose body contains ``body_fragment`` (e.g. one segment's name). Records what it injected."""
 
-    def __init__(self, upstream: str, fragment: str, status: int = 503, times: int = 1):
-        self.upstream, self.fragment, self.status, self.remaining = upstream.rstrip("/"), fragment, status, times
+    def __init__(self, upstream: str, fragment: str | tuple[str, ...], status: int = 503, times: int = 1,
+                 body_fragment: str | None = None):
+        self.upstream, self.status, self.remaining = upstream.rstrip("/"), status, times
+        self.fragments = (fragment,) if isinstance(fragment, str) else tuple(fragment)
+        self.body_fragment = body_fragment
         self.injected: list[str] = []
         self.lock = threading.Lock()
         proxy = self
@@ -178,15 +185,19 @@ class FaultProxy:
             def _forward(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) or None
                 with proxy.lock:
-                    inject = proxy.fragment in self.path and proxy.remaining > 0
+                    inject = (all(f in self.path for f in proxy.fragments) and proxy.remaining > 0
+                              and (proxy.body_fragment is None or proxy.body_fragment.encode() in (body or b"")))
                     if inject:
                         proxy.remaining -= 1
                         proxy.injected.append(self.path)
                 if inject:
+                    code = ERROR_CODES.get(proxy.status, "TEMPORARILY_UNAVAILABLE")
+                    payload = f'{{"error_code": "{code}", "message": "injected fault"}}'.encode()
                     self.send_response(proxy.status)
                     self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
-                    self.wfile.write(b'{"error_code": "TEMPORARILY_UNAVAILABLE", "message": "injected fault"}')
+                    self.wfile.write(payload)
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length", "connection")}
                 request = urllib.request.Request(proxy.upstream + self.path, data=body, headers=headers, method=self.command)

@@ -27,21 +27,49 @@ class RegisteredVersion:
         return f"models:/{self.name}/{self.version}"
 
 
-def find_version_for_run(client: MlflowClient, name: str, run_id: str) -> str | None:
-    """The version of ``name`` that was registered from ``run_id``, if any."""
-    for version in client.search_model_versions(f"name='{name}'"):
+TRAINING_KEY = "training_key"
+_MISSING_CODES = {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"}
+
+
+def does_not_exist(exc: Exception) -> bool:
+    """True when the registry said the model, version or alias does not exist; False for anything
+    else (unavailable, throttled, permission denied), which callers must not read as "absent"."""
+    code = getattr(exc, "error_code", None)
+    if code in _MISSING_CODES:
+        return True
+    # the open-source store answers a missing alias with INVALID_PARAMETER_VALUE "... alias X not found."
+    return code == "INVALID_PARAMETER_VALUE" and "not found" in str(exc).lower()
+
+
+def find_version(client: MlflowClient, name: str, run_id: str, training_key: str | None = None) -> str | None:
+    """The version of ``name`` registered for the same training (its ``training_key`` tag) or, for
+    versions without one, from ``run_id``; None when there is none or the model does not exist yet.
+    Any other registry error propagates: guessing "not registered" would register a duplicate."""
+    try:
+        versions = client.search_model_versions(f"name='{name}'")
+    except mlflow.exceptions.MlflowException as exc:
+        if does_not_exist(exc):
+            return None
+        raise
+    for version in sorted(versions, key=lambda v: int(v.version)):
+        if training_key and (version.tags or {}).get(TRAINING_KEY) == training_key:
+            return str(version.version)
+    for version in sorted(versions, key=lambda v: int(v.version)):
         if version.run_id == run_id:
             return str(version.version)
     return None
 
 
+def find_version_for_run(client: MlflowClient, name: str, run_id: str) -> str | None:
+    """The version of ``name`` that was registered from ``run_id``, if any."""
+    return find_version(client, name, run_id)
+
+
 def register(client: MlflowClient, name: str, model_uri: str, run_id: str, tags: dict[str, str]) -> RegisteredVersion:
-    """Register the run's model as a new version of ``name`` with ``tags``; registering the same run
-    twice returns the existing version."""
-    try:
-        existing = find_version_for_run(client, name, run_id)
-    except mlflow.exceptions.MlflowException:
-        existing = None  # the registered model does not exist yet
+    """Register the run's model as a new version of ``name`` with ``tags``. Idempotent: when ``tags``
+    carry a ``training_key`` (segment, data, configuration, code), a version of the same training is
+    returned instead, whichever run logged it; registering the same run twice returns its version."""
+    existing = find_version(client, name, run_id, tags.get(TRAINING_KEY))
     if existing is not None:
         return RegisteredVersion(name, existing, reused=True)
     version = mlflow.register_model(model_uri, name, tags={k: str(v) for k, v in tags.items()})
@@ -53,11 +81,14 @@ def set_alias(client: MlflowClient, name: str, alias: str, version: str) -> None
 
 
 def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
-    """Which version carries ``alias`` now (None when the alias or the model does not exist)."""
+    """Which version carries ``alias`` now: None when the alias or the model does not exist. Any other
+    error (unavailable, permission denied) raises: "no champion" must never be a guess."""
     try:
         return str(client.get_model_version_by_alias(name, alias).version)
-    except mlflow.exceptions.MlflowException:
-        return None
+    except mlflow.exceptions.MlflowException as exc:
+        if does_not_exist(exc):
+            return None
+        raise
 
 
 def tag_version(client: MlflowClient, name: str, version: str, tags: dict[str, str]) -> None:

@@ -67,9 +67,13 @@ def check_serving(deploy: DeployConfig) -> Check:
         return status.ready, f"{status.url or ''} {status.model or ''} v{status.version or '-'} {status.detail}".strip()
 
     if deploy.target == "local":
+        from forecasting.serving import DeployError
         from forecasting.serving.local import LocalTarget
 
-        deployed = LocalTarget(deploy)._read() is not None
+        try:
+            deployed = LocalTarget(deploy)._read() is not None
+        except DeployError as exc:  # an unreadable state file: say so, never "nothing deployed"
+            return Check("serving (local)", False, True, str(exc))
         if not deployed:
             return Check("serving (local)", True, False, "nothing deployed yet")
     return _timed(f"serving ({deploy.target})", True, probe)

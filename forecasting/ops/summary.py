@@ -68,6 +68,7 @@ def training_summary(rows: list[dict], metric: str, links: dict[str, str] | None
     doc.table("Low-confidence segments (thin backtest evidence)", ["segment", "champion", "why"],
               [[r["segment"], r["champion"], r["low_confidence"]] for r in trained if r.get("low_confidence")])
     doc.table("Failed segments", ["segment", "reason"], [[r["segment"], r["reason"]] for r in failed])
+    doc.table("Notes", ["segment", "note"], [[r["segment"], note] for r in trained for note in r.get("notes") or []])
     return doc.links(links).text()
 
 

@@ -6,6 +6,7 @@ import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from forecasting.errors import ForecastingError
@@ -29,6 +30,29 @@ def check_model_reference(model_name: str, version: str) -> str:
     return f"models:/{model_name}/{version}"
 
 
+FORECAST_COLUMNS = ("yhat", "yhat_lower", "yhat_upper")
+
+
+def answer_mismatch(answer: pd.DataFrame, expected: pd.DataFrame | None) -> str | None:
+    """Why an endpoint's answer to the smoke request is wrong: not one forecast row per request row, or
+    (given the registered model's own prediction) different numbers. None when it is right."""
+    if expected is None:
+        if not set(FORECAST_COLUMNS) <= set(answer.columns):
+            return f"it answered with columns {list(answer.columns)}, not {', '.join(FORECAST_COLUMNS)}"
+        return None
+    if len(answer) != len(expected):
+        return f"it answered {len(answer)} rows for {len(expected)}"
+    for column in (c for c in FORECAST_COLUMNS if c in expected.columns):
+        if column not in answer.columns:
+            return f"its answer has no {column!r} column"
+        got, want = answer[column].to_numpy(dtype=float), expected[column].to_numpy(dtype=float)
+        close = np.isclose(got, want, rtol=1e-6, atol=1e-9, equal_nan=True)
+        if not close.all():
+            row = int(np.argmin(close))
+            return f"{column} is {got[row]:.6g} instead of the registered model's own {want[row]:.6g} (row {row + 1} of the example)"
+    return None
+
+
 @dataclass
 class EndpointStatus:
     target: str
@@ -44,8 +68,12 @@ class DeploymentTarget(ABC):
     name: str
 
     @abstractmethod
-    def deploy(self, model_name: str, version: str, example: pd.DataFrame | None = None) -> EndpointStatus:
-        """Serve exactly ``models:/model_name/version``; the previous deployment keeps serving if this fails."""
+    def deploy(self, model_name: str, version: str, example: pd.DataFrame | None = None,
+               expected: pd.DataFrame | None = None) -> EndpointStatus:
+        """Serve exactly ``models:/model_name/version``. Before the previous version stops serving (or the
+        deploy is declared done), the new one must answer ``example`` with ``expected`` (the registered
+        model's own prediction). On any failure after the swap started, the previous deployment serves
+        again, and the :class:`DeployError` says what failed and what serves now."""
 
     @abstractmethod
     def status(self) -> EndpointStatus: ...

@@ -16,6 +16,7 @@ from forecasting.serving.base import (
     DeployError,
     DeploymentTarget,
     EndpointStatus,
+    answer_mismatch,
     check_model_reference,
 )
 from forecasting.serving.config import DeployConfig
@@ -33,6 +34,14 @@ def workspace_client(config: DeployConfig, retry_timeout_seconds: int | None = N
     if retry_timeout_seconds is not None:
         kwargs.update(retry_timeout_seconds=retry_timeout_seconds, http_timeout_seconds=retry_timeout_seconds)
     return WorkspaceClient(config=Config(**kwargs))
+
+
+def _answered(exc: Exception) -> bool:
+    """Whether the workspace answered the call with an error (so it was not applied), as opposed to a
+    connection failure or timeout, after which the call may or may not have been applied."""
+    from databricks.sdk.errors import DatabricksError
+
+    return isinstance(exc, DatabricksError)
 
 
 def entity_name(model_name: str, version: str) -> str:
@@ -64,22 +73,29 @@ class DatabricksTarget(DeploymentTarget):
         config = getattr(endpoint, "config", None) if endpoint else None
         return list(getattr(config, "served_entities", None) or [])
 
+    def _state(self) -> tuple[str, str]:
+        state = self.client.serving_endpoints.get(self.endpoint).state
+        return getattr(state.config_update, "value", str(state.config_update)), getattr(state.ready, "value", str(state.ready))
+
     def _wait_ready(self, timeout: float) -> None:
         """The SDK's waiter only waits for the config update; an endpoint is usable when READY."""
         deadline = time.monotonic() + timeout
-        last = "unknown"
         while True:
-            endpoint = self.client.serving_endpoints.get(self.endpoint)
-            state = endpoint.state
-            update = getattr(state.config_update, "value", str(state.config_update))
-            ready = getattr(state.ready, "value", str(state.ready))
-            last = f"config_update={update}, ready={ready}"
+            update, ready = self._state()
             if update in ("UPDATE_FAILED", "UPDATE_CANCELED"):
                 raise DeployError(f"endpoint {self.endpoint!r}: configuration update ended in {update}")
             if update == "NOT_UPDATING" and ready == "READY":
                 return
             if time.monotonic() >= deadline:
-                raise DeployError(f"endpoint {self.endpoint!r} was not READY after {timeout:.0f}s ({last})")
+                raise DeployError(f"endpoint {self.endpoint!r} was not READY after {timeout:.0f}s (config_update={update}, ready={ready})")
+            time.sleep(self.config.poll_seconds)
+
+    def _wait_settled(self, timeout: float) -> None:
+        """Until no configuration update is in flight: the endpoint takes one update at a time."""
+        deadline = time.monotonic() + timeout
+        while self._state()[0] == "IN_PROGRESS":
+            if time.monotonic() >= deadline:
+                raise DeployError(f"endpoint {self.endpoint!r}: a configuration update was still in progress after {timeout:.0f}s")
             time.sleep(self.config.poll_seconds)
 
     def _served_input(self, model_name: str, version: str):
@@ -110,12 +126,16 @@ class DatabricksTarget(DeploymentTarget):
         return TrafficConfig(routes=[Route(served_entity_name=name, traffic_percentage=pct) for name, pct in routes])
 
     # --- interface -----------------------------------------------------------------------------
-    def deploy(self, model_name: str, version: str, example: pd.DataFrame | None = None) -> EndpointStatus:
+    def deploy(self, model_name: str, version: str, example: pd.DataFrame | None = None,
+               expected: pd.DataFrame | None = None) -> EndpointStatus:
+        """Create or update the endpoint, wait until READY, and query it with ``example``: its answer must
+        equal ``expected`` before the deploy counts as done. On any failure from the update on (an SDK
+        or HTTP error, UPDATE_FAILED, a timeout, a wrong answer) the previous configuration is put back."""
         from databricks.sdk.service.serving import EndpointCoreConfigInput
 
         check_model_reference(model_name, version)
         current = self._get()
-        previous = self._entities(current)
+        previous, previous_routes = self._entities(current), self._routes(current)
         new = self._served_input(model_name, version)
         entities, routes = [new], [(new.name, 100)]
         challenger_pct = self.config.challenger_traffic_percent
@@ -123,29 +143,61 @@ class DatabricksTarget(DeploymentTarget):
         if old is not None and challenger_pct:
             entities.append(self._as_input(old))
             routes = [(new.name, 100 - challenger_pct), (old.name, challenger_pct)]
-        if current is None:
-            self.client.serving_endpoints.create(self.endpoint, config=EndpointCoreConfigInput(name=self.endpoint, served_entities=entities, traffic_config=self._traffic(routes)))
-        else:
-            self.client.serving_endpoints.update_config(self.endpoint, served_entities=entities, traffic_config=self._traffic(routes))
+        swapping = False
         try:
+            if current is None:
+                self.client.serving_endpoints.create(self.endpoint, config=EndpointCoreConfigInput(name=self.endpoint, served_entities=entities, traffic_config=self._traffic(routes)))
+            else:
+                self.client.serving_endpoints.update_config(self.endpoint, served_entities=entities, traffic_config=self._traffic(routes))
+            swapping = True
             self._wait_ready(self.config.databricks_ready_timeout_seconds)
-            if example is not None and not example.empty:
-                self.predict(example)
-        except DeployError as exc:
-            raise DeployError(f"{exc}; {self._roll_back_to(previous)}") from None
+            self._smoke(model_name, version, example, expected)
+        except Exception as exc:
+            what = str(exc) if isinstance(exc, DeployError) else f"endpoint {self.endpoint!r}: deploying {model_name} v{version} failed: {type(exc).__name__}: {exc}"
+            if not swapping and _answered(exc):  # the workspace refused the create/update: nothing changed
+                after = (f"the update was refused, so {previous[0].entity_name} v{previous[0].entity_version} still serves" if previous
+                         else "the endpoint was not created, so nothing serves")
+            elif previous:
+                after = self._roll_back_to(previous, previous_routes)
+            else:
+                after = (f"there was no previous configuration to roll back to: the endpoint holds {model_name} v{version}, which failed; "
+                         "fix it and deploy again, or delete the endpoint")
+            raise DeployError(f"{what}; {after}") from None
         self._remember({"model": model_name, "version": str(version), "previous": [self._describe(e) for e in previous]})
         return self.status()
 
-    def _roll_back_to(self, previous: list) -> str:
+    def _smoke(self, model_name: str, version: str, example: pd.DataFrame | None, expected: pd.DataFrame | None) -> None:
+        if example is None or example.empty:
+            return
+        why = answer_mismatch(self.predict(example), expected)
+        if why:
+            raise DeployError(f"endpoint {self.endpoint!r} serving {model_name} v{version} answers the smoke request differently "
+                              f"from the registered model: {why}")
+
+    @staticmethod
+    def _routes(endpoint) -> list[tuple[str, int]]:
+        config = getattr(endpoint, "config", None) if endpoint else None
+        traffic = getattr(config, "traffic_config", None)
+        return [(r.served_entity_name, int(r.traffic_percentage)) for r in (getattr(traffic, "routes", None) or [])]
+
+    def _roll_back_to(self, previous: list, routes: list[tuple[str, int]] | None = None) -> str:
+        """Put the previous served entities and traffic back; says what serves now."""
         if not previous:
             return "there was no previous configuration to roll back to"
         inputs = [self._as_input(e) for e in previous]
-        self.client.serving_endpoints.update_config(self.endpoint, served_entities=inputs, traffic_config=self._traffic([(inputs[0].name, 100)]))
+        label = f"{inputs[0].entity_name} v{inputs[0].entity_version}"
+        timeout = self.config.databricks_ready_timeout_seconds
         try:
-            self._wait_ready(self.config.databricks_ready_timeout_seconds)
-        except DeployError as exc:
-            return f"rolled back to {inputs[0].entity_name} v{inputs[0].entity_version}, which is not ready either ({exc})"
-        return f"rolled back to {inputs[0].entity_name} v{inputs[0].entity_version}"
+            self._wait_settled(timeout)
+            self.client.serving_endpoints.update_config(self.endpoint, served_entities=inputs,
+                                                        traffic_config=self._traffic(routes or [(inputs[0].name, 100)]))
+        except Exception as exc:
+            return f"rolling back to {label} failed ({type(exc).__name__}: {exc}): check what the endpoint serves"
+        try:
+            self._wait_ready(timeout)
+        except Exception as exc:
+            return f"rolled back to {label}, which is not ready either ({type(exc).__name__}: {exc})"
+        return f"rolled back to {label}, which serves again"
 
     @staticmethod
     def _describe(entity) -> dict:

@@ -3,6 +3,7 @@ swapped blue-green (start the new version on a free port, smoke-test it over HTT
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import subprocess
@@ -19,6 +20,7 @@ from forecasting.serving.base import (
     DeployError,
     DeploymentTarget,
     EndpointStatus,
+    answer_mismatch,
     check_model_reference,
 )
 from forecasting.serving.config import DeployConfig
@@ -67,15 +69,48 @@ class LocalTarget(DeploymentTarget):
 
     # --- state ---------------------------------------------------------------------------------
     def _read(self) -> dict | None:
+        """The active endpoint, or None when nothing is deployed. An unreadable file is an error naming
+        it: reading it as "nothing deployed" would orphan the server it recorded."""
         try:
-            return json.loads(self.state_file.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+            text = self.state_file.read_text()
+        except FileNotFoundError:
             return None
+        try:
+            state = json.loads(text)
+            missing = [k for k in ("model", "version", "url", "pid", "log") if k not in state]
+            if missing:
+                raise ValueError(f"no {', '.join(missing)}")
+            int(state["pid"])
+        except (ValueError, TypeError) as exc:
+            raise DeployError(f"the local serving state file {self.state_file} is unreadable ({type(exc).__name__}: {str(exc)[:120]}); "
+                              f"servers it recorded may still run: `forecast-flows serve stop` stops every server recorded in "
+                              f"{self.root}, then deploy again") from None
+        return state
 
     def _write(self, state: dict) -> None:
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=1))
         os.replace(tmp, self.state_file)  # readers see the old or the new endpoint, never half of one
+
+    def _stop(self, server: dict, grace: float = 10.0) -> None:
+        """Stop a server we started and forget its pid file."""
+        stop_process(int(server["pid"]), grace=grace)
+        if server.get("port"):
+            (self.root / f"{server['port']}.pid").unlink(missing_ok=True)
+
+    def _recorded_servers(self) -> list[tuple[Path, int]]:
+        """Every server whose pid file is still here and that is still our `mlflow models serve`."""
+        found = []
+        for pid_file in sorted(self.root.glob("*.pid")):
+            try:
+                pid = int(pid_file.read_text().strip())
+            except (OSError, ValueError):
+                continue
+            if alive(pid) and _is_model_server(pid):
+                found.append((pid_file, pid))
+            else:
+                pid_file.unlink(missing_ok=True)
+        return found
 
     # --- processes -----------------------------------------------------------------------------
     def _start(self, model_name: str, version: str) -> dict:
@@ -119,35 +154,50 @@ class LocalTarget(DeploymentTarget):
         lines = [line for line in text.strip().splitlines() if line.strip()]
         return " / ".join(lines[-3:])[-MAX_LOG_TAIL:] + f" (log: {server['log']})"
 
-    def _smoke(self, server: dict, example: pd.DataFrame | None) -> None:
+    def _smoke(self, server: dict, example: pd.DataFrame | None, expected: pd.DataFrame | None) -> None:
+        """The new server, before it is switched to, must answer ``example`` like the registered model."""
         if example is None or example.empty:
             return
-        status, body = http_json(server["url"] + "/invocations", records_payload(example), timeout=60)
+        label = f"{server['model']} v{server['version']}"
+        try:
+            status, body = http_json(server["url"] + "/invocations", records_payload(example), timeout=60)
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            raise DeployError(f"{label} did not answer its smoke request ({type(exc).__name__}: {exc}): {self._tail(server)}") from None
         if status != 200:
-            raise DeployError(f"{server['model']} v{server['version']} failed its smoke request with HTTP {status}: {str(body)[:300]}")
-        answer = predictions_frame(body)
-        if len(answer) != len(example) or not {"yhat", "yhat_lower", "yhat_upper"} <= set(answer.columns):
-            raise DeployError(f"{server['model']} v{server['version']} answered the smoke request with {len(answer)} rows and columns {list(answer.columns)}")
+            raise DeployError(f"{label} failed its smoke request with HTTP {status}: {str(body)[:300]}")
+        why = answer_mismatch(predictions_frame(body), expected)
+        if why:
+            raise DeployError(f"{label} answers the smoke request differently from the registered model: {why}")
 
     # --- interface -----------------------------------------------------------------------------
-    def deploy(self, model_name: str, version: str, example: pd.DataFrame | None = None) -> EndpointStatus:
-        """Blue-green: the old server keeps serving until the new one answered /ping and the smoke request."""
+    def deploy(self, model_name: str, version: str, example: pd.DataFrame | None = None,
+               expected: pd.DataFrame | None = None) -> EndpointStatus:
+        """Blue-green: the old server keeps serving until the new one answered /ping and answered the
+        smoke request like the registered model; on any failure before the switch the new one is
+        stopped and the error says what still serves."""
         check_model_reference(model_name, version)
         old = self._read()
         new = self._start(model_name, version)
         try:
             self._wait_ready(new)
-            self._smoke(new, example)
-        except DeployError as exc:
-            stop_process(new["pid"], grace=2)
-            keeps = f"; {old['model']} v{old['version']} keeps serving at {old['url']}" if old and self._ping(old) else ""
-            raise DeployError(f"{exc}{keeps}") from None
-        new["previous"] = {k: old[k] for k in ("model", "version")} if old else None
-        self._write(new)
+            self._smoke(new, example, expected)
+            new["previous"] = {k: old[k] for k in ("model", "version")} if old else None
+            self._write(new)
+        except Exception as exc:
+            self._stop(new, grace=2)
+            what = str(exc) if isinstance(exc, DeployError) else f"deploying {model_name} v{version} failed: {type(exc).__name__}: {exc}"
+            raise DeployError(f"{what}; {self._serving_now(old)}") from None
         if old and old.get("pid") != new["pid"]:
             time.sleep(self.config.drain_seconds)  # requests already sent to the old server finish
-            stop_process(old["pid"])
+            self._stop(old)
         return self.status()
+
+    def _serving_now(self, old: dict | None) -> str:
+        if old is None:
+            return "nothing was deployed before, so nothing serves"
+        if self._ping(old):
+            return f"{old['model']} v{old['version']} keeps serving at {old['url']}"
+        return f"{old['model']} v{old['version']} is still the deployed version at {old['url']}, but it does not answer either"
 
     def _ping(self, server: dict) -> bool:
         try:
@@ -182,10 +232,28 @@ class LocalTarget(DeploymentTarget):
         return self.deploy(previous["model"], previous["version"])
 
     def undeploy(self) -> None:
-        state = self._read()
+        """Stop the active server and every other server recorded here (one a corrupt state file or an
+        interrupted deploy lost track of), then forget the deployment."""
+        try:
+            state = self._read()
+        except DeployError:
+            state = None  # unreadable: the pid files still say what runs
         if state:
-            stop_process(state["pid"])
+            self._stop(state)
+        for pid_file, pid in self._recorded_servers():
+            stop_process(pid)
+            pid_file.unlink(missing_ok=True)
         self.state_file.unlink(missing_ok=True)
+
+
+def _is_model_server(pid: int) -> bool:
+    """Whether ``pid`` is still an `mlflow models serve` process (a pid file may outlive its process
+    and the pid be reused); where the command line cannot be read, trust the pid file."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return True
+    return "mlflow" in command and "serve" in command
 
 
 def _safe(name: str) -> str:
