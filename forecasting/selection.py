@@ -42,6 +42,7 @@ class Selection:
     runner_up_forecast: pd.DataFrame | None = None
     low_confidence: str = ""  # why this champion rests on thin evidence (empty: it does not)
     candidate_forecasts: dict[str, pd.DataFrame] = field(default_factory=dict)  # every candidate's, with all_models
+    candidate_models: dict[str, Forecaster] = field(default_factory=dict)  # their fitted models (in memory only)
 
     @property
     def champion_metrics(self) -> dict[str, float | None]:
@@ -153,6 +154,7 @@ def select_and_refit(segment: PreparedSegment, backtest: SegmentBacktest, models
         selection.runner_up, selection.runner_up_forecast = refits.first_usable(ranked[ranked.index(name) + 1:])
         if models.all_models:
             selection.candidate_forecasts = refits.all_usable(ranked, notes)
+            selection.candidate_models = {name: refits.model(name) for name in selection.candidate_forecasts}
         return selection
     raise ModelFitError(f"segment {segment.key!r}: every candidate failed its final refit ({'; '.join(notes)})")
 

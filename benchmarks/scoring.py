@@ -1,0 +1,104 @@
+"""Scores of the benchmark records (``benchmarks.candidates``): the M3 metrics per series, tables per
+set, interval coverage per step, and the paired bootstrap of the champion against a reference.
+
+Metrics are the M3 ones, per series then averaged: sMAPE = 200|y-f|/(|y|+|f|) (0-200) and MASE = MAE
+over the in-sample seasonal-naive MAE (lag = the set's season; lag 1 without one)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+ANCHORS = ("AutoETS", "AutoARIMA", "DynamicOptimizedTheta")
+ANCHOR_MEAN = "anchors' mean"
+
+
+def smape(actual, forecast) -> float:
+    actual, forecast = np.asarray(actual, float), np.asarray(forecast, float)
+    denom = np.abs(actual) + np.abs(forecast)
+    terms = np.where(denom == 0, 0.0, 200 * np.abs(actual - forecast) / np.where(denom == 0, 1, denom))
+    return float(np.mean(terms))
+
+
+def mase_scale(insample, m: int) -> float:
+    insample = np.asarray(insample, float)
+    lag = m if len(insample) > m else 1
+    scale = float(np.mean(np.abs(insample[lag:] - insample[:-lag])))
+    if scale == 0:
+        scale = float(np.mean(np.abs(np.diff(insample)))) or 1.0
+    return scale
+
+
+def mase(actual, forecast, insample, m: int) -> float:
+    return float(np.mean(np.abs(np.asarray(actual, float) - np.asarray(forecast, float))) / mase_scale(insample, m))
+
+
+def point_forecasts(record: dict) -> dict[str, np.ndarray]:
+    """Every method's forecast of the test part: the champion, each candidate refitted, each anchor and
+    the anchors' mean. A candidate without a usable refit is left out (counted by ``coverage_of``)."""
+    out = {"champion": np.asarray(record["champion_final"]["yhat"], float)}
+    for name, candidate in record["candidates"].items():
+        if "final" in candidate and np.isfinite(candidate["final"]["yhat"]).all():
+            out[name] = np.asarray(candidate["final"]["yhat"], float)
+    anchors = [np.asarray(record["anchors"][a]["yhat"], float) for a in ANCHORS if "yhat" in record["anchors"].get(a, {})]
+    for a in ANCHORS:
+        if "yhat" in record["anchors"].get(a, {}):
+            out[a] = np.asarray(record["anchors"][a]["yhat"], float)
+    if anchors:
+        out[ANCHOR_MEAN] = np.mean(anchors, axis=0)
+    return out
+
+
+def score(record: dict, forecasts: dict[str, np.ndarray] | None = None) -> dict:
+    """sMAPE and MASE of every method of one record (``forecasts`` overrides or adds methods)."""
+    forecasts = {**point_forecasts(record), **(forecasts or {})}
+    test, train, m = record["test"], record["train"], record["season"]
+    return {"smape": {k: smape(test, f) for k, f in forecasts.items()},
+            "mase": {k: mase(test, f, train, m) for k, f in forecasts.items()}}
+
+
+def table(scores: list[dict], methods: list[str] | None = None) -> dict[str, dict[str, float]]:
+    """Mean sMAPE and MASE per method over the series that have it (every method scored on the same
+    series: a series missing a method is left out of that method's mean only when it lacks it)."""
+    methods = methods or sorted({m for s in scores for m in s["smape"]})
+    out = {}
+    for method in methods:
+        rows = [s for s in scores if method in s["smape"]]
+        if rows:
+            out[method] = {"smape": float(np.mean([s["smape"][method] for s in rows])),
+                           "mase": float(np.mean([s["mase"][method] for s in rows])), "series": len(rows)}
+    return out
+
+
+def oracle(scores: list[dict], candidates: list[str]) -> dict[str, float]:
+    """The best candidate per series in hindsight, per metric."""
+    return {metric: float(np.mean([min(s[metric][c] for c in candidates if c in s[metric]) for s in scores])) for metric in ("smape", "mase")}
+
+
+def coverage(actual, lower, upper) -> np.ndarray:
+    """1 where the actual lies inside [lower, upper], per step."""
+    actual, lower, upper = (np.asarray(a, float) for a in (actual, lower, upper))
+    return ((actual >= lower) & (actual <= upper)).astype(float)
+
+
+def coverage_by_step(records: list[dict], bounds) -> dict:
+    """Share of actuals inside the interval ``bounds(record) -> (lower, upper) | None``: overall and per
+    step ahead (steps beyond a series' horizon are not counted)."""
+    hits: dict[int, list[float]] = {}
+    for record in records:
+        found = bounds(record)
+        if found is None:
+            continue
+        for step, hit in enumerate(coverage(record["test"], *found), start=1):
+            hits.setdefault(step, []).append(hit)
+    all_hits = [h for values in hits.values() for h in values]
+    return {"overall": float(np.mean(all_hits)) if all_hits else None,
+            "by_step": {step: float(np.mean(values)) for step, values in sorted(hits.items())}}
+
+
+def paired(diff: np.ndarray, draws: int = 10_000, seed: int = 0) -> dict:
+    """Mean of per-series differences with its 95 % bootstrap interval (resampling series)."""
+    diff = np.asarray(diff, float)
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), size=(draws, len(diff)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return {"mean": float(diff.mean()), "low": float(low), "high": float(high), "series": len(diff)}
