@@ -27,25 +27,40 @@ def cmd_serve(args) -> int:
 
 
 def cmd_server(args) -> int:
+    """The local Prefect server and, beside it, the MLflow UI on the local tracking store."""
     import json
 
+    from flows.mlflow_ui import mlflow_ui_url, recorded, start_mlflow_ui, stop_mlflow_ui
     from flows.runners import ensure_local_server, stop_local_server
+    from forecasting.mlops.config import TrackingConfig
     from forecasting.system.state import state_dir
 
     record = state_dir() / "prefect" / "server.json"
     if args.action == "stop":
         print("local Prefect server stopped" if stop_local_server() else "no local Prefect server was recorded")
+        print("local MLflow UI stopped" if stop_mlflow_ui() else "no local MLflow UI was recorded")
         return EXIT_OK
     if args.action == "start":
         api = ensure_local_server()
         print(f"Prefect API: {api}  UI: {api.removesuffix('/api')}")
+        tracking = TrackingConfig()
+        ui = start_mlflow_ui(tracking)
+        if ui is None:
+            print(f"MLflow UI: {tracking.resolved_tracking_uri()} (a tracking server: its own UI)")
+        else:
+            ready = mlflow_ui_url(ui["tracking_uri"], wait=60.0)
+            print(f"MLflow UI: {ui['url']}" + ("" if ready else f" (still starting; log: {state_dir() / 'mlflow-ui' / 'server.log'})"))
         return EXIT_OK
-    if not record.exists():
+    code = EXIT_OK
+    if record.exists():
+        known = json.loads(record.read_text())
+        print(f"local Prefect server: pid {known['pid']}, API {known['api_url']}, UI {known['ui_url']}")
+    else:
         print("no local Prefect server recorded (the CLI starts one when a runner needs it)")
-        return EXIT_SEGMENTS_FAILED
-    known = json.loads(record.read_text())
-    print(f"local Prefect server: pid {known['pid']}, API {known['api_url']}, UI {known['ui_url']}")
-    return EXIT_OK
+        code = EXIT_SEGMENTS_FAILED
+    ui = recorded()
+    print(f"local MLflow UI: pid {ui['pid']}, {ui['url']} ({ui['tracking_uri']})" if ui else "no local MLflow UI recorded (forecast-flows server start)")
+    return code
 
 
 def cmd_predict(args) -> int:

@@ -46,6 +46,10 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     _field(parser, "--fill-missing", ValidationPolicy, "fill_missing", "error, interpolate, zero or ffill")
     _field(parser, "--transform", ModelSpec, "transform", "none or log")
     parser.add_argument("--non-negative", action="store_true", default=None, help="clip forecasts at zero")
+    parser.add_argument("--model-option", action="append", default=None, metavar="FAMILY.OPTION=VALUE",
+                        help="a Prophet or XGBoost option, repeatable: prophet.seasonality_mode=multiplicative, "
+                             "prophet.changepoint_prior_scale=0.5, prophet.holidays_file=events.csv, prophet.search=true, "
+                             "xgboost.max_depth=6, xgboost.lags=14, xgboost.search=true (docs/models-and-selection.md)")
 
 
 def build_parser() -> argparse.ArgumentParser:

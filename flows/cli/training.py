@@ -16,14 +16,16 @@ SAMPLE_DATA = PACKAGE_ROOT / "examples" / "data" / "finance_segments.csv"
 
 def job_from_args(args):
     """The forecast job from the flags the user gave; every other setting is the models' default."""
+    from forecasting.models.options import parse_assignments
     from forecasting.pipeline import ForecastJob
 
+    options = parse_assignments(args.model_option or [])
     return ForecastJob.model_validate({
         "data": given(time_col=args.time_col, target_col=args.target_col, segment_cols=args.segment_cols,
                       covariate_cols=args.covariates, frequency=args.frequency),
         "validation": given(duplicates=args.duplicates, fill_missing=args.fill_missing),
         "models": given(models=args.models, level=args.level, holidays_country=args.holidays, transform=args.transform,
-                        non_negative=args.non_negative),
+                        non_negative=args.non_negative) | options,
         "backtest": given(horizon=args.horizon, folds=args.folds, metric=args.metric),
     })
 
@@ -124,12 +126,15 @@ def cmd_demo(args) -> int:
          "--report", str(Path(args.output_dir) / "training-report.json")]
     )
     demo_args.persistent_server = True
-    code = cmd_train(demo_args)
+    from flows.mlflow_ui import mlflow_ui_url, start_mlflow_ui
     from forecasting.mlops.config import TrackingConfig
 
     tracking = TrackingConfig().resolved_tracking_uri()
+    start_mlflow_ui()  # starts while the demo trains; the run summary links to it
+    code = cmd_train(demo_args)
+    mlflow_ui = mlflow_ui_url(tracking, wait=30.0)
     print("\nwhere to look:")
-    print(f"  Prefect UI : {os.environ.get('PREFECT_API_URL', '').removesuffix('/api')}  (flow run 'forecast-training', tab Artifacts)")
-    print(f"  MLflow UI  : .venv/bin/mlflow ui --backend-store-uri {tracking}   then http://127.0.0.1:5000")
+    print(f"  Prefect UI : {os.environ.get('PREFECT_API_URL', '').removesuffix('/api')}  (flow run 'forecast-training', tab Artifacts: a chart per segment)")
+    print(f"  MLflow UI  : {mlflow_ui or f'.venv/bin/forecast-flows server start   (tracking store: {tracking})'}")
     print("  endpoint   : .venv/bin/forecast-flows serve status ; .venv/bin/forecast-flows predict --segment region=EU --periods 14")
     return code

@@ -1,4 +1,6 @@
-"""Prophet with country holidays, covariates as regressors, and seasonalities chosen from data length."""
+"""Prophet with country holidays and custom events, covariates as regressors, seasonalities chosen from
+data length, the user's options (:class:`forecasting.models.options.ProphetOptions`) and an optional
+search of seasonality mode and prior scales on an inner split of the window it is fitted on."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import pandas as pd
 
 from forecasting.frequency import future_dates, periods_per_year
 from forecasting.models.base import Forecaster, PathForecast
+from forecasting.models.options import PROPHET_GRID, ProphetOptions, search
 
 
 def _quiet_prophet() -> None:
@@ -29,20 +32,30 @@ class ProphetForecaster(Forecaster):
     name = "prophet"
     complexity = 4
     uses_covariates = True
+    # with options.search, fold 1 searches and later folds refit its choice (see Forecaster)
+    reuses_search = True
 
-    def _build(self, n: int):
+    def options(self) -> ProphetOptions:
+        return ProphetOptions.model_validate(self.context.family_options("prophet"))
+
+    def _build(self, n: int, settings: dict | None = None, options: ProphetOptions | None = None):
         _quiet_prophet()
         from prophet import Prophet
 
+        options = options or self.options()
+        settings = settings or options.settings()
         freq = self.context.frequency
         per_year = periods_per_year(freq)
         daily_like = freq in ("D", "B")
         model = Prophet(
+            growth=options.growth,
             yearly_seasonality=bool(n >= 1.5 * per_year),
             weekly_seasonality=daily_like and n >= 14,
             daily_seasonality=False,
+            holidays=options.events_frame(),
             interval_width=self.context.level,
             uncertainty_samples=300,
+            **settings,
         )
         if self.context.holidays_country and (daily_like or freq.startswith("W-")):
             model.add_country_holidays(country_name=self.context.holidays_country)
@@ -54,13 +67,38 @@ class ProphetForecaster(Forecaster):
         frame = pd.DataFrame({"ds": self._history_dates, "y": y})
         if covariates is not None:
             frame = pd.concat([frame, covariates.reset_index(drop=True)], axis=1)
-        self.model = self._build(len(y))
+        options = self.options()
+        settings, record = options.settings(), None
+        if "search" in self.params:  # an earlier fold's search: refit its choice, never search again
+            record = self.params["search"]
+            settings.update(record.get("chosen") or {})
+        elif options.search:
+            chosen, record = search(lambda setting, train, test: self._fit_predict(options, {**settings, **setting}, train, test),
+                                    self._grid(y), frame, self.context.season_length, min_train=2 * self.context.season_length + 10)
+            settings.update(chosen or {})
+        self.model = self._build(len(y), settings, options)
         self.model.fit(frame, algorithm="LBFGS")
         self.params = {
             "yearly_seasonality": bool(self.model.yearly_seasonality),
             "weekly_seasonality": bool(self.model.weekly_seasonality),
             "holidays_country": self.context.holidays_country,
+            "growth": options.growth,
+            **settings,
+            "events": len(options.events),
         }
+        if record is not None:
+            self.params["search"] = record
+
+    @staticmethod
+    def _grid(y) -> list[dict]:
+        """Multiplicative seasonality scales with the level: only offered for a positive series."""
+        return [s for s in PROPHET_GRID if s["seasonality_mode"] == "additive" or float(np.min(y)) > 0]
+
+    def _fit_predict(self, options: ProphetOptions, settings: dict, train: pd.DataFrame, test: pd.DataFrame):
+        model = self._build(len(train), settings, options)
+        model.uncertainty_samples = 0  # the search scores point forecasts only
+        model.fit(train, algorithm="LBFGS")
+        return model.predict(test.drop(columns=["y"]))["yhat"].to_numpy(float)
 
     def __getstate__(self):
         state = self.__dict__.copy()
