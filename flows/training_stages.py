@@ -153,9 +153,9 @@ def train_stage(run: TrainingRun, validated: Validated) -> dict[str, TrainedSegm
                 validated.failures[segment.key] = failure_row(segment.key, "training", f"{type(exc).__name__}: {exc}")
             progress.advance(len(chunk))
             continue
-        for result in results:
+        for i, result in enumerate(results, start=1):
             trained[result.segment] = result
-            log_segment(logger, result)
+            log_segment(logger, result, f"{progress.done + i}/{progress.total}")
         progress.advance(len(results))
     run.clock.lap("train")
     return dict(sorted(trained.items()))
@@ -230,16 +230,16 @@ def finish_stage(run: TrainingRun, validated: Validated, trained: dict[str, Trai
     return result
 
 
-def log_segment(logger, result: TrainedSegment) -> None:
+def log_segment(logger, result: TrainedSegment, position: str) -> None:
     """One line per segment as it finishes: the champion, its backtest score and the baseline's."""
     if result.status != "trained":
-        logger.warning("segment %s failed: %s", result.segment, result.reason)
+        logger.warning("[%s] segment %s failed: %s", position, result.segment, result.reason)
         return
     metric = result.metric
     score, baseline = result.metrics.get(metric), result.baseline.get(metric)
     fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
     runner_up = f", runner-up {result.runner_up}" if result.runner_up else ""
-    logger.info("segment %s: champion %s, backtest %s %s (seasonal naive %s)%s", result.segment, result.champion, metric.upper(),
+    logger.info("[%s] segment %s: champion %s, backtest %s %s (seasonal naive %s)%s", position, result.segment, result.champion, metric.upper(),
                 fmt(score), fmt(baseline), runner_up)
 
 

@@ -36,20 +36,20 @@ def forecast_figure(segment: str, history: pd.DataFrame, holdout: pd.DataFrame |
         runner_up, runner_up_forecast: the next-ranked candidate and its ``ds, yhat``, or None.
         subtitle: a second title line (e.g. the backtest score against the baseline).
     """
-    fig = Figure(figsize=size)
+    fig = Figure(figsize=size, layout="constrained")
     ax = fig.add_subplot()
     recent = _dates(history.iloc[-window:])
     forecast = _dates(forecast)
     ax.plot(recent["ds"], recent["y"], color=HISTORY, linewidth=1, label="history")
     if holdout is not None and len(holdout):
         holdout = _dates(holdout)
-        ax.plot(holdout["ds"], holdout["yhat"], color=BACKTEST, linewidth=1, linestyle=":", label=f"{champion} backtest (last fold)")
+        ax.plot(holdout["ds"], holdout["yhat"], color=BACKTEST, linewidth=1, linestyle=":", label="backtest, last fold")
     ax.fill_between(forecast["ds"], forecast["yhat_lower"], forecast["yhat_upper"], color=CHAMPION, alpha=0.2, linewidth=0,
                     label="interval")
-    ax.plot(forecast["ds"], forecast["yhat"], color=CHAMPION, linewidth=1.6, label=f"{champion} (champion)")
+    ax.plot(forecast["ds"], forecast["yhat"], color=CHAMPION, linewidth=1.6, label=f"champion: {champion}")
     if runner_up and runner_up_forecast is not None and len(runner_up_forecast):
         other = _dates(runner_up_forecast)
-        ax.plot(other["ds"], other["yhat"], color=RUNNER_UP, linewidth=1.3, linestyle="--", label=f"{runner_up} (runner-up)")
+        ax.plot(other["ds"], other["yhat"], color=RUNNER_UP, linewidth=1.3, linestyle="--", label=f"runner-up: {runner_up}")
     _finish(fig, ax, segment, subtitle)
     return fig
 
@@ -63,7 +63,7 @@ def comparison_figure(segment: str, periods: pd.DataFrame, family: str, history:
         periods: ``ds``, ``y`` (actual), ``yhat``, ``yhat_lower``, ``yhat_upper``.
         family: the champion that made the forecast (the legend).
     """
-    fig = Figure(figsize=size)
+    fig = Figure(figsize=size, layout="constrained")
     ax = fig.add_subplot()
     periods = _dates(periods).sort_values("ds")
     if history is not None and len(history):
@@ -71,17 +71,27 @@ def comparison_figure(segment: str, periods: pd.DataFrame, family: str, history:
         ax.plot(history["ds"], history["y"], color=HISTORY, linewidth=1, alpha=0.6, label="history")
     ax.fill_between(periods["ds"], periods["yhat_lower"], periods["yhat_upper"], color=CHAMPION, alpha=0.2, linewidth=0,
                     label="interval")
-    ax.plot(periods["ds"], periods["yhat"], color=CHAMPION, linewidth=1.6, label=f"{family} forecast")
+    ax.plot(periods["ds"], periods["yhat"], color=CHAMPION, linewidth=1.6, label=f"forecast: {family}")
     ax.plot(periods["ds"], periods["y"], color=HISTORY, linewidth=1.2, marker="o", markersize=2.5, label="actual")
     _finish(fig, ax, segment, subtitle)
     return fig
 
 
 def _finish(fig: Figure, ax, segment: str, subtitle: str | None) -> None:
-    ax.set_title(segment if not subtitle else f"{segment}\n{subtitle}", fontsize=10)
-    ax.legend(loc="upper left", fontsize=8)
+    """Title above, the legend in one row below (never over the lines), compact dates."""
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.ticker import FuncFormatter
+
+    fig.suptitle(segment if not subtitle else f"{segment}\n{subtitle}", fontsize=9)
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=7, frameon=False, handlelength=1.6,
+               columnspacing=1.0)
+    locator = AutoDateLocator(maxticks=8)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.6g}" if abs(value) < 1e4 else f"{value:,.0f}"))
+    ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3)
-    fig.autofmt_xdate()
 
 
 def png_bytes(fig: Figure, dpi: int = 72) -> bytes:

@@ -3,8 +3,6 @@ forecast charts (training and the actuals comparison)."""
 
 from __future__ import annotations
 
-import sys
-
 import pandas as pd
 from prefect.artifacts import (
     create_markdown_artifact,
@@ -21,6 +19,7 @@ from forecasting.ops.charts import (
     ends,
     forecast_chart,
     index_markdown,
+    rank_labels,
 )
 from forecasting.ops.summary import training_summary
 from forecasting.validation import ValidationReport
@@ -66,7 +65,8 @@ def summary_artifact(rows: list[dict], metric: str, links: dict[str, str], summa
 
 
 class Progress:
-    """A progress artifact updated as segments finish."""
+    """A progress artifact updated as segments finish (the flow logs one line per segment: no bar on
+    stderr, which interleaved with the log lines)."""
 
     def __init__(self, total: int):
         self.total, self.done = max(total, 1), 0
@@ -74,12 +74,7 @@ class Progress:
 
     def advance(self, n: int) -> None:
         self.done += n
-        share = self.done / self.total
-        update_progress_artifact(self.artifact_id, progress=100.0 * share)
-        bar = "#" * int(30 * share)
-        sys.stderr.write(f"\rtraining [{bar:<30s}] {self.done}/{self.total} segments")
-        sys.stderr.write("\n" if self.done >= self.total else "")
-        sys.stderr.flush()
+        update_progress_artifact(self.artifact_id, progress=100.0 * self.done / self.total)
 
 
 def _ui_url() -> str | None:
@@ -90,11 +85,10 @@ def _ui_url() -> str | None:
 
 
 def _publish_charts(charts: list[Chart]) -> dict[str, str | None]:
-    """One markdown artifact per chart, created last-to-first: the Artifacts tab shows the newest first,
-    so the first chart ends up on top. Returns each segment's artifact page (None without a UI URL)."""
+    """One markdown artifact per chart. Returns each segment's artifact page (None without a UI URL)."""
     ui = _ui_url()
     pages = {}
-    for chart in reversed(charts):
+    for chart in charts:
         artifact_id = create_markdown_artifact(markdown=chart.markdown, key=chart.key, description=chart.description)
         pages[chart.segment] = f"{ui}/artifacts/artifact/{artifact_id}" if ui and artifact_id else None
     return pages
@@ -106,13 +100,14 @@ def forecast_chart_artifacts(trained, metric: str, run_urls: dict[str, str | Non
     the charted segments, worst first."""
     by_segment = {t.segment: t for t in trained if t.forecast}
     worst, best = ends({key: t.metrics.get(metric) for key, t in by_segment.items()}, per_end)
+    labels = rank_labels(worst, best, len(by_segment))
     charts = []
     for key in worst + best:
         t = by_segment[key]
         runner_up = pd.DataFrame(t.runner_up_forecast) if t.runner_up_forecast else None
         charts.append(forecast_chart(key, t.champion, metric, t.metrics.get(metric), t.baseline.get(metric),
                                      pd.DataFrame(t.history_tail, columns=["ds", "y"]), pd.DataFrame(t.forecast),
-                                     t.runner_up, runner_up, run_urls.get(key)))
+                                     t.runner_up, runner_up, run_urls.get(key), labels[key]))
     pages = _publish_charts(charts)
     if not by_segment:
         return []
@@ -141,9 +136,10 @@ def comparison_chart_artifacts(report, band_metric: str, per_end: int = CHARTS_P
         return []
     rows = segments.set_index("segment")
     worst, best = ends({key: (None if pd.isna(v) else float(v)) for key, v in rows[band_metric].items()}, per_end)
+    labels = rank_labels(worst, best, len(rows))
     charts = [comparison_chart(key, str(rows.at[key, "family"]), str(rows.at[key, "version"]), band_metric,
                                None if pd.isna(rows.at[key, band_metric]) else float(rows.at[key, band_metric]),
-                               str(rows.at[key, "status"]), report.periods[report.periods["segment"] == key])
+                               str(rows.at[key, "status"]), report.periods[report.periods["segment"] == key], labels[key])
               for key in worst + best]
     _publish_charts(charts)
     return worst + best

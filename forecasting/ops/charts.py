@@ -1,8 +1,10 @@
 """Forecast charts as markdown that carries its own images, for places that store text only (the
 Prefect UI's artifacts): which segments get a chart, one card per segment, and an index of all.
 
-The Prefect UI renders an artifact's description as markdown on the run's Artifacts tab (the body only
-on the artifact's own page), so a card's description holds the chart: it is what people see first."""
+The Prefect UI renders the first line of an artifact's description as markdown on the run's Artifacts
+tab (the body only on the artifact's own page), so a card's description is one line holding the chart:
+it is what people see first. The tab orders cards by artifact id (random), so each card says where its
+segment ranks."""
 
 from __future__ import annotations
 
@@ -79,20 +81,40 @@ def _image(figure_factory, size, dpi, alt: str) -> str:
         close(figure)
 
 
+def history_window(horizon: int) -> int:
+    """History shown before a forecast: four horizons (at least 60 periods), so the forecast is not a
+    sliver at the right edge of a year of days."""
+    return max(4 * horizon, 60)
+
+
+def rank_labels(worst: list[str], best: list[str], total: int) -> dict[str, str]:
+    """Where each charted segment ranks, for its card: "worst 1 of 40", "best 2 of 40" ("1 of 3" when
+    every segment is charted)."""
+    if not best:
+        return {segment: f"{i} of {total}, worst first" for i, segment in enumerate(worst, start=1)}
+    labels = {segment: f"worst {i} of {total}" for i, segment in enumerate(worst, start=1)}
+    return labels | {segment: f"best {i} of {total}" for i, segment in enumerate(best, start=1)}
+
+
+def _card(segment: str, label: str, line: str, image: str) -> str:
+    """One line: the UI shows only a description's first line on the card."""
+    return f"**{segment}** · {label} · {line} {image}"
+
+
 def forecast_chart(segment: str, champion: str, metric: str, score: float | None, baseline: float | None,
                    history: pd.DataFrame, forecast: pd.DataFrame, runner_up: str | None = None,
-                   runner_up_forecast: pd.DataFrame | None = None, run_url: str | None = None) -> Chart:
+                   runner_up_forecast: pd.DataFrame | None = None, run_url: str | None = None, label: str = "") -> Chart:
     """A trained segment's card: history, the champion's forecast and interval, the runner-up dashed."""
     from forecasting.plots import forecast_figure
 
     line = f"{champion} · backtest {metric.upper()} {_num(score)} (seasonal naive {_num(baseline)})"
 
     def figure(size):
-        return forecast_figure(segment, history, None, forecast, champion, runner_up=runner_up,
+        return forecast_figure(segment, history, None, forecast, champion, window=history_window(len(forecast)), runner_up=runner_up,
                                runner_up_forecast=runner_up_forecast, subtitle=line, size=size)
 
     alt = alt_text(segment)
-    description = f"**{segment}** · {line}\n\n{_image(figure, CARD_SIZE, CARD_DPI, alt)}"
+    description = _card(segment, label, line, _image(figure, CARD_SIZE, CARD_DPI, alt))
     frame = forecast.assign(ds=pd.to_datetime(forecast["ds"]).dt.strftime("%Y-%m-%d"))
     body = [f"# {segment}", "", f"Champion **{champion}**" + (f", runner-up {runner_up} (dashed)" if runner_up else "")
             + f"; backtest {metric.upper()} {_num(score)} against the seasonal-naive baseline's {_num(baseline)}.", ""]
@@ -104,7 +126,7 @@ def forecast_chart(segment: str, champion: str, metric: str, score: float | None
 
 
 def comparison_chart(segment: str, family: str, version: str, band_metric: str, score: float | None, status: str,
-                     periods: pd.DataFrame) -> Chart:
+                     periods: pd.DataFrame, label: str = "") -> Chart:
     """A compared segment's card: what the champion forecast against what happened."""
     from forecasting.plots import comparison_figure
 
@@ -114,7 +136,7 @@ def comparison_chart(segment: str, family: str, version: str, band_metric: str, 
         return comparison_figure(segment, periods, family, subtitle=line, size=size)
 
     alt = alt_text(segment)
-    description = f"**{segment}** · {line}\n\n{_image(figure, CARD_SIZE, CARD_DPI, alt)}"
+    description = _card(segment, label, line, _image(figure, CARD_SIZE, CARD_DPI, alt))
     frame = periods.assign(ds=pd.to_datetime(periods["ds"]).dt.strftime("%Y-%m-%d"))
     body = [f"# {segment}: forecast vs actuals", "", f"Champion {family} v{version}; {band_metric.upper()} {_pct(score)}, status **{status}**.", "",
             _image(figure, PAGE_SIZE, PAGE_DPI, alt), "", "## Periods", "",
