@@ -10,6 +10,8 @@ from flows.cli.parser import given
 def cmd_serve(args) -> int:
     import json
 
+    if args.action in ("list", "delete"):
+        return databricks_endpoints(args)
     from forecasting.serving.local import LocalTarget
 
     target = LocalTarget()
@@ -24,6 +26,35 @@ def cmd_serve(args) -> int:
         state = "ready" if status.ready else "NOT READY"
         print(f"local endpoint: {state} {status.url or ''} {status.model or ''} v{status.version or '-'} ({status.detail})")
     return EXIT_OK if status.ready else EXIT_SEGMENTS_FAILED
+
+
+def databricks_endpoints(args) -> int:
+    """`serve list` and `serve delete NAME`: the workspace's serving endpoints (auth from the environment
+    or --databricks-profile)."""
+    import json
+
+    from forecasting.errors import ConfigError
+    from forecasting.serving import DeployConfig
+    from forecasting.serving.databricks import delete_endpoint, list_endpoints
+
+    config = DeployConfig(target="databricks", **given(databricks_profile=args.databricks_profile))
+    if args.action == "delete":
+        if not args.name:
+            raise ConfigError("serve delete needs the endpoint's name: forecast-flows serve delete NAME")
+        delete_endpoint(args.name, config)
+        print(f"deleted Databricks serving endpoint {args.name}")
+        return EXIT_OK
+    rows = list_endpoints(config)
+    if args.json:
+        print(json.dumps(rows))
+        return EXIT_OK
+    print(f"{'endpoint':32s} {'ready':10s} {'update':14s} {'serving':44s} inference table")
+    for row in rows:
+        print(f"{row['name'][:32]:32s} {str(row['ready'] or '-'):10s} {str(row['config_update'] or '-'):14s} {(row['serving'] or '-')[:44]:44s} "
+              f"{row['inference_table'] or '-'}")
+    if not rows:
+        print("(no serving endpoints)")
+    return EXIT_OK
 
 
 def cmd_server(args) -> int:

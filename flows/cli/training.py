@@ -60,11 +60,15 @@ def training_parameters(args):
     from flows.parameters import TrainingParameters
 
     job = job_from_args(args)
+    # Unity Catalog names need the Unity Catalog registry, unless the environment already names one
+    uc_registry = "databricks-uc" if args.catalog and not os.environ.get("MLFLOW_REGISTRY_URI") else None
     return TrainingParameters.model_validate({
         "data_path": args.data, "delimiter": args.delimiter,
         **job.model_dump(),
-        "tracking": given(experiment=args.experiment),
-        "registry": given(model_prefix=args.model_prefix),
+        "tracking": given(experiment=args.experiment, registry_uri=uc_registry),
+        "registry": given(model_prefix=args.model_prefix, uc_catalog=args.catalog, uc_schema=args.schema),
+        "deploy": given(target=args.target, endpoint_name=args.endpoint, workload_size=args.workload_size, scale_to_zero=args.scale_to_zero,
+                        inference_table=args.inference_table, databricks_profile=args.databricks_profile),
         **given(skip_deploy=args.skip_deploy),
         "policy": given(max_failed_fraction=args.max_failed_fraction, segments_per_task=args.segments_per_task),
     })
