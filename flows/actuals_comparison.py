@@ -8,6 +8,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
+from flows.mlflow_ui import mlflow_ui_url
 from flows.parameters import ComparisonParameters
 from flows.paths import default_output, resolve_input
 from forecasting.ops.comparison import compare
@@ -15,7 +16,6 @@ from forecasting.ops.export import export_forecasts
 from forecasting.ops.llm_summary import executive_summary
 from forecasting.ops.summary import comparison_summary
 from forecasting.tables import write_json, write_table
-from flows.mlflow_ui import mlflow_ui_url
 from tasks.artifacts import comparison_artifacts, comparison_chart_artifacts
 from tasks.operations import champion_forecasts, read_actuals, trigger_retraining
 

@@ -14,6 +14,7 @@ from prefect.context import get_run_context
 from prefect.futures import as_completed
 
 from flows.chunks import chunks
+from flows.mlflow_ui import mlflow_ui_url, recorded
 from flows.training_report import (
     Deployment,
     Publication,
@@ -34,7 +35,6 @@ from forecasting.mlops.config import TrackingConfig
 from forecasting.mlops.tracking import connect, end_run, start_training_run
 from forecasting.pipeline import ForecastJob
 from forecasting.validation import PreparedSegment, ValidationReport
-from flows.mlflow_ui import mlflow_ui_url, recorded
 from tasks.artifacts import (
     Progress,
     failures_artifact,

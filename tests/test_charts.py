@@ -8,7 +8,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.image import imread
 
-from forecasting.ops.charts import alt_text, ends, forecast_chart, index_markdown, rank_labels
+from forecasting.ops.charts import (
+    alt_text,
+    ends,
+    forecast_chart,
+    index_markdown,
+    rank_labels,
+)
 from forecasting.plots import comparison_figure, forecast_figure
 
 HISTORY = pd.DataFrame({"ds": pd.date_range("2025-01-01", periods=200, freq="D").strftime("%Y-%m-%d"),
