@@ -77,6 +77,8 @@ def test_the_run_leaves_its_artifacts_in_the_prefect_ui(e2e):
     artifacts = {a.key: a for a in asyncio.run(read())}
     assert {"validation-report", "leaderboard", "training-progress", "training-summary", "failures", "forecast-charts"} <= set(artifacts)
     assert "3 of 4 segments trained" in artifacts["training-summary"].data
+    # no MLflow UI is up: the summary names the store and how to browse it (tests/test_ui.py: the links when it is)
+    assert "- MLflow: sqlite:///" in artifacts["training-summary"].data and "(browse it: forecast-flows server start)" in artifacts["training-summary"].data
     assert artifacts["training-progress"].data == 100.0
     # a chart per trained segment, on its card (the description), and none for the broken one
     from forecasting.ops.charts import alt_text, chart_key

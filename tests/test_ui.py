@@ -19,6 +19,8 @@ import pytest
 from browser import Chromium, chromium_binary
 from servers import start_prefect_server, stop
 
+from forecasting.system.processes import alive
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent / "forecast-flows"
 SEGMENTS = ("product=Cards|region=APAC", "product=Cards|region=EU", "product=Cards|region=US")
@@ -56,8 +58,11 @@ def demo_run(tmp_path_factory):
         (run,) = api(prefect_api, "/flow_runs/filter", {"flows": {"name": {"any_": ["forecast-training"]}}})
         yield {"ui": prefect_api.removesuffix("/api"), "api": prefect_api, "run": run["id"], "mlflow_ui": mlflow_ui, "home": home}
     finally:
-        subprocess.run([str(BIN), "server", "stop"], env=env, capture_output=True, timeout=60)
+        record = home / "state" / "mlflow-ui" / "server.json"
+        pid = json.loads(record.read_text())["pid"] if record.exists() else None
+        stopped = subprocess.run([str(BIN), "server", "stop"], env=env, capture_output=True, text=True, timeout=60)
         stop(server)
+        assert "local MLflow UI stopped" in stopped.stdout and (pid is None or not alive(pid))
 
 
 @pytest.fixture(scope="module")
