@@ -11,7 +11,7 @@ export OPENBLAS_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv demo test test-quick work-pool bench bench-accuracy clean
+.PHONY: venv demo test test-quick ui-check work-pool bench bench-accuracy clean
 
 venv: $(STAMP)
 
@@ -37,6 +37,15 @@ test: $(STAMP)
 # The quick subset for iterating: everything but the end-to-end tests marked slow.
 test-quick: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
+
+# The forecast charts in a real browser: installs Debian's chromium when missing, trains the sample data
+# through a real Prefect server and finds each segment's chart on the run's Artifacts tab (headless).
+# UI_CHECK_SCREENSHOT=docs/prefect-artifacts.png keeps the screenshot.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+ui-check: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_ui.py -rs
 
 # Once, before `prefect deploy --all`: the process work pool the deployments in prefect.yaml use.
 work-pool: $(STAMP)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
+from flows.mlflow_ui import mlflow_ui_url
 from flows.parameters import ComparisonParameters
 from flows.paths import default_output, resolve_input
 from forecasting.ops.comparison import compare
@@ -15,7 +16,7 @@ from forecasting.ops.export import export_forecasts
 from forecasting.ops.llm_summary import executive_summary
 from forecasting.ops.summary import comparison_summary
 from forecasting.tables import write_json, write_table
-from tasks.artifacts import comparison_artifacts
+from tasks.artifacts import comparison_artifacts, comparison_chart_artifacts
 from tasks.operations import champion_forecasts, read_actuals, trigger_retraining
 
 
@@ -36,7 +37,8 @@ def actuals_comparison(params: ComparisonParameters) -> dict:
     forecasts = champion_forecasts(params.tracking, start, end, sorted(actuals["segment"].unique()))
     report = compare(actuals, forecasts, params.policy)
 
-    template = comparison_summary(report, params.policy.band_metric, {"MLflow": params.tracking.resolved_tracking_uri()})
+    uri = params.tracking.resolved_tracking_uri()
+    template = comparison_summary(report, params.policy.band_metric, {"MLflow": mlflow_ui_url(uri) or uri})
     markdown, source = executive_summary(template, params.summary)
     output = Path(params.output_path or default_output("actuals-comparison"))
     if output.suffix.lower() == ".xlsx":
@@ -45,6 +47,7 @@ def actuals_comparison(params: ComparisonParameters) -> dict:
     else:
         write_table(report.segments, output)
     output.with_suffix(".md").write_text(markdown)
+    comparison_chart_artifacts(report, params.policy.band_metric)
     comparison_artifacts(report, markdown)
 
     result = {"segments": report.segments.to_dict("records"), "totals": report.totals, "unmatched": report.unmatched,

@@ -4,7 +4,9 @@ builds them without starting Prefect."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+import os
+
+from pydantic import BaseModel, Field, model_validator
 
 from flows.paths import resolve_input
 from forecasting.backtest import BacktestSpec
@@ -49,6 +51,16 @@ class TrainingParameters(BaseModel):
     skip_deploy: bool = Field(False, description="stop after promoting the champions (no router, no endpoint)")
     policy: RunPolicy = Field(default_factory=RunPolicy)
     summary: SummaryConfig = Field(default_factory=SummaryConfig, description="executive summary: template, or an LLM rewrite")
+
+    @model_validator(mode="after")
+    def _unity_catalog_registry(self) -> "TrainingParameters":
+        """Unity Catalog names with a registry that is not Unity Catalog would fail at the first
+        registration, after all the training: refuse them before the run starts."""
+        registry = self.tracking.registry_uri or os.environ.get("MLFLOW_REGISTRY_URI") or ""
+        if self.registry.unity_catalog and not registry.startswith("databricks-uc"):
+            raise ValueError("registry.uc_catalog/uc_schema need the Unity Catalog registry: set tracking.registry_uri to databricks-uc "
+                             "(or MLFLOW_REGISTRY_URI)")
+        return self
 
     def job(self) -> ForecastJob:
         return ForecastJob(data=self.data, validation=self.validation, models=self.models, backtest=self.backtest)

@@ -14,6 +14,7 @@ from prefect.context import get_run_context
 from prefect.futures import as_completed
 
 from flows.chunks import chunks
+from flows.mlflow_ui import mlflow_ui_url, recorded
 from flows.training_report import (
     Deployment,
     Publication,
@@ -33,6 +34,7 @@ from forecasting.validation import PreparedSegment, ValidationReport
 from tasks.artifacts import (
     Progress,
     failures_artifact,
+    forecast_chart_artifacts,
     leaderboard_artifact,
     notes_artifact,
     summary_artifact,
@@ -149,8 +151,9 @@ def train_stage(run: TrainingRun, validated: Validated) -> dict[str, TrainedSegm
                 validated.failures[segment.key] = failure_row(segment.key, "training", f"{type(exc).__name__}: {exc}")
             progress.advance(len(chunk))
             continue
-        for result in results:
+        for i, result in enumerate(results, start=1):
             trained[result.segment] = result
+            log_segment(logger, result, f"{progress.done + i}/{progress.total}")
         progress.advance(len(results))
     run.clock.lap("train")
     return dict(sorted(trained.items()))
@@ -206,12 +209,16 @@ def finish_stage(run: TrainingRun, validated: Validated, trained: dict[str, Trai
     params = run.params
     metric = run.job.backtest.metric
     uri = params.tracking.resolved_tracking_uri()
-    urls = {key: run_url(uri, run.experiment_id, result.run_id) for key, result in trained.items()}
+    # the MLflow UI `forecast-flows server start` runs beside Prefect; it may still be starting up
+    browse = mlflow_ui_url(uri, wait=15.0 if recorded() else 0.0)
+    urls = {key: run_url(browse or uri, run.experiment_id, result.run_id) for key, result in trained.items()}
     rows = report_rows(validated.failures, trained, publication, deployment.endpoint, run.flow_run_id, urls, metric)
-    leaderboard_artifact([t for t in trained.values() if t.status == "trained"])
+    good = [t for t in trained.values() if t.status == "trained"]
+    leaderboard_artifact(good)
     failures_artifact(rows)
     notes_artifact(rows)
-    links = {"MLflow": uri}
+    forecast_chart_artifacts(good, metric, urls)
+    links = mlflow_links(browse, uri, run.experiment_id, run.parent_run_id)
     if deployment.endpoint:
         links["Endpoint"] = deployment.endpoint.get("url", "")
     summary_artifact(rows, metric, links, params.summary)
@@ -221,6 +228,28 @@ def finish_stage(run: TrainingRun, validated: Validated, trained: dict[str, Trai
     if problem:
         return failed_state(TrainingFailed(problem, result))
     return result
+
+
+def log_segment(logger, result: TrainedSegment, position: str) -> None:
+    """One line per segment as it finishes: the champion, its backtest score and the baseline's."""
+    if result.status != "trained":
+        logger.warning("[%s] segment %s failed: %s", position, result.segment, result.reason)
+        return
+    metric = result.metric
+    score, baseline = result.metrics.get(metric), result.baseline.get(metric)
+    fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    runner_up = f", runner-up {result.runner_up}" if result.runner_up else ""
+    logger.info("[%s] segment %s: champion %s, backtest %s %s (seasonal naive %s)%s", position, result.segment, result.champion, metric.upper(),
+                fmt(score), fmt(baseline), runner_up)
+
+
+def mlflow_links(browse: str | None, tracking_uri: str, experiment_id: str | None, parent_run_id: str) -> dict[str, str]:
+    """The summary's MLflow links: the experiment and this training's run in the MLflow UI when one is
+    up, else where the tracking store is and how to browse it."""
+    if browse and experiment_id:
+        return {"MLflow experiment": f"{browse}/#/experiments/{experiment_id}",
+                "MLflow training run": run_url(browse, experiment_id, parent_run_id) or browse}
+    return {"MLflow": f"{tracking_uri} (browse it: forecast-flows server start)"}
 
 
 def routable_segments(report: ValidationReport, prepared: dict) -> dict[str, dict]:

@@ -98,6 +98,7 @@ def series_context(segment: PreparedSegment, spec: ModelSpec) -> SeriesContext:
         seed=spec.seed,
         transform=spec.transform,
         non_negative=spec.non_negative,
+        options=spec.family_options(),
     )
 
 

@@ -1,28 +1,110 @@
-"""The forecast plot of a segment: history, the last backtest fold, the forecast and its interval."""
+"""The charts of a segment: history with the champion's forecast, its interval and the runner-up's
+forecast (dashed); and a forecast against the actuals that came in. Drawn without pyplot (no global
+figure registry, safe in worker threads); the same figures go to MLflow and to the Prefect UI."""
 
 from __future__ import annotations
 
+import base64
+import io
+
 import pandas as pd
-from matplotlib.figure import (
-    Figure,  # no pyplot: no global figure registry, safe in worker threads
-)
+from matplotlib.figure import Figure
+
+HISTORY = "#333333"
+CHAMPION = "#1f5fbf"
+RUNNER_UP = "#e07b00"
+BACKTEST = "#8a8a8a"
 
 
-def forecast_figure(segment: str, history: pd.DataFrame, holdout: pd.DataFrame | None, forecast: pd.DataFrame, champion: str, window: int = 365):
-    """History (last ``window`` periods), champion's last backtest fold vs actuals, forecast with interval."""
-    fig = Figure(figsize=(10, 4))
+def _dates(frame: pd.DataFrame) -> pd.DataFrame:
+    """Records from task results carry ISO strings; plot them as dates."""
+    return frame.assign(ds=pd.to_datetime(frame["ds"]))
+
+
+def forecast_figure(segment: str, history: pd.DataFrame, holdout: pd.DataFrame | None, forecast: pd.DataFrame, champion: str,
+                    window: int = 365, runner_up: str | None = None, runner_up_forecast: pd.DataFrame | None = None,
+                    subtitle: str | None = None, size: tuple[float, float] = (10, 4)) -> Figure:
+    """History (its last ``window`` periods), the champion's forecast with its interval, the runner-up's
+    forecast dashed when given, and the champion's last backtest fold when ``holdout`` is given.
+
+    Args:
+        segment: the segment key (the title).
+        history: ``ds``, ``y``.
+        holdout: the champion's last backtest fold (``ds``, ``yhat``), or None.
+        forecast: the champion's ``ds, yhat, yhat_lower, yhat_upper``.
+        champion: the champion's family (the legend).
+        runner_up, runner_up_forecast: the next-ranked candidate and its ``ds, yhat``, or None.
+        subtitle: a second title line (e.g. the backtest score against the baseline).
+    """
+    fig = Figure(figsize=size, layout="constrained")
     ax = fig.add_subplot()
-    recent = history.iloc[-window:]
-    ax.plot(recent["ds"], recent["y"], color="#333333", linewidth=1, label="history")
+    recent = _dates(history.iloc[-window:])
+    forecast = _dates(forecast)
+    ax.plot(recent["ds"], recent["y"], color=HISTORY, linewidth=1, label="history")
     if holdout is not None and len(holdout):
-        ax.plot(holdout["ds"], holdout["yhat"], color="#e07b00", linewidth=1.2, linestyle="--", label=f"{champion} backtest (last fold)")
-    ax.plot(forecast["ds"], forecast["yhat"], color="#1f5fbf", linewidth=1.5, label=f"{champion} forecast")
-    ax.fill_between(forecast["ds"], forecast["yhat_lower"], forecast["yhat_upper"], color="#1f5fbf", alpha=0.2, label="interval")
-    ax.set_title(segment, fontsize=10)
-    ax.legend(loc="upper left", fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.autofmt_xdate()
+        holdout = _dates(holdout)
+        ax.plot(holdout["ds"], holdout["yhat"], color=BACKTEST, linewidth=1, linestyle=":", label="backtest, last fold")
+    ax.fill_between(forecast["ds"], forecast["yhat_lower"], forecast["yhat_upper"], color=CHAMPION, alpha=0.2, linewidth=0,
+                    label="interval")
+    ax.plot(forecast["ds"], forecast["yhat"], color=CHAMPION, linewidth=1.6, label=f"champion: {champion}")
+    if runner_up and runner_up_forecast is not None and len(runner_up_forecast):
+        other = _dates(runner_up_forecast)
+        ax.plot(other["ds"], other["yhat"], color=RUNNER_UP, linewidth=1.3, linestyle="--", label=f"runner-up: {runner_up}")
+    _finish(fig, ax, segment, subtitle)
     return fig
+
+
+def comparison_figure(segment: str, periods: pd.DataFrame, family: str, history: pd.DataFrame | None = None,
+                      subtitle: str | None = None, size: tuple[float, float] = (10, 4)) -> Figure:
+    """What was forecast (line and interval) against what happened (dots and line) over the compared
+    periods, after the recent ``history`` when given.
+
+    Args:
+        periods: ``ds``, ``y`` (actual), ``yhat``, ``yhat_lower``, ``yhat_upper``.
+        family: the champion that made the forecast (the legend).
+    """
+    fig = Figure(figsize=size, layout="constrained")
+    ax = fig.add_subplot()
+    periods = _dates(periods).sort_values("ds")
+    if history is not None and len(history):
+        history = _dates(history)
+        ax.plot(history["ds"], history["y"], color=HISTORY, linewidth=1, alpha=0.6, label="history")
+    ax.fill_between(periods["ds"], periods["yhat_lower"], periods["yhat_upper"], color=CHAMPION, alpha=0.2, linewidth=0,
+                    label="interval")
+    ax.plot(periods["ds"], periods["yhat"], color=CHAMPION, linewidth=1.6, label=f"forecast: {family}")
+    ax.plot(periods["ds"], periods["y"], color=HISTORY, linewidth=1.2, marker="o", markersize=2.5, label="actual")
+    _finish(fig, ax, segment, subtitle)
+    return fig
+
+
+def _finish(fig: Figure, ax, segment: str, subtitle: str | None) -> None:
+    """Title above, the legend in one row below (never over the lines), compact dates."""
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.ticker import FuncFormatter
+
+    fig.suptitle(segment if not subtitle else f"{segment}\n{subtitle}", fontsize=9)
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=7, frameon=False, handlelength=1.6,
+               columnspacing=1.0)
+    locator = AutoDateLocator(maxticks=8)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.6g}" if abs(value) < 1e4 else f"{value:,.0f}"))
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+
+
+def png_bytes(fig: Figure, dpi: int = 72) -> bytes:
+    """The figure as PNG (tight bounding box)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def data_uri(fig: Figure, dpi: int = 72) -> str:
+    """The figure as a ``data:image/png;base64,...`` URI, for markdown that must carry its images
+    (a Prefect artifact has no storage of its own)."""
+    return "data:image/png;base64," + base64.b64encode(png_bytes(fig, dpi)).decode("ascii")
 
 
 def close(fig) -> None:

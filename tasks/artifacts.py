@@ -1,9 +1,9 @@
-"""Artifacts shown in the Prefect UI: validation report, leaderboard, progress, summary, failures."""
+"""Artifacts shown in the Prefect UI: validation report, leaderboard, progress, summary, failures, and
+forecast charts (training and the actuals comparison)."""
 
 from __future__ import annotations
 
-import sys
-
+import pandas as pd
 from prefect.artifacts import (
     create_markdown_artifact,
     create_progress_artifact,
@@ -12,6 +12,15 @@ from prefect.artifacts import (
 )
 
 from forecasting.metrics import METRICS
+from forecasting.ops.charts import (
+    CHARTS_PER_END,
+    Chart,
+    comparison_chart,
+    ends,
+    forecast_chart,
+    index_markdown,
+    rank_labels,
+)
 from forecasting.ops.summary import training_summary
 from forecasting.validation import ValidationReport
 
@@ -64,7 +73,8 @@ def summary_artifact(rows: list[dict], metric: str, links: dict[str, str], summa
 
 
 class Progress:
-    """A progress artifact updated as segments finish."""
+    """A progress artifact updated as segments finish (the flow logs one line per segment: no bar on
+    stderr, which interleaved with the log lines)."""
 
     def __init__(self, total: int):
         self.total, self.done = max(total, 1), 0
@@ -72,12 +82,75 @@ class Progress:
 
     def advance(self, n: int) -> None:
         self.done += n
-        share = self.done / self.total
-        update_progress_artifact(self.artifact_id, progress=100.0 * share)
-        bar = "#" * int(30 * share)
-        sys.stderr.write(f"\rtraining [{bar:<30s}] {self.done}/{self.total} segments")
-        sys.stderr.write("\n" if self.done >= self.total else "")
-        sys.stderr.flush()
+        update_progress_artifact(self.artifact_id, progress=100.0 * self.done / self.total)
+
+
+def _ui_url() -> str | None:
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().ui_url
+    return url.rstrip("/") if url else None
+
+
+def _publish_charts(charts: list[Chart]) -> dict[str, str | None]:
+    """One markdown artifact per chart. Returns each segment's artifact page (None without a UI URL)."""
+    ui = _ui_url()
+    pages = {}
+    for chart in charts:
+        artifact_id = create_markdown_artifact(markdown=chart.markdown, key=chart.key, description=chart.description)
+        pages[chart.segment] = f"{ui}/artifacts/artifact/{artifact_id}" if ui and artifact_id else None
+    return pages
+
+
+def forecast_chart_artifacts(trained, metric: str, run_urls: dict[str, str | None], per_end: int = CHARTS_PER_END) -> list[str]:
+    """Charts of the trained segments (the worst and best ``per_end`` by backtest score when there are
+    more than twice that many) on the run's Artifacts tab, and an index listing every segment. Returns
+    the charted segments, worst first."""
+    by_segment = {t.segment: t for t in trained if t.forecast}
+    worst, best = ends({key: t.metrics.get(metric) for key, t in by_segment.items()}, per_end)
+    labels = rank_labels(worst, best, len(by_segment))
+    charts = []
+    for key in worst + best:
+        t = by_segment[key]
+        runner_up = pd.DataFrame(t.runner_up_forecast) if t.runner_up_forecast else None
+        charts.append(forecast_chart(key, t.champion, metric, t.metrics.get(metric), t.baseline.get(metric),
+                                     pd.DataFrame(t.history_tail, columns=["ds", "y"]), pd.DataFrame(t.forecast),
+                                     t.runner_up, runner_up, run_urls.get(key), labels[key]))
+    pages = _publish_charts(charts)
+    if not by_segment:
+        return []
+    which = (f"the worst {len(worst)} and the best {len(best)} of {len(by_segment)} segments" if best
+             else f"all {len(by_segment)} segments, worst first")
+    intro = (f"Charts for {which} by backtest {metric.upper()} (history, the champion's forecast and interval, the "
+             "runner-up dashed). Every segment:")
+    rows = [[key, t.champion, _fmt(t.metrics.get(metric)), _fmt(t.baseline.get(metric)), t.runner_up or "",
+             f"[MLflow]({run_urls[key]})" if run_urls.get(key) else ""] for key, t in sorted(by_segment.items())]
+    markdown = index_markdown("Forecast charts", intro, ["segment", "champion", metric, "seasonal naive", "runner-up", "run"],
+                              rows, pages, set(worst + best))
+    create_markdown_artifact(markdown=markdown, key="forecast-charts", description=f"Forecast charts: {which}; the index lists every segment")
+    return worst + best
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None or value != value else f"{value:.3f}"
+
+
+def comparison_chart_artifacts(report, band_metric: str, per_end: int = CHARTS_PER_END) -> list[str]:
+    """Forecast vs actuals charts of the compared segments (the worst and best ``per_end`` by the band
+    metric when there are more); the comparison table artifact is their index. Returns the charted
+    segments, worst first."""
+    segments = report.segments
+    if segments.empty:
+        return []
+    rows = segments.set_index("segment")
+    worst, best = ends({key: (None if pd.isna(v) else float(v)) for key, v in rows[band_metric].items()}, per_end)
+    labels = rank_labels(worst, best, len(rows))
+    charts = [comparison_chart(key, str(rows.at[key, "family"]), str(rows.at[key, "version"]), band_metric,
+                               None if pd.isna(rows.at[key, band_metric]) else float(rows.at[key, band_metric]),
+                               str(rows.at[key, "status"]), report.periods[report.periods["segment"] == key], labels[key])
+              for key in worst + best]
+    _publish_charts(charts)
+    return worst + best
 
 
 def comparison_artifacts(report, markdown: str) -> None:

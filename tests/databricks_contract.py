@@ -1,6 +1,6 @@
-"""A small HTTP server that speaks the subset of the Databricks REST API our Databricks target uses:
-serving endpoints (create, get, update config, delete, invocations — model and chat), host metadata and
-current user.
+"""A small HTTP server that speaks the subset of the Databricks REST API our Databricks target and the
+CLI use: serving endpoints (list, create — with an AI Gateway —, get, update config, put AI Gateway,
+delete, invocations — model and chat), host metadata and current user.
 
 This is a contract test of OUR READING of the API, not Databricks itself. Faults can be injected:
 throttling/unavailable answers, a configuration update that fails, an endpoint that never gets READY,
@@ -82,12 +82,18 @@ class ContractServer:
             return 200, {"oidc_endpoint": f"{base}/oidc", "workspace_id": "1234567890"}
         if path == "/api/2.0/preview/scim/v2/Me":
             return 200, {"id": "42", "userName": "contract-test@example.com"}
+        if method == "GET" and path == "/api/2.0/serving-endpoints":
+            return 200, {"endpoints": [self.view(name) for name in self.endpoints]}
         if method == "POST" and path == "/api/2.0/serving-endpoints":
             if body["name"] in self.endpoints:
                 return 400, {"error_code": "RESOURCE_ALREADY_EXISTS", "message": f"Endpoint {body['name']} already exists"}
             self.endpoints[body["name"]] = {"name": body["name"], "config": {}, "pending": body["config"], "polls": 0,
-                                            "state": {"ready": "NOT_READY", "config_update": "IN_PROGRESS"}}
+                                            "state": {"ready": "NOT_READY", "config_update": "IN_PROGRESS"},
+                                            "ai_gateway": body.get("ai_gateway")}
             return 200, self.view(body["name"])
+        match = re.fullmatch(r"/api/2.0/serving-endpoints/([^/]+)/ai-gateway", path)
+        if match and method == "PUT":
+            return self.put_ai_gateway(match.group(1), body)
         match = re.fullmatch(r"/api/2.0/serving-endpoints/([^/]+)(/config)?", path)
         if match:
             name = match.group(1)
@@ -143,6 +149,23 @@ class ContractServer:
             predictions = [{**p, **{k: p[k] + 1000 for k in ("yhat", "yhat_lower", "yhat_upper") if k in p}} for p in predictions]
         return 200, {"predictions": predictions}
 
+    def put_ai_gateway(self, name: str, body: dict):
+        """Databricks refuses to change the catalog, schema or table prefix of an enabled inference table:
+        it must be disabled first (documented on AiGatewayInferenceTableConfig)."""
+        if name not in self.endpoints:
+            return 404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": f"Serving endpoint {name} does not exist"}
+        endpoint = self.endpoints[name]
+        current = (endpoint.get("ai_gateway") or {}).get("inference_table_config") or {}
+        wanted = body.get("inference_table_config") or {}
+        where = lambda c: (c.get("catalog_name"), c.get("schema_name"), c.get("table_name_prefix"))  # noqa: E731
+        if current.get("enabled") and wanted.get("enabled") and where(current) != where(wanted):
+            return 400, {"error_code": "INVALID_PARAMETER_VALUE",
+                         "message": "Inference table catalog, schema and prefix cannot be changed while it is enabled; disable it first"}
+        if wanted and not wanted.get("enabled"):
+            wanted = {**current, "enabled": False}
+        endpoint["ai_gateway"] = {**body, "inference_table_config": wanted} if wanted else dict(body)
+        return 200, copy.deepcopy(endpoint["ai_gateway"])
+
     def advance(self, endpoint: dict) -> None:
         """Each GET moves an update along: after ``ready_after_polls`` it is applied (or fails)."""
         if endpoint["pending"] is None:
@@ -160,8 +183,11 @@ class ContractServer:
 
     def view(self, name: str) -> dict:
         endpoint = self.endpoints[name]
-        return {"name": name, "state": dict(endpoint["state"]), "config": copy.deepcopy(endpoint["config"]),
+        view = {"name": name, "state": dict(endpoint["state"]), "config": copy.deepcopy(endpoint["config"]),
                 "pending_config": copy.deepcopy(endpoint["pending"]) if endpoint["pending"] else None}
+        if endpoint.get("ai_gateway"):
+            view["ai_gateway"] = copy.deepcopy(endpoint["ai_gateway"])
+        return view
 
     def calls(self, method: str, fragment: str) -> list[dict]:
         return [r for r in self.requests if r["method"] == method and fragment in r["path"]]

@@ -50,7 +50,9 @@ def start_prefect_server(home: Path, **settings: str) -> tuple[subprocess.Popen,
     """`prefect server start` on a free loopback port with its own PREFECT_HOME; returns the env to use.
     ``settings``: extra PREFECT_* variables for the server."""
     port = free_port()
+    # host and port as settings too: the UI asks the server where its API is (ui-settings)
     env = {**os.environ, **settings, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port),
            "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
            "PATH": str(BIN) + os.pathsep + os.environ.get("PATH", "")}
     for key in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):

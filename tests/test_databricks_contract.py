@@ -120,3 +120,125 @@ def test_health_checks_databricks_auth_and_names_what_is_down(workspace, tmp_pat
     assert not checks["prefect api"]["ok"] and "Connection refused" in checks["prefect api"]["detail"]
     assert checks["mlflow tracking"]["ok"] and checks["mlflow registry"]["ok"]
     assert all(c["seconds"] < 15 for c in checks.values())
+
+
+INFERENCE_TABLE = "main.finance.forecast_requests"
+
+
+def test_a_new_endpoint_logs_to_its_ai_gateway_inference_table(workspace):
+    status = target(workspace, inference_table=INFERENCE_TABLE).deploy(UC_MODEL, "3")
+    (create,) = workspace.calls("POST", "/api/2.0/serving-endpoints")
+    assert create["body"]["ai_gateway"] == {"inference_table_config": {
+        "catalog_name": "main", "schema_name": "finance", "table_name_prefix": "forecast_requests", "enabled": True}}
+    assert "auto_capture_config" not in create["body"]["config"]  # the retired inference tables are never asked for
+    assert status.extra["inference_table"] == INFERENCE_TABLE
+    assert not workspace.calls("PUT", "/ai-gateway")
+
+
+def test_an_existing_endpoint_gets_its_inference_table_and_a_different_one_is_disabled_first(workspace):
+    target(workspace).deploy(UC_MODEL, "3")
+    target(workspace, inference_table=INFERENCE_TABLE).deploy(UC_MODEL, "4")
+    (enable,) = workspace.calls("PUT", "/ai-gateway")
+    assert enable["body"]["inference_table_config"]["table_name_prefix"] == "forecast_requests"
+    # someone added a rate limit in the workspace; moving the table keeps it, and disables the old table first
+    workspace.endpoints["finance-forecast"]["ai_gateway"]["rate_limits"] = [{"calls": 100, "renewal_period": "minute", "key": "endpoint"}]
+    status = target(workspace, inference_table="main.audit.forecast_log").deploy(UC_MODEL, "5")
+    disable, move = workspace.calls("PUT", "/ai-gateway")[1:]
+    assert disable["body"]["inference_table_config"] == {"enabled": False}
+    assert move["body"]["inference_table_config"]["schema_name"] == "audit" and move["body"]["rate_limits"][0]["calls"] == 100
+    assert status.version == "5" and status.extra["inference_table"] == "main.audit.forecast_log"
+    target(workspace, inference_table="main.audit.forecast_log").deploy(UC_MODEL, "6")
+    assert len(workspace.calls("PUT", "/ai-gateway")) == 3  # already logging there: left alone
+
+
+def test_an_inference_table_is_checked_before_anything_is_deployed():
+    with pytest.raises(ValueError, match="inference_table is a Databricks endpoint setting: it needs target databricks"):
+        DeployConfig(inference_table=INFERENCE_TABLE)
+    with pytest.raises(ValueError, match="must be catalog.schema.prefix"):
+        DeployConfig(target="databricks", inference_table="main.Finance")
+
+
+@pytest.fixture
+def databricks_env(workspace, monkeypatch):
+    monkeypatch.setenv("DATABRICKS_HOST", workspace.url)
+    monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
+    return workspace
+
+
+def test_serve_list_and_delete_manage_databricks_endpoints_from_the_cli(databricks_env, capsys):
+    import json
+
+    from flows.cli import main
+
+    target(databricks_env, inference_table=INFERENCE_TABLE).deploy(UC_MODEL, "3")
+    target(databricks_env, endpoint_name="other-forecast").deploy(UC_MODEL, "2")
+    assert main(["serve", "list"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].split() == ["finance-forecast", "READY", "NOT_UPDATING", UC_MODEL, "v3", INFERENCE_TABLE]
+    assert out[2].split() == ["other-forecast", "READY", "NOT_UPDATING", UC_MODEL, "v2", "-"]
+    assert main(["serve", "delete", "other-forecast"]) == 0
+    assert "deleted Databricks serving endpoint other-forecast" in capsys.readouterr().out
+    assert main(["serve", "list", "--json"]) == 0
+    assert [row["name"] for row in json.loads(capsys.readouterr().out)] == ["finance-forecast"]
+    assert main(["serve", "delete", "other-forecast"]) == 2
+    assert capsys.readouterr().err.strip() == "error: serving endpoint 'other-forecast' does not exist"
+
+
+def test_train_flags_for_databricks_and_unity_catalog_fill_the_flow_parameters(monkeypatch):
+    from flows.cli.parser import build_parser
+    from flows.cli.training import training_parameters
+
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    args = build_parser().parse_args(["train", "--data", "x.csv", "--target", "databricks", "--catalog", "main", "--schema", "finance",
+                                      "--endpoint", "fc-prod", "--workload-size", "Medium", "--no-scale-to-zero",
+                                      "--inference-table", INFERENCE_TABLE])
+    params = training_parameters(args)
+    assert params.registry.router_name() == "main.finance.forecast_router" and params.tracking.registry_uri == "databricks-uc"
+    assert (params.deploy.target, params.deploy.endpoint_name, params.deploy.workload_size, params.deploy.scale_to_zero,
+            params.deploy.inference_table) == ("databricks", "fc-prod", "Medium", False, INFERENCE_TABLE)
+    defaults = training_parameters(build_parser().parse_args(["train", "--data", "x.csv"]))
+    assert defaults.deploy.target == "local" and defaults.deploy.scale_to_zero and defaults.tracking.registry_uri is None
+
+
+def test_unity_catalog_names_without_the_unity_catalog_registry_are_refused_before_a_run(monkeypatch):
+    from flows.parameters import TrainingParameters
+
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    with pytest.raises(ValueError, match="registry.uc_catalog/uc_schema need the Unity Catalog registry"):
+        TrainingParameters.model_validate({"registry": {"uc_catalog": "main", "uc_schema": "finance"}})
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", "databricks-uc")
+    assert TrainingParameters.model_validate({"registry": {"uc_catalog": "main", "uc_schema": "finance"}}).registry.unity_catalog
+
+
+@pytest.mark.slow
+def test_train_deploys_the_router_to_a_databricks_endpoint_with_its_inference_table(databricks_env, prefect_harness, tmp_path, capsys):
+    """`forecast-flows train --target databricks ...` end to end: trained and registered locally (MLflow on
+    SQLite), served by the contract server standing in for Databricks serving that registered version."""
+    import json
+
+    import mlflow
+    from conftest import segments_csv
+    from mlflow_helpers import local_mlflow
+
+    from flows.cli import main
+
+    def serve_registered(entity, version, records):  # what Databricks would answer: the version itself predicting
+        model = mlflow.pyfunc.load_model(f"models:/{entity}/{version}")
+        return json.loads(model.predict(pd.DataFrame(records)).to_json(orient="records"))
+
+    databricks_env.predict_with = serve_registered
+    databricks_env.ready_after_polls = 1
+    with local_mlflow(tmp_path):
+        data = segments_csv(tmp_path / "data.csv", regions=("EU", "US"))
+        code = main(["train", "--data", str(data), "--segment-cols", "region", "--models", "ets,theta", "--holidays", "none",
+                     "--horizon", "14", "--folds", "2", "--target", "databricks", "--endpoint", "fc-contract", "--workload-size", "Medium",
+                     "--no-scale-to-zero", "--inference-table", INFERENCE_TABLE, "--report", str(tmp_path / "report.json")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    (create,) = databricks_env.calls("POST", "/api/2.0/serving-endpoints")
+    entity = create["body"]["config"]["served_entities"][0]
+    assert (entity["entity_name"], entity["entity_version"], entity["workload_size"], entity["scale_to_zero_enabled"]) == ("forecast_router", "1", "Medium", False)
+    assert create["body"]["ai_gateway"]["inference_table_config"]["table_name_prefix"] == "forecast_requests"
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["endpoint"]["url"] == f"{databricks_env.url}/serving-endpoints/fc-contract/invocations" and report["endpoint"]["segments"] == 2
+    assert f"endpoint: {databricks_env.url}/serving-endpoints/fc-contract/invocations serving forecast_router v1" in out

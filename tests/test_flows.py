@@ -75,9 +75,20 @@ def test_the_run_leaves_its_artifacts_in_the_prefect_ui(e2e):
     import asyncio
 
     artifacts = {a.key: a for a in asyncio.run(read())}
-    assert {"validation-report", "leaderboard", "training-progress", "training-summary", "failures"} <= set(artifacts)
+    assert {"validation-report", "leaderboard", "training-progress", "training-summary", "failures", "forecast-charts"} <= set(artifacts)
     assert "3 of 4 segments trained" in artifacts["training-summary"].data
+    # no MLflow UI is up: the summary names the store and how to browse it (tests/test_ui.py: the links when it is)
+    assert "- MLflow: sqlite:///" in artifacts["training-summary"].data and "(browse it: forecast-flows server start)" in artifacts["training-summary"].data
     assert artifacts["training-progress"].data == 100.0
+    # a chart per trained segment, on its card (the description), and none for the broken one
+    from forecasting.ops.charts import alt_text, chart_key
+
+    for key in ("region=APAC", "region=EU", "region=US"):
+        card = artifacts[chart_key("forecast", key)].description
+        assert card.startswith(f"**{key}** · ") and f"![{alt_text(key)}](data:image/png;base64," in card and "\n" not in card
+    assert chart_key("forecast", "region=BAD") not in artifacts
+    index = artifacts["forecast-charts"].data
+    assert all(f"| {key} |" in index for key in ("region=APAC", "region=EU", "region=US")) and "region=BAD" not in index
     leaderboard = json.loads(artifacts["leaderboard"].data)
     assert {row["model"] for row in leaderboard} >= {"naive", "seasonal_naive", "ets", "theta"}
     assert sum(row["champion"] == "★" for row in leaderboard) == 3

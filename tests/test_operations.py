@@ -122,6 +122,25 @@ def test_flag_only_mode_starts_nothing(trained):
     assert result["drifting"] == [] and result["retraining"] is None
 
 
+def test_the_comparison_run_shows_forecast_vs_actuals_charts(trained):
+    """One card per segment on the run's Artifacts tab, the shifted segment ranked worst."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    from flows.actuals_comparison import actuals_comparison
+    from forecasting.ops.charts import alt_text, chart_key
+
+    state = actuals_comparison(comparison_params(trained["home"], on_drift="flag"), return_state=True)
+    with get_client(sync_client=True) as prefect:
+        found = prefect.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
+    artifacts = {a.key: a for a in found}
+    for key in ("region=APAC", "region=EU", "region=US"):
+        card = artifacts[chart_key("actuals", key)]
+        assert f"![{alt_text(key)}](data:image/png;base64," in card.description and "\n" not in card.description
+        assert "forecast vs actuals" in card.data and "| ds | y | yhat |" in card.data
+    assert artifacts[chart_key("actuals", SHIFTED)].description.startswith(f"**{SHIFTED}** · 1 of 3, worst first · ")
+
+
 def test_batch_inference_forecasts_every_champion_with_lineage(trained):
     from flows.batch_inference import BatchInferenceParameters, batch_inference
     from forecasting.mlops.config import RegistryConfig

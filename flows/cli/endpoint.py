@@ -10,6 +10,8 @@ from flows.cli.parser import given
 def cmd_serve(args) -> int:
     import json
 
+    if args.action in ("list", "delete"):
+        return databricks_endpoints(args)
     from forecasting.serving.local import LocalTarget
 
     target = LocalTarget()
@@ -26,26 +28,70 @@ def cmd_serve(args) -> int:
     return EXIT_OK if status.ready else EXIT_SEGMENTS_FAILED
 
 
-def cmd_server(args) -> int:
+def databricks_endpoints(args) -> int:
+    """`serve list` and `serve delete NAME`: the workspace's serving endpoints (auth from the environment
+    or --databricks-profile)."""
     import json
 
+    from forecasting.errors import ConfigError
+    from forecasting.serving import DeployConfig
+    from forecasting.serving.databricks import delete_endpoint, list_endpoints
+
+    config = DeployConfig(target="databricks", **given(databricks_profile=args.databricks_profile))
+    if args.action == "delete":
+        if not args.name:
+            raise ConfigError("serve delete needs the endpoint's name: forecast-flows serve delete NAME")
+        delete_endpoint(args.name, config)
+        print(f"deleted Databricks serving endpoint {args.name}")
+        return EXIT_OK
+    rows = list_endpoints(config)
+    if args.json:
+        print(json.dumps(rows))
+        return EXIT_OK
+    print(f"{'endpoint':32s} {'ready':10s} {'update':14s} {'serving':44s} inference table")
+    for row in rows:
+        print(f"{row['name'][:32]:32s} {str(row['ready'] or '-'):10s} {str(row['config_update'] or '-'):14s} {(row['serving'] or '-')[:44]:44s} "
+              f"{row['inference_table'] or '-'}")
+    if not rows:
+        print("(no serving endpoints)")
+    return EXIT_OK
+
+
+def cmd_server(args) -> int:
+    """The local Prefect server and, beside it, the MLflow UI on the local tracking store."""
+    import json
+
+    from flows.mlflow_ui import mlflow_ui_url, recorded, start_mlflow_ui, stop_mlflow_ui
     from flows.runners import ensure_local_server, stop_local_server
+    from forecasting.mlops.config import TrackingConfig
     from forecasting.system.state import state_dir
 
     record = state_dir() / "prefect" / "server.json"
     if args.action == "stop":
         print("local Prefect server stopped" if stop_local_server() else "no local Prefect server was recorded")
+        print("local MLflow UI stopped" if stop_mlflow_ui() else "no local MLflow UI was recorded")
         return EXIT_OK
     if args.action == "start":
         api = ensure_local_server()
         print(f"Prefect API: {api}  UI: {api.removesuffix('/api')}")
+        tracking = TrackingConfig()
+        ui = start_mlflow_ui(tracking)
+        if ui is None:
+            print(f"MLflow UI: {tracking.resolved_tracking_uri()} (a tracking server: its own UI)")
+        else:
+            ready = mlflow_ui_url(ui["tracking_uri"], wait=60.0)
+            print(f"MLflow UI: {ui['url']}" + ("" if ready else f" (still starting; log: {state_dir() / 'mlflow-ui' / 'server.log'})"))
         return EXIT_OK
-    if not record.exists():
+    code = EXIT_OK
+    if record.exists():
+        known = json.loads(record.read_text())
+        print(f"local Prefect server: pid {known['pid']}, API {known['api_url']}, UI {known['ui_url']}")
+    else:
         print("no local Prefect server recorded (the CLI starts one when a runner needs it)")
-        return EXIT_SEGMENTS_FAILED
-    known = json.loads(record.read_text())
-    print(f"local Prefect server: pid {known['pid']}, API {known['api_url']}, UI {known['ui_url']}")
-    return EXIT_OK
+        code = EXIT_SEGMENTS_FAILED
+    ui = recorded()
+    print(f"local MLflow UI: pid {ui['pid']}, {ui['url']} ({ui['tracking_uri']})" if ui else "no local MLflow UI recorded (forecast-flows server start)")
+    return code
 
 
 def cmd_predict(args) -> int:

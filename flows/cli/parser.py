@@ -57,6 +57,10 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     _field(parser, "--transform", ModelSpec, "transform", "none or log")
     parser.add_argument("--non-negative", action="store_true", default=None, help="clip forecasts at zero")
     parser.add_argument("--all-models", action="store_true", default=None, help="also write every candidate's forecast (a row per candidate and date)")
+    parser.add_argument("--model-option", action="append", default=None, metavar="FAMILY.OPTION=VALUE",
+                        help="a Prophet or XGBoost option, repeatable: prophet.seasonality_mode=multiplicative, "
+                             "prophet.changepoint_prior_scale=0.5, prophet.holidays_file=events.csv, prophet.search=true, "
+                             "xgboost.max_depth=6, xgboost.lags=14, xgboost.search=true (docs/models-and-selection.md)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,12 +95,24 @@ def build_parser() -> argparse.ArgumentParser:
     _field(train, "--max-failed-fraction", RunPolicy, "max_failed_fraction", "fail the run when more segments than this fail", type=float)
     _field(train, "--experiment", TrackingConfig, "experiment", "MLflow experiment")
     _field(train, "--model-prefix", RegistryConfig, "model_prefix", "prefix of every registered model name")
+    _field(train, "--target", DeployConfig, "target", "where the router is served", choices=["local", "databricks"])
+    _field(train, "--catalog", RegistryConfig, "uc_catalog", "Unity Catalog catalog for the registered models (with --schema; registry databricks-uc)")
+    _field(train, "--schema", RegistryConfig, "uc_schema", "Unity Catalog schema for the registered models")
+    _field(train, "--endpoint", DeployConfig, "endpoint_name", "Databricks serving endpoint")
+    _field(train, "--workload-size", DeployConfig, "workload_size", "Databricks endpoint size", choices=["Small", "Medium", "Large"])
+    train.add_argument("--scale-to-zero", action=argparse.BooleanOptionalAction, default=None,
+                       help=f"Databricks endpoint scales to zero when idle (default: {default_of(DeployConfig, 'scale_to_zero')})")
+    _field(train, "--inference-table", DeployConfig, "inference_table", "catalog.schema.prefix: the Databricks endpoint logs every request "
+                                                                         "and response there (AI Gateway inference table)")
+    _field(train, "--databricks-profile", DeployConfig, "databricks_profile", "~/.databrickscfg profile")
     train.add_argument("--report", default=None, help="write the JSON run report here")
     _debug(train)
 
-    serve = sub.add_parser("serve", help="the local serving endpoint")
-    serve.add_argument("action", choices=["status", "stop", "rollback"])
+    serve = sub.add_parser("serve", help="the local serving endpoint (status, stop, rollback); Databricks endpoints (list, delete NAME)")
+    serve.add_argument("action", choices=["status", "stop", "rollback", "list", "delete"])
+    serve.add_argument("name", nargs="?", default=None, help="the Databricks endpoint to delete")
     serve.add_argument("--json", action="store_true")
+    _field(serve, "--databricks-profile", DeployConfig, "databricks_profile", "~/.databrickscfg profile (list, delete)")
     _debug(serve)
 
     server = sub.add_parser("server", help="the local Prefect server the CLI starts for process/Dask runners and the demo")

@@ -16,10 +16,12 @@ SAMPLE_DATA = PACKAGE_ROOT / "examples" / "data" / "finance_segments.csv"
 
 def job_from_args(args):
     """The forecast job from the flags the user gave; every other setting is the models' default."""
+    from forecasting.models.options import parse_assignments
     from forecasting.pipeline import ForecastJob
 
     missing = args.covariate_missing
     by_column = missing if missing and "=" in missing else None
+    options = parse_assignments(args.model_option or [])
     return ForecastJob.model_validate({
         "data": given(time_col=args.time_col, target_col=args.target_col, segment_cols=args.segment_cols,
                       covariate_cols=args.covariates, frequency=args.frequency, decimal=args.decimal, aggregate=args.aggregate,
@@ -27,7 +29,7 @@ def job_from_args(args):
         "validation": given(duplicates=args.duplicates, fill_missing=args.fill_missing, incomplete_trailing=args.incomplete_trailing,
                             covariate_missing=None if by_column else missing, covariate_missing_by_column=by_column),
         "models": given(models=args.models, level=args.level, holidays_country=args.holidays, transform=args.transform,
-                        non_negative=args.non_negative, all_models=args.all_models),
+                        non_negative=args.non_negative, all_models=args.all_models) | options,
         "backtest": given(horizon=args.horizon, folds=args.folds, metric=args.metric),
     })
 
@@ -64,11 +66,15 @@ def training_parameters(args):
     from flows.parameters import TrainingParameters
 
     job = job_from_args(args)
+    # Unity Catalog names need the Unity Catalog registry, unless the environment already names one
+    uc_registry = "databricks-uc" if args.catalog and not os.environ.get("MLFLOW_REGISTRY_URI") else None
     return TrainingParameters.model_validate({
         "data_path": args.data, "delimiter": args.delimiter, "sheet": args.sheet, "covariates_path": args.covariates_file,
         **job.model_dump(),
-        "tracking": given(experiment=args.experiment),
-        "registry": given(model_prefix=args.model_prefix),
+        "tracking": given(experiment=args.experiment, registry_uri=uc_registry),
+        "registry": given(model_prefix=args.model_prefix, uc_catalog=args.catalog, uc_schema=args.schema),
+        "deploy": given(target=args.target, endpoint_name=args.endpoint, workload_size=args.workload_size, scale_to_zero=args.scale_to_zero,
+                        inference_table=args.inference_table, databricks_profile=args.databricks_profile),
         **given(skip_deploy=args.skip_deploy),
         "policy": given(max_failed_fraction=args.max_failed_fraction, segments_per_task=args.segments_per_task),
     })
@@ -130,12 +136,18 @@ def cmd_demo(args) -> int:
          "--report", str(Path(args.output_dir) / "training-report.json")]
     )
     demo_args.persistent_server = True
-    code = cmd_train(demo_args)
+    from flows.mlflow_ui import mlflow_ui_url, start_mlflow_ui
     from forecasting.mlops.config import TrackingConfig
 
     tracking = TrackingConfig().resolved_tracking_uri()
+    try:
+        start_mlflow_ui()  # starts while the demo trains; the run summary links to it
+    except Exception as exc:  # the demo still runs; the summary then names the tracking store instead
+        print(f"note: the MLflow UI did not start ({type(exc).__name__}: {exc})", file=sys.stderr)
+    code = cmd_train(demo_args)
+    mlflow_ui = mlflow_ui_url(tracking, wait=30.0)
     print("\nwhere to look:")
-    print(f"  Prefect UI : {os.environ.get('PREFECT_API_URL', '').removesuffix('/api')}  (flow run 'forecast-training', tab Artifacts)")
-    print(f"  MLflow UI  : .venv/bin/mlflow ui --backend-store-uri {tracking}   then http://127.0.0.1:5000")
+    print(f"  Prefect UI : {os.environ.get('PREFECT_API_URL', '').removesuffix('/api')}  (flow run 'forecast-training', tab Artifacts: a chart per segment)")
+    print(f"  MLflow UI  : {mlflow_ui or f'.venv/bin/forecast-flows server start   (tracking store: {tracking})'}")
     print("  endpoint   : .venv/bin/forecast-flows serve status ; .venv/bin/forecast-flows predict --segment region=EU --periods 14")
     return code

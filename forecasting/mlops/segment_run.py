@@ -74,7 +74,8 @@ def _fill_segment_run(client, run_id, segment, report, backtest, selection, hori
     client.log_batch(run_id, params=[mlflow.entities.Param(k, str(v)) for k, v in params.items()])
     forecasts = backtest.forecasts_frame()
     last_fold = forecasts[(forecasts["model"] == selection.champion) & (forecasts["fold"] == forecasts["fold"].max())]
-    figure = forecast_figure(segment.key, segment.history, last_fold, selection.forecast, selection.champion)
+    figure = forecast_figure(segment.key, segment.history, last_fold, selection.forecast, selection.champion,
+                             runner_up=selection.runner_up, runner_up_forecast=selection.runner_up_forecast)
     try:
         log_tables(
             client,

@@ -25,11 +25,42 @@ MAX_PARAM_LENGTH = 500
 
 
 def quiet_mlflow() -> None:
-    """No progress bars or pickling advice in task logs; warnings that matter still show."""
+    """No progress bars, pickling advice or registry chatter in task logs; warnings that matter still show."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    _drop_registry_chatter()
+
+
+# What mlflow.register_model prints on every registration (to stderr, not through logging): our report
+# says which version each segment got, once.
+REGISTRY_CHATTER = ("Successfully registered model ", "Created version '", "Registered model '")
+
+
+class _ChatterFilter:
+    """Drops MLflow's registration messages from its event stream, passing everything else through."""
+
+    def __init__(self, write):
+        self.write_through, self.dropping = write, False
+
+    def __call__(self, text: str):
+        if text.startswith(REGISTRY_CHATTER):
+            self.dropping = True  # print() writes the message, then its "\n" separately
+            return len(text)
+        if self.dropping and text == "\n":
+            self.dropping = False
+            return len(text)
+        self.dropping = False
+        return self.write_through(text)
+
+
+def _drop_registry_chatter() -> None:
+    from mlflow.utils import logging_utils
+
+    stream = logging_utils.MLFLOW_LOGGING_STREAM
+    if not isinstance(stream.__dict__.get("write"), _ChatterFilter):
+        stream.write = _ChatterFilter(stream.write)
 
 
 def connect(config: TrackingConfig) -> MlflowClient:

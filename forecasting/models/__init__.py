@@ -20,6 +20,12 @@ from forecasting.models.ces import CESForecaster
 from forecasting.models.ensemble import EnsembleForecaster
 from forecasting.models.ets import ETSForecaster
 from forecasting.models.naive import DriftForecaster, MeanForecaster, NaiveForecaster, SeasonalNaiveForecaster
+from forecasting.models.options import (
+    FAMILY_OPTIONS,
+    HolidayEvent,
+    ProphetOptions,
+    XGBoostOptions,
+)
 from forecasting.models.prophet_model import ProphetForecaster
 from forecasting.models.theta import ThetaForecaster
 from forecasting.models.xgboost_model import XGBoostForecaster
@@ -54,6 +60,8 @@ class ModelSpec(BaseModel):
     transform: Literal["none", "log"] = "none"
     non_negative: bool = Field(False, description="clip forecasts and bounds at zero")
     all_models: bool = Field(False, description="also forecast with every candidate, not only the champion (one row per candidate and date)")
+    prophet: ProphetOptions = Field(default_factory=ProphetOptions, description="Prophet's settings, and an optional search")
+    xgboost: XGBoostOptions = Field(default_factory=XGBoostOptions, description="XGBoost's settings, and an optional search")
 
     @field_validator("models", mode="before")
     @classmethod
@@ -79,6 +87,12 @@ class ModelSpec(BaseModel):
             raise ValueError(f"unknown holidays country {value!r}; use an ISO code such as US, GB, DE")
         return value
 
+    def family_options(self) -> dict[str, dict]:
+        """Every family's options as plain data, the way a :class:`SeriesContext` carries them (events
+        inline: a holidays file is read once, here, not on every worker)."""
+        return {"prophet": self.prophet.model_dump(mode="json", exclude={"holidays_file"}),
+                "xgboost": self.xgboost.model_dump(mode="json")}
+
     def candidates(self) -> list[str]:
         """Families to backtest: the baselines always, then the requested ones (ensemble last)."""
         names = list(dict.fromkeys([*BASELINES, *self.models]))
@@ -96,9 +110,13 @@ __all__ = [
     "BASELINES",
     "DEFAULT_MODELS",
     "FAMILIES",
+    "FAMILY_OPTIONS",
     "FORECAST_COLUMNS",
     "Forecaster",
+    "HolidayEvent",
     "ModelSpec",
+    "ProphetOptions",
+    "XGBoostOptions",
     "SeriesContext",
     "check_forecast",
     "make_forecaster",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pickle
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -35,6 +35,13 @@ class SeriesContext:
     seed: int = 0
     transform: Literal["none", "log"] = "none"
     non_negative: bool = False
+    # each family's options as plain data ({"prophet": {...}}); models pickled before options existed
+    # have no such attribute and read the class default, None: every family's defaults
+    options: dict | None = field(default=None, hash=False)
+
+    def family_options(self, family: str) -> dict:
+        """The options given for ``family`` (empty: the family's defaults)."""
+        return dict((getattr(self, "options", None) or {}).get(family) or {})
 
 
 @dataclass
@@ -193,7 +200,10 @@ class Forecaster(ABC):
         return np.log1p(y) if self.context.transform == "log" else y
 
     def _from_model_scale(self, y: np.ndarray) -> np.ndarray:
-        return np.expm1(y) if self.context.transform == "log" else y
+        if self.context.transform != "log":
+            return y
+        with np.errstate(over="ignore"):  # an exploding bound becomes inf, which check_forecast rejects by name
+            return np.expm1(y)
 
     def _dates(self, dates: pd.DatetimeIndex | int) -> pd.DatetimeIndex:
         if isinstance(dates, (int, np.integer)):

@@ -1,4 +1,6 @@
-"""Prophet with country holidays, covariates as regressors, and seasonalities chosen from data length."""
+"""Prophet with country holidays and custom events, covariates as regressors, seasonalities chosen from
+data length, the user's options (:class:`forecasting.models.options.ProphetOptions`) and an optional
+search of seasonality mode and prior scales on an inner split of the window it is fitted on."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import pandas as pd
 from forecasting.frequency import future_dates, periods_per_year
 from forecasting.models.base import Forecaster, PathForecast
 from forecasting.models.calendar import holiday_names
+from forecasting.models.options import PROPHET_GRID, ProphetOptions, search
 
 
 def weekly_holidays(history_dates: pd.DatetimeIndex, freq: str, country: str) -> pd.DataFrame:
@@ -38,25 +41,37 @@ class ProphetForecaster(Forecaster):
     name = "prophet"
     complexity = 4
     uses_covariates = True
+    # with options.search, fold 1 searches and later folds refit its choice (see Forecaster)
+    reuses_search = True
 
-    def _build(self, n: int):
+    def options(self) -> ProphetOptions:
+        return ProphetOptions.model_validate(self.context.family_options("prophet"))
+
+    def _build(self, n: int, settings: dict | None = None, options: ProphetOptions | None = None):
         _quiet_prophet()
         from prophet import Prophet
 
+        options = options or self.options()
+        settings = settings or options.settings()
         freq = self.context.frequency
         per_year = periods_per_year(freq)
         daily_like = freq in ("D", "B")
+        holidays = options.events_frame()
+        if self._weekly_holidays():  # weekly dates rarely fall on the holiday: each holiday marks the week it falls in
+            weekly = weekly_holidays(self._history_dates, freq, self.context.holidays_country)
+            holidays = weekly if holidays is None else pd.concat([holidays, weekly], ignore_index=True)
         model = Prophet(
+            growth=options.growth,
             yearly_seasonality=bool(n >= 1.5 * per_year),
             weekly_seasonality=daily_like and n >= 14,
             daily_seasonality=False,
+            holidays=holidays,
             interval_width=self.context.level,
             uncertainty_samples=300,
+            **settings,
         )
         if self.context.holidays_country and daily_like:
             model.add_country_holidays(country_name=self.context.holidays_country)
-        elif self._weekly_holidays():  # weekly dates rarely fall on the holiday: each holiday marks the week it falls in
-            model.holidays = weekly_holidays(self._history_dates, freq, self.context.holidays_country)
         for name in self.context.covariates:
             model.add_regressor(name)
         return model
@@ -64,18 +79,42 @@ class ProphetForecaster(Forecaster):
     def _weekly_holidays(self) -> bool:
         return bool(self.context.holidays_country) and self.context.frequency.startswith("W-")
 
-
     def _fit(self, y, covariates):
         frame = pd.DataFrame({"ds": self._history_dates, "y": y})
         if covariates is not None:
             frame = pd.concat([frame, covariates.reset_index(drop=True)], axis=1)
-        self.model = self._build(len(y))
+        options = self.options()
+        settings, record = options.settings(), None
+        if "search" in self.params:  # an earlier fold's search: refit its choice, never search again
+            record = self.params["search"]
+            settings.update(record.get("chosen") or {})
+        elif options.search:
+            chosen, record = search(lambda setting, train, test: self._fit_predict(options, {**settings, **setting}, train, test),
+                                    self._grid(y), frame, self.context.season_length, min_train=2 * self.context.season_length + 10)
+            settings.update(chosen or {})
+        self.model = self._build(len(y), settings, options)
         self.model.fit(frame, algorithm="LBFGS")
         self.params = {
             "yearly_seasonality": bool(self.model.yearly_seasonality),
             "weekly_seasonality": bool(self.model.weekly_seasonality),
             "holidays_country": self.context.holidays_country,
+            "growth": options.growth,
+            **settings,
+            "events": len(options.events),
         }
+        if record is not None:
+            self.params["search"] = record
+
+    @staticmethod
+    def _grid(y) -> list[dict]:
+        """Multiplicative seasonality scales with the level: only offered for a positive series."""
+        return [s for s in PROPHET_GRID if s["seasonality_mode"] == "additive" or float(np.min(y)) > 0]
+
+    def _fit_predict(self, options: ProphetOptions, settings: dict, train: pd.DataFrame, test: pd.DataFrame):
+        model = self._build(len(train), settings, options)
+        model.uncertainty_samples = 0  # the search scores point forecasts only
+        model.fit(train, algorithm="LBFGS")
+        return model.predict(test.drop(columns=["y"]))["yhat"].to_numpy(float)
 
     def __getstate__(self):
         state = self.__dict__.copy()

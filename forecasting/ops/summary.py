@@ -19,6 +19,11 @@ def _cell(value) -> str:
     return str(value).replace("|", "/").replace("\n", " ")[:300]
 
 
+def _link(url: str) -> str:
+    """A web address as a markdown link; anything else (a sqlite path, a note) as it is."""
+    return f"[{url}]({url})" if url.startswith(("http://", "https://")) and " " not in url else url
+
+
 class Markdown:
     """Headings, paragraphs, tables and links, in the order they are added."""
 
@@ -38,7 +43,7 @@ class Markdown:
 
     def links(self, links: dict[str, str] | None) -> "Markdown":
         if links:
-            self.lines += ["## Where to look", ""] + [f"- {name}: {url}" for name, url in links.items()] + [""]
+            self.lines += ["## Where to look", ""] + [f"- {name}: {_link(url)}" for name, url in links.items()] + [""]
         return self
 
     def text(self) -> str:

@@ -146,7 +146,8 @@ class DatabricksTarget(DeploymentTarget):
         swapping = False
         try:
             if current is None:
-                self.client.serving_endpoints.create(self.endpoint, config=EndpointCoreConfigInput(name=self.endpoint, served_entities=entities, traffic_config=self._traffic(routes)))
+                self.client.serving_endpoints.create(self.endpoint, config=EndpointCoreConfigInput(name=self.endpoint, served_entities=entities, traffic_config=self._traffic(routes)),
+                                                     ai_gateway=self._ai_gateway())
             else:
                 self.client.serving_endpoints.update_config(self.endpoint, served_entities=entities, traffic_config=self._traffic(routes))
             swapping = True
@@ -163,6 +164,8 @@ class DatabricksTarget(DeploymentTarget):
                 after = (f"there was no previous configuration to roll back to: the endpoint holds {model_name} v{version}, which failed; "
                          "fix it and deploy again, or delete the endpoint")
             raise DeployError(f"{what}; {after}") from None
+        if current is not None:  # the new version serves; the inference table follows the configuration
+            self._ensure_inference_table()
         self._remember({"model": model_name, "version": str(version), "previous": [self._describe(e) for e in previous]})
         return self.status()
 
@@ -199,6 +202,43 @@ class DatabricksTarget(DeploymentTarget):
             return f"rolled back to {label}, which is not ready either ({type(exc).__name__}: {exc})"
         return f"rolled back to {label}, which serves again"
 
+    # --- AI Gateway inference table ------------------------------------------------------------
+    def _inference_table(self):
+        from databricks.sdk.service.serving import AiGatewayInferenceTableConfig
+
+        catalog, schema, prefix = self.config.inference_table.split(".")
+        return AiGatewayInferenceTableConfig(catalog_name=catalog, schema_name=schema, table_name_prefix=prefix, enabled=True)
+
+    def _ai_gateway(self):
+        """The AI Gateway of a new endpoint: its inference table when one is configured (the older
+        auto-capture inference tables are retired)."""
+        from databricks.sdk.service.serving import AiGatewayConfig
+
+        return AiGatewayConfig(inference_table_config=self._inference_table()) if self.config.inference_table else None
+
+    def _ensure_inference_table(self) -> None:
+        """An existing endpoint logs to the configured inference table. Databricks refuses to change the
+        catalog, schema or prefix of an enabled table, so a different one is disabled first; the rest of
+        the AI Gateway (rate limits, guardrails, usage tracking) is kept as it is."""
+        if not self.config.inference_table:
+            return
+        wanted = self._inference_table()
+        gateway = getattr(self.client.serving_endpoints.get(self.endpoint), "ai_gateway", None)
+        current = getattr(gateway, "inference_table_config", None)
+        where = lambda c: (c.catalog_name, c.schema_name, c.table_name_prefix)  # noqa: E731
+        if current is not None and current.enabled and where(current) == where(wanted):
+            return
+        keep = {k: getattr(gateway, k, None) for k in ("fallback_config", "guardrails", "rate_limits", "usage_tracking_config")}
+        try:
+            if current is not None and current.enabled:
+                from databricks.sdk.service.serving import AiGatewayInferenceTableConfig
+
+                self.client.serving_endpoints.put_ai_gateway(self.endpoint, inference_table_config=AiGatewayInferenceTableConfig(enabled=False), **keep)
+            self.client.serving_endpoints.put_ai_gateway(self.endpoint, inference_table_config=wanted, **keep)
+        except Exception as exc:
+            raise DeployError(f"endpoint {self.endpoint!r} serves the new version, but its inference table {self.config.inference_table} "
+                              f"could not be set: {type(exc).__name__}: {exc}") from None
+
     @staticmethod
     def _describe(entity) -> dict:
         return {"name": entity.name, "entity_name": entity.entity_name, "entity_version": str(entity.entity_version)}
@@ -221,7 +261,8 @@ class DatabricksTarget(DeploymentTarget):
         detail = f"config_update={getattr(state.config_update, 'value', state.config_update)}"
         url = f"{self.client.config.host.rstrip('/')}/serving-endpoints/{self.endpoint}/invocations"
         first = entities[0] if entities else None
-        return EndpointStatus("databricks", ready, url, getattr(first, "entity_name", None), str(getattr(first, "entity_version", "")) or None, detail)
+        return EndpointStatus("databricks", ready, url, getattr(first, "entity_name", None), str(getattr(first, "entity_version", "")) or None, detail,
+                              {"inference_table": inference_table_of(endpoint)})
 
     def predict(self, frame: pd.DataFrame, timeout: float = 30.0) -> pd.DataFrame:
         response = self.client.serving_endpoints.query(self.endpoint, dataframe_records=records_payload(frame)["dataframe_records"])
@@ -240,3 +281,39 @@ class DatabricksTarget(DeploymentTarget):
 
     def undeploy(self) -> None:
         self.client.serving_endpoints.delete(self.endpoint)
+
+
+def inference_table_of(endpoint) -> str | None:
+    """``catalog.schema.prefix`` of an endpoint's enabled AI Gateway inference table, else None."""
+    table = getattr(getattr(endpoint, "ai_gateway", None), "inference_table_config", None)
+    if table is None or not table.enabled:
+        return None
+    return f"{table.catalog_name}.{table.schema_name}.{table.table_name_prefix}"
+
+
+def list_endpoints(config: DeployConfig | None = None, client=None) -> list[dict]:
+    """Every serving endpoint of the workspace: name, state, what it serves, its inference table."""
+    client = client or workspace_client(config or DeployConfig(target="databricks"))
+    rows = []
+    for endpoint in client.serving_endpoints.list():
+        state = endpoint.state
+        entities = list(getattr(endpoint.config, "served_entities", None) or []) if endpoint.config else []
+        rows.append({
+            "name": endpoint.name,
+            "ready": getattr(getattr(state, "ready", None), "value", None),
+            "config_update": getattr(getattr(state, "config_update", None), "value", None),
+            "serving": ", ".join(f"{e.entity_name} v{e.entity_version}" for e in entities if getattr(e, "entity_name", None)),
+            "inference_table": inference_table_of(endpoint),
+        })
+    return sorted(rows, key=lambda row: row["name"])
+
+
+def delete_endpoint(name: str, config: DeployConfig | None = None, client=None) -> None:
+    """Delete a serving endpoint; one that does not exist is an error naming it."""
+    from databricks.sdk.errors import NotFound
+
+    client = client or workspace_client(config or DeployConfig(target="databricks"))
+    try:
+        client.serving_endpoints.delete(name)
+    except NotFound:
+        raise DeployError(f"serving endpoint {name!r} does not exist") from None
