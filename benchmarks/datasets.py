@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DAILY_DATA = ROOT / "examples" / "data" / "finance_daily.csv"
 DAILY_SEGMENT_COLS = ["IS_CGNA", "BUSINESS_SEGMENT", "MX_TYPE"]
 
-FREQUENCY = {"monthly": ("MS", "2000-01-01", 12), "quarterly": ("QS-JAN", "1980-01-01", 4), "yearly": ("YS-JAN", "1950-01-01", 1)}
+FREQUENCY = {"monthly": ("MS", "2000-01-01", 12), "quarterly": ("QS-JAN", "1980-01-01", 4), "yearly": ("YS-JAN", "1950-01-01", 1),
+             "other": ("YS-JAN", "1900-01-01", 1)}  # M3 "other": no season; yearly dates give the pipeline a calendar
 M3_FINANCE = range(2522, 2667)  # N2522..N2666, the FINANCE domain of M3 monthly
 
 
@@ -88,6 +89,7 @@ SETS = {
     "m3-monthly": lambda: competition("m3", "monthly"),
     "m3-quarterly": lambda: competition("m3", "quarterly"),
     "m3-yearly": lambda: competition("m3", "yearly"),
+    "m3-other": lambda: competition("m3", "other"),
     "m1-monthly": lambda: competition("m1", "monthly"),
     "m1-quarterly": lambda: competition("m1", "quarterly"),
     "m1-yearly": lambda: competition("m1", "yearly"),

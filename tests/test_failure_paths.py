@@ -535,3 +535,65 @@ print(chunk_cache_key(None, {"chunk": list(prepared.values()), "job": ForecastJo
     with open(tmp_path / "tasks" / "train.py", "a") as handle:
         handle.write("\n# a change in how the training task works\n")
     assert key() != before
+
+
+# --- 4. no look-ahead in the backtest ------------------------------------------------------------------
+def _fold_view(backtest):
+    """Everything the backtest decided or estimated, per candidate and fold."""
+    return {name: [(round(float(f["yhat"].sum()), 6), round(float(f["yhat_upper"].sum()), 6)) for f in c.forecasts]
+            for name, c in backtest.candidates.items()}
+
+
+def _poisoned_segment(poison: bool, policy=None):
+    """200 days, folds of 14 (cutoffs after days 158, 172, 186). Day 171, the last of fold 2's training
+    window, is missing; with ``poison`` everything from day 172 on (fold 2's test window and later) is
+    nonsense, with a spike, so the values right after the cutoff differ wildly."""
+    from forecasting.validation import ValidationPolicy, validate
+
+    frame = daily_frame(days=200)
+    frame.loc[[120, 171], "y"] = ""
+    if poison:
+        frame.loc[172:, "y"] = [str(v) for v in np.linspace(5000, 9000, 28)]
+        frame.loc[175, "y"] = "90000"
+    _, prepared = validate(frame, DataSpec(), policy or ValidationPolicy(max_missing_fraction=0.5), 14, 3)
+    return prepared["all"]
+
+
+@pytest.mark.parametrize("outliers", ["flag", "winsorize"])
+def test_data_after_a_cutoff_changes_no_decision_or_estimate_made_before_it(outliers):
+    """Poison everything after fold 2's cutoff: the forecasts and intervals of folds 1 and 2, which
+    candidates were still in, the ensemble's members and the choice made after fold 1 must not change.
+    Before the fix the missing day 171 was interpolated towards day 172 and outliers were clipped on the
+    whole series, so fold 2 was fitted on values from after its cutoff."""
+    from forecasting.backtest import BacktestSpec, ensemble_members, run_backtest
+    from forecasting.models import ModelSpec
+    from forecasting.selection import choose
+    from forecasting.validation import ValidationPolicy
+
+    policy = ValidationPolicy(outliers=outliers, max_missing_fraction=0.5)
+    spec, models = BacktestSpec(horizon=14, folds=3), ModelSpec(models=["ets", "theta", "arima", "ces", "ensemble"], holidays_country=None)
+    clean = run_backtest(_poisoned_segment(False, policy), models, spec)
+    poisoned = run_backtest(_poisoned_segment(True, policy), models, spec)
+    before, after = _fold_view(clean), _fold_view(poisoned)
+    for name in before:
+        assert before[name][:2] == after[name][:2], name
+    for folds in (0, 1):
+        assert ensemble_members(clean.candidates, "mase", folds) == ensemble_members(poisoned.candidates, "mase", folds)
+    assert choose(clean, 1) == choose(poisoned, 1)
+    assert before["ets"][2] != after["ets"][2]  # fold 3 does see its own window
+
+
+def test_a_candidate_failing_in_the_last_fold_still_counts_for_the_choice_made_before_it():
+    """The holdout estimate chooses with what was known after fold F-1: a candidate that fails only in
+    fold F is still ranked there (and, having no fold-F forecast, the next one is scored)."""
+    from forecasting.backtest import BacktestSpec, run_backtest
+    from forecasting.models import ModelSpec
+    from forecasting.selection import choose, holdout_estimate
+
+    backtest = run_backtest(_poisoned_segment(False), ModelSpec(models=["ets", "theta"], holidays_country=None), BacktestSpec(horizon=14, folds=3))
+    theta = backtest.candidates["theta"]
+    theta.forecasts, theta.fold_metrics = theta.forecasts[:2], theta.fold_metrics[:2]
+    theta.status, theta.failed_at, theta.reason = "failed", 3, "fold 3: injected"
+    assert "theta" in choose(backtest, 2)
+    holdout = holdout_estimate(backtest)
+    assert holdout["model"] != "theta" and holdout["fold"] == 3
