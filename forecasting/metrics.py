@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel
 
-METRICS = ("mase", "smape", "wape", "mape", "rmse", "bias", "coverage")
+METRICS = ("mase", "smape", "wape", "mape", "rmse", "bias", "coverage", "r2")
 # For these, smaller is better; bias is best at zero and coverage is judged against the nominal level.
 LOWER_IS_BETTER = ("mase", "smape", "wape", "mape", "rmse")
 
@@ -78,6 +78,15 @@ def bias(actual: np.ndarray, forecast: np.ndarray) -> Metric:
     return _ok(100 * np.sum(forecast - actual) / total)
 
 
+def r2(actual: np.ndarray, forecast: np.ndarray) -> Metric:
+    """Share of the window's variance the forecast explains: 1 - SSE / SST (below 0 when the window's
+    own mean would have done better)."""
+    total = np.sum((actual - np.mean(actual)) ** 2)
+    if len(actual) < 2 or total == 0:
+        return _undefined("the actuals do not vary in this window")
+    return _ok(1 - np.sum((actual - forecast) ** 2) / total)
+
+
 def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> Metric:
     """Share (%) of actuals inside the prediction interval."""
     return _ok(100 * np.mean((actual >= lower) & (actual <= upper)))
@@ -101,6 +110,7 @@ def _evaluate(actual, yhat, lower, upper, insample, season: int) -> dict[str, Me
         "rmse": rmse(actual, yhat),
         "bias": bias(actual, yhat),
         "coverage": coverage(actual, lower, upper),
+        "r2": r2(actual, yhat),
     }
 
 

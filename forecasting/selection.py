@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from forecasting.backtest import BacktestSpec, SegmentBacktest, ensemble_members, fit_window, rank_key, series_context
@@ -60,6 +61,8 @@ def leaderboard(backtest: SegmentBacktest) -> pd.DataFrame:
         for name in METRICS:
             metric = metrics.get(name)
             row[name] = metric.value if metric is not None and metric.defined else None
+        spread = [f[backtest.metric].value for f in candidate.fold_metrics if f[backtest.metric].defined]
+        row[f"{backtest.metric}_std"] = float(np.std(spread, ddof=1)) if len(spread) > 1 else None  # fold-to-fold spread
         row["folds"] = len(candidate.fold_metrics)
         row["fit_seconds"] = round(candidate.fit_seconds, 4)
         rows.append(row)

@@ -196,3 +196,15 @@ def test_the_runner_up_is_the_next_ranked_candidate_with_a_full_forecast(extra_f
     assert selection.runner_up == usable[0] != selection.champion
     assert list(selection.runner_up_forecast["ds"]) == list(selection.forecast["ds"])
     assert selection.runner_up not in ("exploder", "broken")
+
+
+def test_the_leaderboard_shows_fold_to_fold_spread_and_r2():
+    seg = segment()
+    _, selection = run_segment(seg, ModelSpec(models=["ets", "theta"]), BacktestSpec(horizon=14, folds=3))
+    board = selection.leaderboard.set_index("model")
+    for name in ("ets", "theta", "naive"):
+        assert board.loc[name, "mase_std"] > 0 and board.loc[name, "folds"] == 3
+        assert board.loc[name, "r2"] <= 1
+    # the spread is the standard deviation of the per-fold scores the mean is taken over
+    ets = [f["mase"].value for f in run_segment(seg, ModelSpec(models=["ets"]), BacktestSpec(horizon=14, folds=3))[0].candidates["ets"].fold_metrics]
+    assert board.loc["ets", "mase_std"] == pytest.approx(np.std(ets, ddof=1))
