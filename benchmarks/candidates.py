@@ -88,7 +88,10 @@ def run_series(series: Series, **models) -> dict:
             entry["final"] = {"yhat": _f32(final["yhat"]), "lower": _f32(final["yhat_lower"]), "upper": _f32(final["yhat_upper"])}
         record["candidates"][name] = entry
     champion = selection.forecast.set_index("ds").reindex(test_dates)
-    record["champion_final"] = {"yhat": _f32(champion["yhat"]), "lower": _f32(champion["yhat_lower"]), "upper": _f32(champion["yhat_upper"])}
+    own = selection.champion_model.forecast(pd.DatetimeIndex(segment.future["ds"]), segment.future, calibrated=False).set_index("ds").reindex(test_dates)
+    record["champion_final"] = {"yhat": _f32(champion["yhat"]), "lower": _f32(champion["yhat_lower"]), "upper": _f32(champion["yhat_upper"]),
+                                "own_lower": _f32(own["yhat_lower"]), "own_upper": _f32(own["yhat_upper"])}  # the family's own interval
+    record["level"] = job.models.level
     record["model_seconds"] = time.perf_counter() - started
     same_data = np.array_equal(np.asarray(segment.history["y"], float), np.asarray(series.train, float))
     record["anchors"] = anchors(series, selection.candidate_models if same_data else {})
@@ -145,17 +148,22 @@ def _run(series: Series) -> dict:
     return run_series(series)
 
 
-def run_set(series: list[Series], workers: int, label: str) -> list[dict]:
+def _anchors_only(series: Series) -> dict:
+    return {"set": series.set, "series": series.name, "season": series.season, "train": _f32(series.train), "test": _f32(series.test),
+            "anchors": anchors(series)}
+
+
+def run_set(series: list[Series], workers: int, label: str, task=_run) -> list[dict]:
     """Every series of a set, in order, over ``workers`` processes, with progress on stderr."""
     out: list[dict] = []
     started = time.perf_counter()
     if workers <= 1:
         worker_init()
-        iterator = map(_run, series)
+        iterator = map(task, series)
         pool = None
     else:
         pool = ProcessPoolExecutor(workers, initializer=worker_init)
-        iterator = pool.map(_run, series, chunksize=2)
+        iterator = pool.map(task, series, chunksize=2)
     try:
         for i, record in enumerate(iterator, start=1):
             out.append(record)
@@ -165,6 +173,22 @@ def run_set(series: list[Series], workers: int, label: str) -> list[dict]:
         if pool is not None:
             pool.shutdown()
     return out
+
+
+def print_anchors(name: str, records: list[dict]) -> None:
+    from benchmarks.scoring import ANCHOR_MEAN, ANCHORS, mase, smape
+
+    rows = {}
+    for r in records:
+        fits = [np.asarray(r["anchors"][a]["yhat"], float) for a in ANCHORS if "yhat" in r["anchors"][a]]
+        methods = {a: np.asarray(r["anchors"][a]["yhat"], float) for a in ANCHORS if "yhat" in r["anchors"][a]}
+        if fits:
+            methods[ANCHOR_MEAN] = np.mean(fits, axis=0)
+        for m, f in methods.items():
+            rows.setdefault(m, []).append((smape(r["test"], f), mase(r["test"], f, r["train"], r["season"])))
+    print(f"{name}: {len(records)} series")
+    for m, values in rows.items():
+        print(f"  {m:26s} sMAPE {np.mean([v[0] for v in values]):6.2f}  MASE {np.mean([v[1] for v in values]):6.3f}  ({len(values)} series)")
 
 
 def save(records: list[dict], path: Path) -> None:
@@ -187,12 +211,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("sets", nargs="+", choices=sorted(SETS))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--limit", type=int, default=None, help="every k-th series so that at most N are run")
+    parser.add_argument("--anchors-only", action="store_true", help="only the statsforecast anchors: their table, nothing cached")
     args = parser.parse_args(argv)
     for name in args.sets:
         series = SETS[name]()
         if args.limit:
             series = series[:: max(1, len(series) // args.limit)][: args.limit]
         started = time.perf_counter()
+        if args.anchors_only:
+            print_anchors(name, run_set(series, args.workers, name, _anchors_only))
+            continue
         records = run_set(series, args.workers, name)
         save(records, cache_path(name))
         errors = sum("error" in r for r in records)

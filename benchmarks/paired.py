@@ -1,51 +1,49 @@
 """Is the champion really better than a reference method? Paired bootstrap over series, on a saved run.
 
-    python -m benchmarks.paired                                  # champion vs the anchors' combination and theta/ets
-    python -m benchmarks.paired --against theta ets               # other references
+    python -m benchmarks.paired                                    # champion vs the anchors' mean, every set
+    python -m benchmarks.paired --against theta AutoETS --sets m3-monthly m3-finance
 
-For every series of ``benchmarks/results/accuracy.json`` (``per_series``) take champion − reference per
-metric (sMAPE, MASE), then resample the series with replacement (10,000 times, seed 0) and report the
-mean difference with its 95 % percentile interval, for each set of ``benchmarks.accuracy.by_domain`` (all
-monthly series, FINANCE, the rest). Negative = the champion is better. An interval that contains 0 means
-"level within noise".
+For every series of a set in ``benchmarks/results/accuracy.json`` take champion minus reference per
+metric (sMAPE, MASE), resample the series with replacement (10,000 times, seed 0) and report the mean
+difference with its 95 % percentile interval. Negative: the champion is better. An interval that
+contains 0 means "level within noise".
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.accuracy import by_domain, load_scored
+from benchmarks.scoring import ANCHOR_MEAN, paired
 
-RESULTS = Path("benchmarks/results/accuracy.json")
-REFERENCES = ["mean(ets,arima,theta)", "theta", "ets"]
+RESULTS = Path(__file__).resolve().parent / "results" / "accuracy.json"
 
 
-def paired(rows: list[dict], reference: str, metric: str, draws: int = 10_000, seed: int = 0) -> dict:
-    diff = np.array([r[metric]["champion"] - r[metric][reference] for r in rows])
-    rng = np.random.default_rng(seed)
-    means = diff[rng.integers(0, len(diff), size=(draws, len(diff)))].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return {"mean": float(diff.mean()), "low": float(low), "high": float(high), "series": len(diff)}
+def differences(rows: list[dict], reference: str, metric: str) -> np.ndarray:
+    return np.array([r[metric]["champion"] - r[metric][reference] for r in rows if reference in r[metric]])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.paired", description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="?", type=Path, default=RESULTS)
-    parser.add_argument("--against", nargs="+", default=REFERENCES)
+    parser.add_argument("--against", nargs="+", default=[ANCHOR_MEAN])
+    parser.add_argument("--sets", nargs="+", default=None)
     args = parser.parse_args(argv)
-    sets = by_domain(load_scored(args.results))
-    print(f"{'champion minus':24s} {'set':26s} {'sMAPE [95 % interval]':30s} MASE [95 % interval]")
-    for reference in args.against:
-        for name, subset in sets.items():
+    sets = json.loads(args.results.read_text())["sets"]
+    print(f"{'champion minus':24s} {'set':22s} {'sMAPE [95 % interval]':30s} MASE [95 % interval]")
+    for name, summary in sets.items():
+        if "per_series" not in summary or (args.sets and name not in args.sets):
+            continue
+        for reference in args.against:
             cells = []
             for metric in ("smape", "mase"):
-                d = paired(subset, reference, metric)
+                d = paired(differences(summary["per_series"], reference, metric))
                 digits = 2 if metric == "smape" else 3
                 cells.append(f"{d['mean']:+.{digits}f} [{d['low']:+.{digits}f}, {d['high']:+.{digits}f}]")
-            print(f"{reference:24s} {name + f' ({len(subset)})':26s} {cells[0]:30s} {cells[1]}")
+            print(f"{reference:24s} {name + f' ({len(summary['per_series'])})':22s} {cells[0]:30s} {cells[1]}")
     return 0
 
 

@@ -1,140 +1,98 @@
-"""Re-score champion-selection rules on saved per-series accuracy results (no model is refitted).
+"""Re-score selection rules on the cached benchmark records (no model is refitted).
 
-    python -m benchmarks.rescore_selection
-    python -m benchmarks.rescore_selection results-a.json results-b.json ...
+    python -m benchmarks.rescore_selection tourism-yearly tourism-quarterly tourism-monthly   # the tuning set
+    python -m benchmarks.rescore_selection m3-monthly m3-quarterly m3-yearly                  # checked on
 
-A full monthly results file is split into all series, FINANCE, and the monthly series outside FINANCE.
-
-Every row of ``per_series`` in a results file of ``benchmarks.accuracy`` holds, per candidate family,
-its mean backtest metrics over the rolling-origin folds (``backtest``: what selection sees) and its
-sMAPE/MASE on the M3 test part (``smape``/``mase``: what selection must never see). A rule picks one
-family per series from the backtest scores (and the fold count) only; it is then scored with that
-family's saved test numbers, averaged over series as in the benchmark. Rule "current" reproduces the
-saved champion column exactly (checked below), so the other rules are comparable with it.
-
-Per-fold scores are not saved, so rules that need them (e.g. mean rank over folds) cannot be re-scored.
+Every record of ``benchmarks.candidates`` (cached by ``python -m benchmarks.accuracy``) holds each
+candidate's backtest forecasts fold by fold and its forecast of the test part. A rule picks a forecast
+from what the backtest knows only; it is then scored on the test part. "shipped" is the pipeline's own
+champion (``forecasting.selection`` with the trimmed ensemble of ``forecasting.backtest``); "previous"
+is the rule before it (the fixed mean of ETS, ARIMA, Theta and CES, a single family only when 50 %
+better on backtest MASE).
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 
-from benchmarks.accuracy import by_domain, load_scored
-from forecasting.models import BASELINES, FAMILIES
+from benchmarks.candidates import cache_path, load
+from benchmarks.scoring import mase, mase_scale, smape
 
-RESULTS = [Path("benchmarks/results/accuracy.json")]
-METRIC = "mase"  # the pipeline's default selection metric (BacktestSpec.metric)
-COMPLEXITY = {name: family.complexity for name, family in FAMILIES.items()}  # rank_key's tie-break
-
-
-def _key(bt: dict, name: str, metric: str = METRIC):
-    """forecasting.backtest.rank_key on the saved fold means: metric, then RMSE, then simpler, then name."""
-    m = bt[name]
-    return (m[metric] is None, m[metric] or 0.0, m["rmse"] if m["rmse"] is not None else float("inf"),
-            COMPLEXITY[name], name)
+STATISTICAL = ("ets", "arima", "theta", "ces")
+BASELINES = ("naive", "seasonal_naive", "drift", "mean")
 
 
-def best(row: dict, exclude=(), metric: str = METRIC) -> str:
-    names = [n for n in row["backtest"] if n not in exclude]
-    return min(names, key=lambda n: _key(row["backtest"], n, metric))
+def _usable(record: dict, name: str) -> bool:
+    candidate = record["candidates"].get(name)
+    return candidate is not None and "final" in candidate and np.isfinite(candidate["final"]["yhat"]).all()
 
 
-def lowest(row: dict) -> str:
-    return best(row)
+def _fold_error(record: dict, name: str) -> float:
+    """Mean absolute backtest error over all folds, in the series' MASE scale."""
+    scale = mase_scale(record["used"], record["season"])
+    folds = record["candidates"][name]["folds"]
+    return float(np.mean([np.mean(np.abs(f["actual"][f["observed"]] - f["yhat"][f["observed"]])) for f in folds])) / scale
 
 
-def prefer_ensemble(margin: float, exclude=()):
-    """The ensemble unless the best other candidate's backtest metric is lower by more than ``margin``."""
-    def rule(row: dict) -> str:
-        bt = row["backtest"]
-        if "ensemble" not in bt:
-            return best(row, exclude)
-        single = best(row, ("ensemble", *exclude))
-        return single if bt[single][METRIC] < (1 - margin) * bt["ensemble"][METRIC] else "ensemble"
-    return rule
+def _mean(record: dict, names) -> np.ndarray | None:
+    names = [n for n in names if _usable(record, n)]
+    return np.mean([record["candidates"][n]["final"]["yhat"] for n in names], axis=0) if names else None
 
 
-def ensemble_when_few_folds(min_folds: int):
-    """Current rule, but the ensemble when the backtest has fewer than ``min_folds`` folds."""
-    def rule(row: dict) -> str:
-        return "ensemble" if row["folds"] < min_folds and "ensemble" in row["backtest"] else best(row)
-    return rule
+def shipped(record: dict) -> np.ndarray:
+    return np.asarray(record["champion_final"]["yhat"], float)
 
 
-def current(row: dict) -> str:
-    """What forecasting.selection.choose does: the ensemble unless beaten by more than ENSEMBLE_MARGIN."""
-    from forecasting.selection import ENSEMBLE_MARGIN
-
-    return prefer_ensemble(ENSEMBLE_MARGIN)(row)
+def always_ensemble(record: dict) -> np.ndarray:
+    return _mean(record, ["ensemble"]) if _usable(record, "ensemble") else shipped(record)
 
 
-def always(name: str):
-    return lambda row: name
+def fixed_mean(record: dict) -> np.ndarray:
+    found = _mean(record, STATISTICAL)
+    return found if found is not None else shipped(record)
 
 
-def mean_rank_over_metrics(row: dict) -> str:
-    bt = row["backtest"]
-    names = list(bt)
-    ranks = {n: 0.0 for n in names}
-    for metric in ("mase", "smape", "rmse"):
-        for i, n in enumerate(sorted(names, key=lambda n: _key(bt, n, metric))):
-            ranks[n] += i
-    return min(names, key=lambda n: (ranks[n], COMPLEXITY[n], n))
+def lowest_backtest(record: dict) -> np.ndarray:
+    names = [n for n in record["candidates"] if _usable(record, n) and record["folds"] and len(record["candidates"][n]["folds"]) == record["folds"]]
+    if not names:
+        return shipped(record)
+    return np.asarray(record["candidates"][min(names, key=lambda n: _fold_error(record, n))]["final"]["yhat"], float)
 
 
-RULES = {
-    "current (forecasting.selection)": current,
-    "lowest backtest MASE": lowest,
-    "prefer ensemble, margin 0%": prefer_ensemble(0.0),
-    "prefer ensemble, margin 5%": prefer_ensemble(0.05),
-    "prefer ensemble, margin 10%": prefer_ensemble(0.10),
-    "prefer ensemble, margin 20%": prefer_ensemble(0.20),
-    "prefer ensemble, margin 30%": prefer_ensemble(0.30),
-    "prefer ensemble, margin 40%": prefer_ensemble(0.40),
-    "prefer ensemble, margin 50%": prefer_ensemble(0.50),
-    "no baselines (lowest MASE)": lambda r: best(r, BASELINES),
-    "no prophet/xgboost (lowest MASE)": lambda r: best(r, ("prophet", "xgboost")),
-    "no baselines/prophet/xgboost": lambda r: best(r, (*BASELINES, "prophet", "xgboost")),
-    "lowest backtest sMAPE": lambda r: best(r, metric="smape"),
-    "mean rank over MASE/sMAPE/RMSE": mean_rank_over_metrics,
-    "ensemble if < 3 folds, else lowest": ensemble_when_few_folds(3),
-    "always ensemble": always("ensemble"),
-    "always ets": always("ets"),
-    "always theta": always("theta"),
-}
-REFERENCE = ["mean(ets,arima,theta)"]  # a fixed combination, not a candidate: shown for comparison only
+def previous(record: dict) -> np.ndarray:
+    """The rule before this round: the fixed mean, unless a single family is 50 % better on backtest."""
+    names = [n for n in record["candidates"] if n != "ensemble" and _usable(record, n) and record["folds"]
+             and len(record["candidates"][n]["folds"]) == record["folds"]]
+    mean = fixed_mean(record)
+    if not names or not all(_usable(record, n) for n in STATISTICAL[:2]):
+        return mean
+    scale = mase_scale(record["used"], record["season"])
+    best = min(names, key=lambda n: _fold_error(record, n))
+    folds = record["folds"]
+    ensemble_error = np.mean([np.mean(np.abs(np.mean([record["candidates"][m]["folds"][f]["yhat"] for m in STATISTICAL if _usable(record, m)], axis=0)
+                                             - record["candidates"][best]["folds"][f]["actual"])) for f in range(folds)]) / scale
+    return np.asarray(record["candidates"][best]["final"]["yhat"], float) if _fold_error(record, best) < 0.5 * ensemble_error else mean
 
 
-def score(rows: list[dict], rule) -> tuple[float, float, dict]:
-    picks = [rule(r) for r in rows]
-    counts: dict[str, int] = {}
-    for p in picks:
-        counts[p] = counts.get(p, 0) + 1
-    return (float(np.mean([r["smape"][p] for r, p in zip(rows, picks)])),
-            float(np.mean([r["mase"][p] for r, p in zip(rows, picks)])), counts)
+RULES = {"shipped": shipped, "always the ensemble (trimmed)": always_ensemble, "previous (fixed mean, 50 % margin)": previous,
+         "fixed mean of ets, arima, theta, ces": fixed_mean, "lowest backtest error": lowest_backtest}
 
 
 def main(argv: list[str] | None = None) -> int:
-    paths = [Path(p) for p in (argv if argv else RESULTS)]
-    sets = {}
-    for path in paths:
-        rows = load_scored(path)
-        mismatched = sum(current(r) != r["champion"] for r in rows)
-        assert mismatched == 0, f"{path}: rule 'current' differs from the saved champion on {mismatched} series"
-        sets.update(by_domain(rows, path.stem.removeprefix("accuracy-")))
-    head = f"{'rule':38s}" + "".join(f"{name + ' (' + str(len(rows)) + ')':>22s}" for name, rows in sets.items())
-    print(head + "\n" + f"{'':38s}" + "".join(f"{'sMAPE':>12s}{'MASE':>10s}" for _ in sets))
+    names = argv if argv is not None else sys.argv[1:]
+    print(f"{'rule':40s}" + "".join(f"{n:>24s}" for n in names))
+    records = {n: [r for r in load(cache_path(n)) if "error" not in r] for n in names}
     for label, rule in RULES.items():
-        cells = "".join(f"{s:12.2f}{m:10.3f}" for s, m, _ in (score(rows, rule) for rows in sets.values()))
-        print(f"{label:38s}{cells}")
-    for name in REFERENCE:
-        cells = "".join(f"{score(rows, always(name))[0]:12.2f}{score(rows, always(name))[1]:10.3f}" for rows in sets.values())
-        print(f"{name + ' (reference)':38s}{cells}")
+        cells = []
+        for n in names:
+            s = [smape(r["test"], rule(r)) for r in records[n]]
+            q = [mase(r["test"], rule(r), r["train"], r["season"]) for r in records[n]]
+            cells.append(f"{np.mean(s):7.2f} / {np.mean(q):6.3f}")
+        print(f"{label:40s}" + "".join(f"{c:>24s}" for c in cells))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    raise SystemExit(main())

@@ -80,6 +80,29 @@ def coverage(actual, lower, upper) -> np.ndarray:
     return ((actual >= lower) & (actual <= upper)).astype(float)
 
 
+def champion_bounds(record: dict, level: float):
+    """The champion's interval at ``level`` as the pipeline would calibrate it (``forecasting.intervals``)
+    from the same backtest errors: its own interval (recorded at the run's level) rescaled to ``level``,
+    then calibrated. At the run's level this reproduces the recorded interval."""
+    from forecasting.intervals import calibrate, z
+
+    final, fitted_level = record["champion_final"], record.get("level", 0.9)
+    if "own_lower" not in final:
+        return None
+    yhat = np.asarray(final["yhat"], float)
+    ratio = z(level) / z(fitted_level)
+    lower = yhat - (yhat - np.asarray(final["own_lower"], float)) * ratio
+    upper = yhat + (np.asarray(final["own_upper"], float) - yhat) * ratio
+    points = []
+    for fold in record["candidates"][record["champion"]]["folds"]:
+        sigma = (fold["upper"] - fold["lower"]) / (2 * z(fitted_level))
+        for step, (e, s, seen) in enumerate(zip(np.abs(fold["actual"] - fold["yhat"]), sigma, fold["observed"]), start=1):
+            if seen and s > 0:
+                points.append((step, float(e / s)))
+    factor = calibrate(points, level, len(yhat), len(record["used"])).factor(len(yhat))
+    return yhat - (yhat - lower) * factor, yhat + (upper - yhat) * factor
+
+
 def coverage_by_step(records: list[dict], bounds) -> dict:
     """Share of actuals inside the interval ``bounds(record) -> (lower, upper) | None``: overall and per
     step ahead (steps beyond a series' horizon are not counted)."""

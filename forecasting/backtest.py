@@ -16,7 +16,7 @@ from forecasting.folds import fold_cutoffs
 from forecasting.frequency import season_length
 from forecasting.metrics import LOWER_IS_BETTER, Metric, evaluate, mean_over_folds
 from forecasting.models import BASELINES, FAMILIES, ModelSpec, SeriesContext, check_forecast, make_forecaster
-from forecasting.models.ensemble import DEFAULT_MEMBERS, ENSEMBLE_SIZE, combine_forecasts
+from forecasting.models.ensemble import DEFAULT_MEMBERS, ENSEMBLE_SIZE, MODEL_BASED_MEMBERS, TRIM_RATIO, combine_forecasts
 from forecasting.preprocess import training_window
 from forecasting.validation import PreparedSegment
 
@@ -143,9 +143,7 @@ def run_backtest(segment: PreparedSegment, models: ModelSpec, spec: BacktestSpec
             try:
                 reuse = fold > 1 and FAMILIES[name].reuses_search and result.params
                 model = make_forecaster(name, context, dict(result.params) if reuse else None)
-                model.fit(train)
-                if fold > 1:
-                    model.calibrate(result.errors_by_step())
+                model.fit(train)  # the family's own interval: calibration comes from these folds' errors
                 forecast = model.forecast(pd.DatetimeIndex(test["ds"]), test)
             except Exception as exc:  # a family that cannot fit this segment is reported, not fatal
                 result.status, result.reason, result.failed_at = "failed", f"fold {fold}: {type(exc).__name__}: {exc}", fold
@@ -190,19 +188,32 @@ def rank_key(candidate: CandidateBacktest, metric: str, folds: int | None = None
 
 
 def ensemble_members(results: dict[str, CandidateBacktest], metric: str, folds: int) -> list[str]:
-    """The ensemble's members as known after the first ``folds`` folds: the statistical families of
-    ``DEFAULT_MEMBERS`` usable through those folds; when fewer than 2 of them are (other model sets),
-    the best non-baseline families by those folds.
+    """The ensemble's members as known after the first ``folds`` folds, equally weighted.
 
-    A fixed combination, not the best few by backtest: with 1-3 folds the best scores are partly luck,
-    and on M3 the fixed mean beat "best 3 by backtest" (docs/benchmarks.md)."""
+    Before any fold: the statistical families of ``DEFAULT_MEMBERS`` (ETS, ARIMA, Theta, CES). After
+    folds: every non-baseline family usable through them whose backtest MASE is within ``TRIM_RATIO`` of
+    the best one's; a family of ``MODEL_BASED_MEMBERS`` (Prophet, XGBoost) also has to be at least as
+    good as the best statistical family. Chosen on the Tourism set and checked on M3 and M1
+    (docs/models-and-selection.md): equal weights over the survivors beat inverse-error weights there."""
     pool = [c for name, c in results.items() if name != "ensemble" and name not in BASELINES and c.usable_through(max(folds, 0))]
-    members = [c.name for c in pool if c.name in DEFAULT_MEMBERS]
-    if len(members) >= 2:
-        return members
-    if folds == 0:
-        return [c.name for c in pool][:ENSEMBLE_SIZE]
-    return [c.name for c in sorted(pool, key=lambda c: rank_key(c, metric, folds))][:ENSEMBLE_SIZE]
+    statistical = [c for c in pool if c.name in DEFAULT_MEMBERS]
+    if folds == 0 or not pool:
+        return [c.name for c in statistical] if len(statistical) >= 2 else [c.name for c in pool][:ENSEMBLE_SIZE]
+    error = {c.name: _membership_error(c, folds) for c in pool}
+    best = min(error.values())
+    best_statistical = min((error[c.name] for c in statistical), default=float("inf"))
+    return [c.name for c in pool
+            if error[c.name] <= TRIM_RATIO * best and (c.name not in MODEL_BASED_MEMBERS or error[c.name] <= best_statistical)]
+
+
+def _membership_error(candidate: CandidateBacktest, folds: int) -> float:
+    """Mean MASE over the first ``folds`` folds (RMSE where MASE is undefined); infinite without any."""
+    metrics = mean_over_folds(candidate.fold_metrics[:folds]) if candidate.fold_metrics[:folds] else {}
+    for name in ("mase", "rmse"):
+        metric = metrics.get(name)
+        if metric is not None and metric.defined:
+            return metric.value
+    return float("inf")
 
 
 def _ensemble_fold(results, fold, test, observed, insample, season, metric) -> None:
@@ -212,8 +223,8 @@ def _ensemble_fold(results, fold, test, observed, insample, season, metric) -> N
     if ensemble.status != "ok":
         return
     members = [m for m in ensemble_members(results, metric, fold - 1) if len(results[m].forecasts) >= fold]
-    if len(members) < 2:
-        ensemble.status, ensemble.reason, ensemble.failed_at = "failed", f"fold {fold}: fewer than 2 usable members", fold
+    if len(members) < (2 if fold == 1 else 1):
+        ensemble.status, ensemble.reason, ensemble.failed_at = "failed", f"fold {fold}: too few usable members", fold
         return
     frames = [results[m].forecasts[fold - 1].drop(columns=["y", "fold", "observed"]) for m in members]
     ensemble.params = {"members": members}

@@ -9,6 +9,7 @@ import pandas as pd
 
 from forecasting.backtest import BacktestSpec, SegmentBacktest, ensemble_members, fit_window, rank_key, series_context
 from forecasting.errors import ModelFitError
+from forecasting.intervals import calibrate, standardized_errors
 from forecasting.metrics import METRICS, mean_over_folds
 from forecasting.models import Forecaster, ModelSpec, check_forecast, make_forecaster
 from forecasting.models.ensemble import EnsembleForecaster
@@ -19,12 +20,12 @@ BASELINE = "seasonal_naive"
 # last value assumes the least, and nothing could show another family does better.
 NO_BACKTEST_CHAMPION = "naive"
 
-# The ensemble is the champion unless a single family's backtest selection metric is lower by more than
-# this fraction of the ensemble's. With 1-3 folds the best single score is an optimistic draw (the
-# winner's curse). 50 % was chosen on M3 FINANCE and checked on the 1,283 other M3 monthly series, where
-# every margin from 0 to 50 % ranked the same way (benchmarks/rescore_selection.py, docs/benchmarks.md).
-# It still lets a family that is far better on a segment's backtest win. 0 = plain lowest score.
-ENSEMBLE_MARGIN = 0.50
+# A single family replaces the ensemble only on strong evidence: it beat the ensemble in every backtest
+# fold, and its mean error is lower by more than EVIDENCE / sqrt(periods scored) of the ensemble's
+# (27 % with 3 folds of 18 months, 47 % with one fold of 18, 21 % with 3 folds of 30 days). With 1-3
+# folds the best single score is an optimistic draw (the winner's curse), and less so the more periods
+# back it. Chosen on the Tourism set, checked on M3 and M1 (docs/models-and-selection.md).
+EVIDENCE = 2.0
 
 
 @dataclass
@@ -71,27 +72,34 @@ def leaderboard(backtest: SegmentBacktest) -> pd.DataFrame:
     return frame
 
 
-def choose(backtest: SegmentBacktest, folds: int | None = None, margin: float = ENSEMBLE_MARGIN) -> list[str]:
+def choose(backtest: SegmentBacktest, folds: int | None = None) -> list[str]:
     """Usable candidates from best to worst by the selection metric over the first ``folds`` folds,
-    except that the ensemble goes first unless the best single family beats it by more than ``margin``
-    (a fraction of the ensemble's metric; all selection metrics are lower-is-better)."""
+    except that the ensemble goes first unless the best single family's evidence is strong (see
+    ``EVIDENCE``: it beat the ensemble in every one of those folds, by enough for how many periods
+    they scored). All selection metrics are lower-is-better."""
     if not backtest.cutoffs:  # no backtest: the stated rule, then the rest as fallbacks
         others = [c.name for c in backtest.usable() if c.name != NO_BACKTEST_CHAMPION]
         return [NO_BACKTEST_CHAMPION, *sorted(others, key=lambda n: (n == "ensemble", n))] if NO_BACKTEST_CHAMPION in backtest.candidates else others
     through = len(backtest.cutoffs) if folds is None else folds
     usable = [c for c in backtest.candidates.values() if c.usable_through(through)]
     ranked = [c.name for c in sorted(usable, key=lambda c: rank_key(c, backtest.metric, folds))]
-    if margin > 0 and "ensemble" in ranked and ranked[0] != "ensemble":
-        def score(name: str):
-            candidate = backtest.candidates[name]
-            metric = mean_over_folds(candidate.fold_metrics[:folds]).get(backtest.metric)
-            return metric.value if metric is not None and metric.defined else None
-
-        best, ensemble = score(ranked[0]), score("ensemble")
-        if best is not None and ensemble is not None and not best < (1 - margin) * ensemble:
-            ranked.remove("ensemble")
-            ranked.insert(0, "ensemble")
+    if "ensemble" in ranked and ranked[0] != "ensemble" and not strong_evidence(backtest, ranked[0], through):
+        ranked.remove("ensemble")
+        ranked.insert(0, "ensemble")
     return ranked
+
+
+def strong_evidence(backtest: SegmentBacktest, single: str, folds: int) -> bool:
+    """Whether ``single`` beat the ensemble in each of the first ``folds`` folds and on average by more
+    than ``EVIDENCE / sqrt(folds x periods per fold)`` of the ensemble's error."""
+    def per_fold(name: str) -> list[float | None]:
+        return [f[backtest.metric].value if f[backtest.metric].defined else None for f in backtest.candidates[name].fold_metrics[:folds]]
+
+    best, ensemble = per_fold(single), per_fold("ensemble")
+    if not best or len(best) != len(ensemble) or None in best or None in ensemble:
+        return False
+    scored = folds * (backtest.window or 1)
+    return all(b < e for b, e in zip(best, ensemble)) and np.mean(best) < (1 - EVIDENCE / np.sqrt(scored)) * np.mean(ensemble)
 
 
 def holdout_estimate(backtest: SegmentBacktest) -> dict:
@@ -187,10 +195,12 @@ class Refits:
     def _fit(self, name: str) -> Forecaster:
         if name == "ensemble":
             members = ensemble_members(self.backtest.candidates, self.backtest.metric, len(self.backtest.cutoffs))
-            return EnsembleForecaster(self.context, members=[self.model(member) for member in members])
-        model = make_forecaster(name, self.context)
-        model.fit(fit_window(self.segment, len(self.segment.history)))
-        model.calibrate(self.backtest.candidates[name].errors_by_step())
+            model = EnsembleForecaster(self.context, members=[self.model(member) for member in members])
+        else:
+            model = make_forecaster(name, self.context)
+            model.fit(fit_window(self.segment, len(self.segment.history)))
+        points = standardized_errors(self.backtest.candidates[name].forecasts, self.context.level)
+        model.calibrate(calibrate(points, self.context.level, len(self.dates), len(self.segment.history)))
         return model
 
     def forecast(self, name: str) -> tuple[Forecaster, pd.DataFrame]:

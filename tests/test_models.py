@@ -123,13 +123,23 @@ def test_xgboost_recursion_never_reads_future_actuals():
     pd.testing.assert_frame_equal(honest, poisoned)
 
 
-def test_xgboost_intervals_come_from_backtest_errors_when_calibrated():
+def test_a_calibration_from_backtest_errors_scales_the_interval_step_by_step():
+    """Errors twice the family's own standard error at step 1 and four times at step 2: the calibrated
+    interval is that much wider there, the point forecast unchanged (forecasting.intervals)."""
+    from forecasting.intervals import calibrate, z
+
     history = monthly(start="2015-01-01", freq="MS")
-    model = make_forecaster("xgboost", SeriesContext(frequency="MS", season_length=12, level=0.8)).fit(history)
-    model.calibrate({1: [-10.0, -5.0, 0.0, 5.0, 10.0, -10.0, 10.0]})
-    forecast = model.forecast(1)
-    width = (forecast["yhat_upper"] - forecast["yhat_lower"]).item()
-    assert width == pytest.approx(np.quantile([-10, -5, 0, 5, 10, -10, 10], 0.9) - np.quantile([-10, -5, 0, 5, 10, -10, 10], 0.1))
+    model = make_forecaster("theta", SeriesContext(frequency="MS", season_length=12, level=0.8)).fit(history)
+    own = model.forecast(2)
+    points = [(1, 2.0)] * 40 + [(2, 4.0)] * 40
+    calibration = calibrate(points, 0.8, 2, len(history))
+    model.calibrate(calibration)
+    wide = model.forecast(2)
+    assert (wide["yhat"] == own["yhat"]).all()
+    ratio = (wide["yhat_upper"] - wide["yhat_lower"]) / (own["yhat_upper"] - own["yhat_lower"])
+    widen = calibration.scale[0] * z(0.8) / 2.0  # the small-sample widening on top of the quantile
+    assert ratio.iloc[0] == pytest.approx(2.0 * widen / z(0.8)) and ratio.iloc[1] == pytest.approx(4.0 * widen / z(0.8))
+    assert (model.forecast(2, calibrated=False) == own).all().all()
 
 
 def test_exploding_or_non_finite_forecasts_are_rejected_with_a_reason():

@@ -14,6 +14,7 @@ from scipy import stats
 
 from forecasting.errors import ModelFitError
 from forecasting.frequency import future_dates, periods_per_year
+from forecasting.intervals import IntervalCalibration
 from forecasting.models.seasonality import FourierSeason
 
 # Longest season the state-space families (ETS, ARIMA, Theta, CES) model themselves; longer ones (52
@@ -78,7 +79,8 @@ class Forecaster(ABC):
         self.last_date: pd.Timestamp | None = None
         self.history_min: float = 0.0
         self.history_max: float = 0.0
-        self.residual_quantiles: dict[str, list[float]] | None = None
+        self.residual_quantiles: dict[str, list[float]] | None = None  # read only by models pickled before interval calibration
+        self.calibration: IntervalCalibration | None = None
 
     # --- public surface ------------------------------------------------------------------------
     def fit(self, history: pd.DataFrame) -> "Forecaster":
@@ -111,7 +113,7 @@ class Forecaster(ABC):
             self.params["fourier_harmonics"] = self._long_season.harmonics
         return self
 
-    def forecast(self, dates: pd.DatetimeIndex | int, future: pd.DataFrame | None = None) -> pd.DataFrame:
+    def forecast(self, dates: pd.DatetimeIndex | int, future: pd.DataFrame | None = None, calibrated: bool = True) -> pd.DataFrame:
         """Forecast future dates with the context's interval level.
 
         Args:
@@ -119,6 +121,7 @@ class Forecaster(ABC):
                 order), or an int ``n`` for the next ``n`` periods.
             future: the future covariates (``ds`` plus each covariate column) when the family uses
                 them; every step up to the last date asked must be covered.
+            calibrated: the interval calibrated on the backtest (:meth:`calibrate`), or the family's own.
 
         Returns:
             ``ds, yhat, yhat_lower, yhat_upper``, one row per date asked, transforms undone and clipped
@@ -137,14 +140,18 @@ class Forecaster(ABC):
             path = PathForecast(*(season.restore(a, ahead) for a in (path.yhat, path.lower, path.upper)))
         yhat, lower, upper = (self._from_model_scale(a[positions]) for a in (path.yhat, path.lower, path.upper))
         lower, upper = np.minimum(lower, yhat), np.maximum(upper, yhat)
+        calibration = getattr(self, "calibration", None) if calibrated else None  # older pickles have none
+        if calibration is not None:
+            factor = calibration.factor(len(steps_index))[positions]
+            lower, upper = yhat - (yhat - lower) * factor, yhat + (upper - yhat) * factor
         if self.context.non_negative:
             yhat, lower, upper = (np.clip(a, 0, None) for a in (yhat, lower, upper))
         return pd.DataFrame({"ds": dates, "yhat": yhat, "yhat_lower": lower, "yhat_upper": upper})
 
-    def calibrate(self, errors_by_step: dict[int, list[float]]) -> None:
-        """Out-of-sample errors (actual - forecast) by step from earlier backtest folds; families that
-        build intervals from residuals use them instead of in-sample residuals."""
-        self.residual_quantiles = {str(k): v for k, v in errors_by_step.items()}
+    def calibrate(self, calibration: IntervalCalibration | None) -> None:
+        """Set how this family's own interval is widened or narrowed, step by step, to match its
+        backtest errors (:mod:`forecasting.intervals`); None keeps the family's own."""
+        self.calibration = calibration
 
     def save(self, path: str | Path) -> Path:
         """Write the fitted model to a directory (``forecaster.pkl`` plus any family-specific files)."""
@@ -181,8 +188,9 @@ class Forecaster(ABC):
         return PathForecast(yhat, yhat - z * sd, yhat + z * sd)
 
     def _empirical_interval(self, yhat: np.ndarray, fallback_sd: np.ndarray) -> PathForecast:
-        """Quantiles of earlier out-of-sample errors per step when calibrated, else a normal interval."""
-        errors = self.residual_quantiles
+        """A normal interval; models pickled before interval calibration carry quantiles of their
+        backtest errors per step instead, and keep answering with them."""
+        errors = getattr(self, "residual_quantiles", None)
         if not errors:
             return self._normal_interval(yhat, fallback_sd)
         alpha = (1 - self.context.level) / 2

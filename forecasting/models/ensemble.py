@@ -9,11 +9,14 @@ import pandas as pd
 
 from forecasting.models.base import Forecaster
 
-ENSEMBLE_SIZE = 3  # members when the model set has fewer than 2 of DEFAULT_MEMBERS: the best by backtest
-# The ensemble combines these statistical families whenever at least 2 of them are usable: the equal-
-# weight mean of ETS, ARIMA, Theta and CES, a combination known to be robust (M3/M4 "comb", SCUM) and
-# measured on M3 in docs/benchmarks.md.
+ENSEMBLE_SIZE = 3  # members before any fold when the model set has fewer than 2 of DEFAULT_MEMBERS
+# Before the backtest says anything, the ensemble is the equal-weight mean of these statistical families
+# (a combination known to be robust: M3/M4 "comb", SCUM). After each fold its members are the families
+# whose backtest error is within TRIM_RATIO of the best one's; MODEL_BASED_MEMBERS must also match the
+# best statistical family (forecasting.backtest.ensemble_members).
 DEFAULT_MEMBERS = ("ets", "arima", "theta", "ces")
+MODEL_BASED_MEMBERS = ("prophet", "xgboost")
+TRIM_RATIO = 1.5
 
 
 class EnsembleForecaster(Forecaster):
@@ -49,9 +52,21 @@ class EnsembleForecaster(Forecaster):
     def _load_extra(self, path: Path) -> None:
         self.members = [Forecaster.load(p) for p in sorted(path.glob("member_*"), key=lambda p: int(p.name.split("_")[1]))]
 
-    def forecast(self, dates, future=None) -> pd.DataFrame:
-        frames = [member.forecast(dates, future) for member in self.members]
-        return combine_forecasts(frames)
+    def forecast(self, dates, future=None, calibrated: bool = True) -> pd.DataFrame:
+        """The members' own forecasts combined, then the ensemble's own calibration (from its backtest
+        errors): calibrating each member would double-count what the combination cancels out."""
+        frames = [member.forecast(dates, future, calibrated=False) for member in self.members]
+        out = combine_forecasts(frames)
+        calibration = getattr(self, "calibration", None) if calibrated else None
+        if calibration is not None:
+            steps = np.array([len(pd.date_range(self.last_date, d, freq=self.context.frequency)) - 1 for d in pd.DatetimeIndex(out["ds"])])
+            factor = calibration.factor(int(steps.max()))[steps - 1]
+            y = out["yhat"].to_numpy(float)
+            out["yhat_lower"] = y - (y - out["yhat_lower"].to_numpy(float)) * factor
+            out["yhat_upper"] = y + (out["yhat_upper"].to_numpy(float) - y) * factor
+            if self.context.non_negative:
+                out["yhat_lower"] = out["yhat_lower"].clip(lower=0)
+        return out
 
 
 def combine_forecasts(frames: list[pd.DataFrame]) -> pd.DataFrame:
