@@ -107,6 +107,8 @@ def summarize(records: list[dict], target: tuple | None = None) -> dict:
     coverage = {
         "champion 90": scoring.coverage_by_step(ok, lambda r: (r["champion_final"]["lower"], r["champion_final"]["upper"])),
         "champion 80": scoring.coverage_by_step(ok, lambda r: scoring.champion_bounds(r, 0.8)),
+        "champion's own 90 (uncalibrated)": scoring.coverage_by_step(ok, lambda r: (r["champion_final"]["own_lower"], r["champion_final"]["own_upper"])
+                                                                     if "own_lower" in r["champion_final"] else None),
         **{f"{a} 90": scoring.coverage_by_step(ok, lambda r, a=a: (r["anchors"][a]["lo90"], r["anchors"][a]["hi90"]) if "lo90" in r["anchors"].get(a, {}) else None)
            for a in scoring.ANCHORS},
         **{f"{a} 80": scoring.coverage_by_step(ok, lambda r, a=a: (r["anchors"][a]["lo80"], r["anchors"][a]["hi80"]) if "lo80" in r["anchors"].get(a, {}) else None)
