@@ -1,4 +1,5 @@
-"""Task runners (threads by default, processes, Dask) and the local Prefect server they need."""
+"""Task runners (a process pool sized to the machine by default, threads, Dask), the Prefect API their
+workers talk to, and the local Prefect server the CLI starts for them."""
 
 from __future__ import annotations
 
@@ -11,29 +12,49 @@ import urllib.request
 from pathlib import Path
 
 from forecasting.system.processes import alive, free_port, stop_process
-from forecasting.system.runtime import pin_native_threads
+from forecasting.system.runtime import pin_native_threads, usable_cores
 from forecasting.system.state import state_dir
 
-RUNNERS = ("threads", "processes", "dask")
+RUNNERS = ("processes", "threads", "dask")
+PINNED = {v: "1" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
-def make_task_runner(kind: str, max_workers: int = 2, dask_address: str | None = None):
+def make_task_runner(kind: str, workers: int | None = None, dask_address: str | None = None):
+    """A Prefect task runner: ``workers`` processes, threads or local Dask workers (default: the cores
+    this machine lets us use); ``dask_address`` connects to an existing Dask scheduler instead."""
+    workers = workers or usable_cores()
     if kind == "threads":
         from prefect.task_runners import ThreadPoolTaskRunner
 
-        return ThreadPoolTaskRunner(max_workers=max_workers)
+        return ThreadPoolTaskRunner(max_workers=workers)
     if kind == "processes":
         from prefect.task_runners import ProcessPoolTaskRunner
 
-        return ProcessPoolTaskRunner(max_workers=max_workers, initializer=pin_native_threads)
+        return ProcessPoolTaskRunner(max_workers=workers, initializer=pin_native_threads)
     if kind == "dask":
         from prefect_dask import DaskTaskRunner
 
         if dask_address:
             return DaskTaskRunner(address=dask_address)
-        return DaskTaskRunner(cluster_kwargs={"n_workers": max_workers, "threads_per_worker": 1, "processes": True,
-                                              "env": {v: "1" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}})
+        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True, "env": PINNED})
     raise ValueError(f"unknown task runner {kind!r}; use one of {', '.join(RUNNERS)}")
+
+
+def api_for_workers() -> str | None:
+    """The Prefect API that worker processes of this run can reach: ``PREFECT_API_URL`` (a server, a
+    worker's run, the test harness), else the temporary server Prefect started for this process when a
+    flow was called from plain Python without one. None when neither exists (then each worker process
+    would start a temporary server of its own)."""
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value():
+        return PREFECT_API_URL.value()
+    try:
+        from prefect.server.api.server import SubprocessASGIServer
+    except ImportError:  # a client-only Prefect install
+        return None
+    server = SubprocessASGIServer._instances.get(None)
+    return server.api_url if server is not None and server.running else None
 
 
 def _healthy(url: str) -> bool:

@@ -4,11 +4,12 @@ other segments' training instead of in a stage of its own after all of them."""
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 
 import pandas as pd
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.context import get_run_context
 
 from forecasting.errors import ForecastingError
@@ -43,7 +44,7 @@ def chunk_cache_key(context, parameters) -> str:
     return "train-" + cache_key(*fingerprints, config_fingerprint(job), destination, code_fingerprint())
 
 
-@task(name="train-segments", persist_result=True, cache_key_fn=chunk_cache_key, timeout_seconds=600)
+@task(name="train-chunk", persist_result=True, cache_key_fn=chunk_cache_key, timeout_seconds=600)
 def train_segments(
     chunk: list[PreparedSegment],
     reports: dict[str, SegmentReport],
@@ -57,11 +58,14 @@ def train_segments(
     ``registry``, each trained champion is published as soon as it is logged."""
     flow_run = getattr(get_run_context(), "task_run", None)
     computed_in = str(flow_run.flow_run_id) if flow_run is not None else None
-    results = []
+    results, logger = [], get_run_logger()
     for segment in chunk:
         result = _train_one(segment, reports[segment.key], job, tracking, parent_run_id, tags, computed_in)
         if registry is not None and result.status == "trained":
             _publish(result, registry, tracking, tags)
+        # the process id shows which worker trained it (the process runner: not the flow's process)
+        logger.info("%s %s in %.1f s (process %d): %s", segment.key, result.status, result.seconds, os.getpid(),
+                    result.champion or result.reason[:200])
         results.append(result)
     return results
 

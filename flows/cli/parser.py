@@ -73,9 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="run the forecast-training flow: train, register, smoke-test, promote, deploy")
     add_data_args(train)
     train.add_argument("--skip-deploy", action="store_true", default=None, help="stop after promoting the champions")
-    train.add_argument("--task-runner", default="threads", choices=["threads", "processes", "dask"])
-    train.add_argument("--dask-address", default=None, help="tcp://host:port of an existing Dask scheduler")
-    train.add_argument("--max-workers", type=int, default=2)
+    _field(train, "--task-runner", RunPolicy, "task_runner", "processes, threads or dask", choices=["processes", "threads", "dask"])
+    train.add_argument("--workers", "--max-workers", type=int, default=None, dest="workers",
+                       help="segments trained at once (default: the cores this machine lets the run use)")
+    train.add_argument("--dask-address", default=None, help="tcp://host:port of a Dask scheduler, with --task-runner dask (default: a local cluster)")
     _field(train, "--segments-per-task", RunPolicy, "segments_per_task", "segments per task run", type=int)
     _field(train, "--max-failed-fraction", RunPolicy, "max_failed_fraction", "fail the run when more segments than this fail", type=float)
     _field(train, "--experiment", TrackingConfig, "experiment", "MLflow experiment")

@@ -64,22 +64,22 @@ def training_parameters(args):
         "tracking": given(experiment=args.experiment),
         "registry": given(model_prefix=args.model_prefix),
         **given(skip_deploy=args.skip_deploy),
-        "policy": given(max_failed_fraction=args.max_failed_fraction, segments_per_task=args.segments_per_task),
+        "policy": given(max_failed_fraction=args.max_failed_fraction, segments_per_task=args.segments_per_task,
+                        task_runner=args.task_runner, workers=args.workers, dask_address=args.dask_address),
     })
 
 
 def run_training(args) -> tuple[int, dict | None]:
-    """Run the flow in this process (against a local Prefect server when the runner needs one)."""
-    from flows.runners import ensure_local_server, make_task_runner
+    """Run the flow in this process; its workers (processes by default) report to a local Prefect server."""
+    from flows.runners import ensure_local_server
 
-    if args.task_runner != "threads" or getattr(args, "persistent_server", False):
+    params = training_parameters(args)
+    if params.policy.task_runner != "threads" or getattr(args, "persistent_server", False):
         api = ensure_local_server()
         print(f"Prefect API: {api} (UI: {api.removesuffix('/api')})")
-    params = training_parameters(args)
     from flows.training import TrainingFailed, forecast_training
 
-    runner = make_task_runner(args.task_runner, args.max_workers, args.dask_address)
-    state = forecast_training.with_options(task_runner=runner)(params, return_state=True)
+    state = forecast_training(params, return_state=True)
     if state.is_completed():
         return EXIT_OK, state.result()
     error = state.result(raise_on_failure=False)
