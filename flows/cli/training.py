@@ -34,10 +34,16 @@ def cmd_forecast(args) -> int:
     from forecasting.reporting import summary_lines
     from forecasting.tables import read_table, write_table
 
+    from flows.cli.progress import ProgressBar
+    from forecasting.errors import ConfigError
+    from forecasting.system.runtime import usable_cores
+
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     job = job_from_args(args)
     frame = read_table(args.data, args.delimiter)
     started = time.perf_counter()
-    run = run_forecast(frame, job)
+    run = run_forecast(frame, job, workers=args.workers or usable_cores(), progress=ProgressBar("forecast"))
     for line in summary_lines(run, job.backtest.metric):
         print(line)
     for outcome in run.failed:
