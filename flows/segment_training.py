@@ -73,7 +73,8 @@ def train_segments_flow(work: SegmentWork) -> dict[str, TrainedSegment]:
     segment_chunks = chunks(list(validated.prepared.values()), policy.segments_per_task)
     # each task gets only its chunk's reports: the whole report per task would pickle O(segments²)
     chunk_reports = [{seg.key: validated.report.segments[seg.key] for seg in chunk} for chunk in segment_chunks]
-    futures = train.map(segment_chunks, reports=chunk_reports, job=unmapped(run.job), tracking=unmapped(run.params.tracking),
+    tracking = run.params.tracking.for_run(len(validated.prepared))  # forecast plots: auto decided by the run's size
+    futures = train.map(segment_chunks, reports=chunk_reports, job=unmapped(run.job), tracking=unmapped(tracking),
                         parent_run_id=unmapped(run.parent_run_id), tags=unmapped(run.tags), registry=unmapped(run.params.registry))
     chunk_of = {id(future): chunk for future, chunk in zip(futures, segment_chunks)}
     trained: dict[str, TrainedSegment] = {}

@@ -11,6 +11,8 @@ from matplotlib.figure import (
 def forecast_figure(segment: str, history: pd.DataFrame, holdout: pd.DataFrame | None, forecast: pd.DataFrame, champion: str, window: int = 365):
     """History (last ``window`` periods), champion's last backtest fold vs actuals, forecast with interval."""
     fig = Figure(figsize=(10, 4))
+    # fixed margins instead of a tight bounding box: saving draws the figure once, not twice
+    fig.subplots_adjust(left=0.07, right=0.98, top=0.92, bottom=0.16)
     ax = fig.add_subplot()
     recent = history.iloc[-window:]
     ax.plot(recent["ds"], recent["y"], color="#333333", linewidth=1, label="history")
