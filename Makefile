@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-EXTRAS ?= dev,dask,excel
+EXTRAS ?= dev,dask,excel,postgres
 # One BLAS/OpenMP thread per worker: the parallelism is across segments, not inside a fit.
 export OMP_NUM_THREADS := 1
 export OPENBLAS_NUM_THREADS := 1

@@ -28,6 +28,9 @@ def cmd_serve(args) -> int:
 
 def cmd_server(args) -> int:
     import json
+    import os
+
+    from forecasting.errors import ConfigError
 
     from flows.runners import ensure_local_server, stop_local_server
     from forecasting.system.state import state_dir
@@ -37,14 +40,17 @@ def cmd_server(args) -> int:
         print("local Prefect server stopped" if stop_local_server() else "no local Prefect server was recorded")
         return EXIT_OK
     if args.action == "start":
-        api = ensure_local_server()
-        print(f"Prefect API: {api}  UI: {api.removesuffix('/api')}")
+        if args.database and os.environ.get("PREFECT_API_URL"):
+            raise ConfigError(f"PREFECT_API_URL is set ({os.environ['PREFECT_API_URL']}): runs use that server; unset it to start a local one")
+        api = ensure_local_server(database=args.database)
+        database = json.loads(record.read_text()).get("database", "sqlite") if record.exists() else "not local"
+        print(f"Prefect API: {api}  UI: {api.removesuffix('/api')}  database: {database}")
         return EXIT_OK
     if not record.exists():
         print("no local Prefect server recorded (the CLI starts one when a runner needs it)")
         return EXIT_SEGMENTS_FAILED
     known = json.loads(record.read_text())
-    print(f"local Prefect server: pid {known['pid']}, API {known['api_url']}, UI {known['ui_url']}")
+    print(f"local Prefect server: pid {known['pid']}, API {known['api_url']}, UI {known['ui_url']}, database {known.get('database', 'sqlite')}")
     return EXIT_OK
 
 

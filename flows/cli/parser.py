@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     server = sub.add_parser("server", help="the local Prefect server the CLI starts for process/Dask runners and the demo")
     server.add_argument("action", choices=["start", "status", "stop"])
+    server.add_argument("--database", default=None, help="start: sqlite (in the state directory), or a PostgreSQL URL "
+                        "postgresql://user:password@host:5432/prefect for real load (default: sqlite)")
     _debug(server)
 
     predict = sub.add_parser("predict", help="ask the deployed endpoint for a segment's forecast")
