@@ -45,7 +45,8 @@ work-pool: $(STAMP)
 clean:
 	rm -rf $(VENV) .forecast-flows
 
-# Throughput and scaling of a whole retraining (20 and 100 segments; BENCH_ARGS=--long adds 1,000); see docs/benchmarks.md.
+# Throughput of a whole retraining on the real paths (loops, a deployment run by a worker, the CLI, forecast --workers; SQLite and
+# PostgreSQL) at 100 segments; BENCH_ARGS=--long adds 1,000. See docs/benchmarks.md.
 bench: $(STAMP)
 	$(PY) -m benchmarks.throughput $(BENCH_ARGS)
 
