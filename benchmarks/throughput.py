@@ -147,9 +147,12 @@ class Backend:
 
             self.postgres = LocalPostgres(["prefect"]).__enter__()
             url = self.postgres.url("prefect")
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
         os.environ.pop("PREFECT_API_URL", None)
         os.environ["FORECAST_FLOWS_HOME"] = str(self.root)
-        self.api = ensure_local_server(database=url)
+        with temporary_settings(restore_defaults={PREFECT_API_URL}):  # a server of our own, whatever the profile says
+            self.api = ensure_local_server(database=url)
         subprocess.run([sys.executable, "-m", "prefect", "work-pool", "create", POOL, "--type", "process", "--overwrite"],
                        env=self.env(), check=True, capture_output=True, timeout=120)
         return self

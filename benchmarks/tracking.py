@@ -51,16 +51,41 @@ def main(argv: list[str] | None = None) -> int:
         settings["forecast_plot"] = args.plot
     config = TrackingConfig(**settings)
     parent = start_training_run(config, {"benchmark": "tracking"})
-    seconds = []
+    statements = count_sql_statements()
+    seconds, queries, files = [], [], []
     for segment, outcome in outcomes:
-        started = time.perf_counter()
-        record_segment(config, parent, segment, outcome.report, outcome.backtest, outcome.selection, 30, {"benchmark": "tracking"})
+        before, started = statements[0], time.perf_counter()
+        record = record_segment(config, parent, segment, outcome.report, outcome.backtest, outcome.selection, 30, {"benchmark": "tracking"})
         seconds.append(time.perf_counter() - started)
+        queries.append(statements[0] - before)
+        files.append(len(_files(record.run_id)))
     rest = seconds[1:] or seconds
     print(f"{len(seconds)} segments logged to {config.resolved_tracking_uri()}")
     print("seconds per segment: " + ", ".join(f"{s:.3f}" for s in seconds))
+    print(f"SQL statements per segment (after the first): {statistics.median(queries[1:] or queries):.0f}; artifact files in a segment's run: {files[-1]}")
     print(f"first {seconds[0]:.3f} s; the rest: median {statistics.median(rest):.3f} s, mean {statistics.mean(rest):.3f} s")
     return 0
+
+
+def count_sql_statements() -> list[int]:
+    """A counter of the SQL statements MLflow's store sends (round trips to the database)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    counter = [0]
+
+    @event.listens_for(Engine, "before_cursor_execute")
+    def _count(*_):
+        counter[0] += 1
+
+    return counter
+
+
+def _files(run_id: str) -> list[str]:
+    """The run's own artifact files (the model is stored apart, as a logged model)."""
+    from mlflow.tracking import MlflowClient
+
+    return [a.path for a in MlflowClient().list_artifacts(run_id) if not a.is_dir]
 
 
 if __name__ == "__main__":

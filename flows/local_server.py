@@ -46,13 +46,24 @@ def redact(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
+def configured_api() -> str | None:
+    """The Prefect API this process is configured for: ``PREFECT_API_URL`` from the environment, the
+    active Prefect profile, or a settings context (Prefect's test harness)."""
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value() or None
+
+
 def ensure_local_server(timeout: float = 120.0, database: str | None = None) -> str:
-    """Reuse ``PREFECT_API_URL`` or the local server recorded in the state directory, else start
+    """Reuse the configured Prefect API or the local server recorded in the state directory, else start
     ``prefect server start`` on 127.0.0.1 with ``database`` (default SQLite in the state directory).
     Returns the API URL and sets it for this process and its children. Asking for a database other
     than the running local server's is an error: stop it first."""
-    if os.environ.get("PREFECT_API_URL"):
-        return os.environ["PREFECT_API_URL"]
+    configured = configured_api()
+    if configured:
+        return configured
     home = state_dir() / "prefect"
     home.mkdir(parents=True, exist_ok=True)
     record = home / "server.json"

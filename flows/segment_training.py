@@ -21,6 +21,7 @@ from forecasting.system.runtime import usable_cores
 from tasks.records import TrainedSegment
 from tasks.train import train_segments
 
+
 class SegmentWork(BaseModel):
     """What the subflow trains, handed over in memory: the Prefect UI shows its summary as the subflow's
     parameters; the segments' data never goes to the Prefect API."""

@@ -170,7 +170,8 @@ def test_a_killed_run_resumes_without_retraining_finished_segments(tmp_path):
     env.pop("PREFECT_API_URL", None)
     env.pop("MLFLOW_TRACKING_URI", None)
     command = [str(BIN), "train", "--data", str(data), "--segment-cols", "region", "--models", "ets,theta",
-               "--horizon", "14", "--folds", "2", "--holidays", "none", "--skip-deploy", "--task-runner", "threads", "--max-workers", "1", "--report", str(tmp_path / "r.json")]
+               "--horizon", "14", "--folds", "2", "--holidays", "none", "--skip-deploy", "--task-runner", "threads", "--max-workers", "1",
+               "--report", str(tmp_path / "r.json")]
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     results = tmp_path / "home" / "prefect-results"
     deadline = time.monotonic() + 240

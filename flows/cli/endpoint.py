@@ -28,11 +28,9 @@ def cmd_serve(args) -> int:
 
 def cmd_server(args) -> int:
     import json
-    import os
 
+    from flows.local_server import configured_api, ensure_local_server, stop_local_server
     from forecasting.errors import ConfigError
-
-    from flows.runners import ensure_local_server, stop_local_server
     from forecasting.system.state import state_dir
 
     record = state_dir() / "prefect" / "server.json"
@@ -40,8 +38,8 @@ def cmd_server(args) -> int:
         print("local Prefect server stopped" if stop_local_server() else "no local Prefect server was recorded")
         return EXIT_OK
     if args.action == "start":
-        if args.database and os.environ.get("PREFECT_API_URL"):
-            raise ConfigError(f"PREFECT_API_URL is set ({os.environ['PREFECT_API_URL']}): runs use that server; unset it to start a local one")
+        if args.database and configured_api():
+            raise ConfigError(f"PREFECT_API_URL is set ({configured_api()}): runs use that server; unset it to start a local one")
         api = ensure_local_server(database=args.database)
         database = json.loads(record.read_text()).get("database", "sqlite") if record.exists() else "not local"
         print(f"Prefect API: {api}  UI: {api.removesuffix('/api')}  database: {database}")

@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(forecast)
     forecast.add_argument("--output", required=True, help="output table: .csv, .parquet, or .xlsx (summary sheet + one sheet per segment; needs the excel extra)")
     forecast.add_argument("--leaderboard", default=None, help="also write the full leaderboard here")
-    forecast.add_argument("--workers", type=int, default=None, help="segments fitted at once, in worker processes (default: the cores this machine lets us use)")
+    forecast.add_argument("--workers", type=int, default=None,
+                          help="segments fitted at once, in worker processes (default: the cores this machine lets us use)")
     _debug(forecast)
 
     train = sub.add_parser("train", help="run the forecast-training flow: train, register, smoke-test, promote, deploy")

@@ -29,14 +29,13 @@ def job_from_args(args):
 
 
 def cmd_forecast(args) -> int:
+    from flows.cli.progress import ProgressBar
+    from forecasting.errors import ConfigError
     from forecasting.ops.export import export_forecasts
     from forecasting.pipeline import forecast_frame, leaderboard_frame, run_forecast
     from forecasting.reporting import summary_lines
-    from forecasting.tables import read_table, write_table
-
-    from flows.cli.progress import ProgressBar
-    from forecasting.errors import ConfigError
     from forecasting.system.runtime import usable_cores
+    from forecasting.tables import read_table, write_table
 
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
