@@ -163,6 +163,7 @@ def test_a_failed_smoke_test_leaves_the_other_champions_of_its_task_alone(prefec
         assert tags["smoke_test"] == "failed" and "non-finite" in tags["smoke_failures"]
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_without_retraining_finished_segments(tmp_path):
     """SIGKILL the CLI half way through; the same command again trains only what was unfinished."""
     data = segments_csv(tmp_path / "d.csv", regions=("A", "B", "C", "D"), days=300)

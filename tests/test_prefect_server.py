@@ -74,7 +74,7 @@ def test_dask_local_cluster_picks_the_same_champions_as_threads(prefect_server, 
     api, env, _ = prefect_server
     data = segments_csv(tmp_path / "data.csv", regions=("EU", "US", "APAC"))
     with local_mlflow(tmp_path / "threads"):  # in-process thread runner, its own state: no cache shared
-        threads = forecast_training(params(data, skip_deploy=True))
+        threads = forecast_training(params(data, skip_deploy=True, policy={"task_runner": "threads"}))
     report = tmp_path / "dask.json"
     result = subprocess.run(
         [str(BIN / "forecast-flows"), "train", "--data", str(data), "--segment-cols", "region", "--models", "ets,theta",
