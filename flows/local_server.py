@@ -76,8 +76,7 @@ def ensure_local_server(timeout: float = 120.0, database: str | None = None) -> 
             if database is not None and running != shown:
                 raise ConfigError(f"the local Prefect server (pid {known['pid']}) runs on {running}; "
                                   "`forecast-flows server stop` it first to start one on another database")
-            os.environ["PREFECT_API_URL"] = known["api_url"]
-            return known["api_url"]
+            return _use(known["api_url"])
     port = free_port()
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port),
            "PREFECT_API_DATABASE_CONNECTION_URL": url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -93,11 +92,20 @@ def ensure_local_server(timeout: float = 120.0, database: str | None = None) -> 
         if _healthy(api_url):
             record.write_text(json.dumps({"pid": process.pid, "api_url": api_url, "ui_url": f"http://127.0.0.1:{port}",
                                           "database": shown}))
-            os.environ["PREFECT_API_URL"] = api_url
-            return api_url
+            return _use(api_url)
         time.sleep(0.5)
     stop_process(process.pid)
     raise RuntimeError(f"prefect server did not become healthy within {timeout:.0f}s; see {home / 'server.log'}")
+
+
+def _use(api_url: str) -> str:
+    """This process and its children talk to ``api_url`` from now on. Prefect read its settings when it
+    was imported (``configured_api`` imports it), so they are read again."""
+    os.environ["PREFECT_API_URL"] = api_url
+    import prefect.context
+
+    prefect.context.refresh_global_settings_context()
+    return api_url
 
 
 def stop_local_server() -> bool:
