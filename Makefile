@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-EXTRAS ?= dev,dask,excel
+EXTRAS ?= dev,dask,excel,postgres
 # One BLAS/OpenMP thread per worker: the parallelism is across segments, not inside a fit.
 export OMP_NUM_THREADS := 1
 export OPENBLAS_NUM_THREADS := 1
@@ -54,7 +54,8 @@ work-pool: $(STAMP)
 clean:
 	rm -rf $(VENV) .forecast-flows
 
-# Throughput and scaling of a whole retraining (20 and 100 segments; BENCH_ARGS=--long adds 1,000); see docs/benchmarks.md.
+# Throughput of a whole retraining on the real paths (loops, a deployment run by a worker, the CLI, forecast --workers; SQLite and
+# PostgreSQL) at 100 segments; BENCH_ARGS=--long adds 1,000. See docs/benchmarks.md.
 bench: $(STAMP)
 	$(PY) -m benchmarks.throughput $(BENCH_ARGS)
 

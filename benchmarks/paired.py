@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
                 d = paired(differences(summary["per_series"], reference, metric))
                 digits = 2 if metric == "smape" else 3
                 cells.append(f"{d['mean']:+.{digits}f} [{d['low']:+.{digits}f}, {d['high']:+.{digits}f}]")
-            print(f"{reference:24s} {name + f' ({len(summary['per_series'])})':22s} {cells[0]:30s} {cells[1]}")
+            label = f"{name} ({len(summary['per_series'])})"
+            print(f"{reference:24s} {label:22s} {cells[0]:30s} {cells[1]}")
     return 0
 
 

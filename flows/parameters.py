@@ -5,6 +5,7 @@ builds them without starting Prefect."""
 from __future__ import annotations
 
 import os
+from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -26,11 +27,21 @@ TRAINING_DEPLOYMENT = "forecast-training/weekly-retraining"
 class RunPolicy(BaseModel):
     """How the run behaves as a whole."""
 
+    task_runner: Literal["processes", "threads", "dask"] = Field(
+        "processes", description="how segments train side by side: processes (every core of this machine), threads, or dask (a cluster)")
+    workers: int | None = Field(None, ge=1, le=1024, description="segments trained at once (default: the cores this machine lets the run use)")
+    dask_address: str | None = Field(None, description="tcp://host:port of a Dask scheduler, for task_runner dask (default: a local cluster)")
     max_failed_fraction: float = Field(0.25, ge=0, le=1, description="fail the run when more segments than this fail")
     segments_per_task: int = Field(1, ge=1, le=1000, description="segments per task run (raise for thousands of segments)")
     segment_timeout_seconds: int = Field(600, ge=10, description="timeout per segment (a chunk gets this x its size)")
     retry_backoff_seconds: float = Field(2.0, ge=0, description="first retry delay of service calls; doubles each retry")
     result_storage: str | None = Field(None, description="Prefect storage block for task results (default: local, in the state directory)")
+
+    @model_validator(mode="after")
+    def _address_needs_dask(self) -> "RunPolicy":
+        if self.dask_address and self.task_runner != "dask":
+            raise ValueError(f"dask_address is for task_runner 'dask', not {self.task_runner!r}")
+        return self
 
 
 class TrainingParameters(BaseModel):

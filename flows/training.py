@@ -22,6 +22,8 @@ from flows.training_stages import (
 )
 
 
+# The flow's own tasks talk to services (MLflow, the registry, serving): threads. The segments train in the
+# `train-segments` subflow, on the runner ``params.policy.task_runner`` picks (processes by default).
 @flow(name="forecast-training", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
 def forecast_training(params: TrainingParameters = TrainingParameters()) -> dict:
     """Train, select, register, smoke-test, promote and deploy one champion per segment.

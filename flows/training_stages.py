@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from prefect import get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
-from prefect.futures import as_completed
 
 from flows.chunks import chunks
 from flows.mlflow_ui import mlflow_ui_url, recorded
+from flows.segment_training import train_all
 from flows.training_report import (
     Deployment,
     Publication,
@@ -44,7 +44,6 @@ from tasks.deploy import deploy_router
 from tasks.policies import result_storage, service_retry_options, training_code
 from tasks.publish import publish_champions, publish_router
 from tasks.records import TrainedSegment
-from tasks.train import train_segments
 from tasks.validate import validate_data
 
 
@@ -127,36 +126,13 @@ def open_mlflow_run(run: TrainingRun, validated: Validated) -> None:
 
 
 def train_stage(run: TrainingRun, validated: Validated) -> dict[str, TrainedSegment]:
-    """One task run per chunk of segments; a chunk that times out or runs out of retries fails its
-    segments, the others go on. Results in segment-key order whatever order they finished in."""
-    params, logger = run.params, get_run_logger()
-    train = train_segments.with_options(result_storage=run.storage, **run.service,
-                                        timeout_seconds=params.policy.segment_timeout_seconds * params.policy.segments_per_task)
-    segment_chunks = chunks(list(validated.prepared.values()), params.policy.segments_per_task)
-    # each task gets only its chunk's reports: the whole report per task would pickle O(segments²)
-    chunk_reports = [{seg.key: validated.report.segments[seg.key] for seg in chunk} for chunk in segment_chunks]
-    futures = train.map(segment_chunks, reports=chunk_reports, job=unmapped(run.job), tracking=unmapped(params.tracking),
-                        parent_run_id=unmapped(run.parent_run_id), tags=unmapped(run.tags), registry=unmapped(params.registry))
-    chunk_of = {id(future): chunk for future, chunk in zip(futures, segment_chunks)}
+    """Every segment trained and published in the `train-segments` subflow, on the task runner the run's
+    policy picks (a process pool on every usable core by default). Results in segment-key order."""
     progress = Progress(len(validated.report.segments))
     progress.advance(len(validated.failures))
-    trained: dict[str, TrainedSegment] = {}
-    for future in as_completed(futures):
-        try:
-            results = future.result()
-        except Exception as exc:
-            chunk = chunk_of[id(future)]
-            logger.error("a training task failed: %s", exc)
-            for segment in chunk:
-                validated.failures[segment.key] = failure_row(segment.key, "training", f"{type(exc).__name__}: {exc}")
-            progress.advance(len(chunk))
-            continue
-        for i, result in enumerate(results, start=1):
-            trained[result.segment] = result
-            log_segment(logger, result, f"{progress.done + i}/{progress.total}")
-        progress.advance(len(results))
+    trained = train_all(run, validated, progress)
     run.clock.lap("train")
-    return dict(sorted(trained.items()))
+    return trained
 
 
 def publish_stage(run: TrainingRun, trained: dict[str, TrainedSegment]) -> Publication:
@@ -228,19 +204,6 @@ def finish_stage(run: TrainingRun, validated: Validated, trained: dict[str, Trai
     if problem:
         return failed_state(TrainingFailed(problem, result))
     return result
-
-
-def log_segment(logger, result: TrainedSegment, position: str) -> None:
-    """One line per segment as it finishes: the champion, its backtest score and the baseline's."""
-    if result.status != "trained":
-        logger.warning("[%s] segment %s failed: %s", position, result.segment, result.reason)
-        return
-    metric = result.metric
-    score, baseline = result.metrics.get(metric), result.baseline.get(metric)
-    fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
-    runner_up = f", runner-up {result.runner_up}" if result.runner_up else ""
-    logger.info("[%s] segment %s: champion %s, backtest %s %s (seasonal naive %s)%s", position, result.segment, result.champion, metric.upper(),
-                fmt(score), fmt(baseline), runner_up)
 
 
 def mlflow_links(browse: str | None, tracking_uri: str, experiment_id: str | None, parent_run_id: str) -> dict[str, str]:

@@ -15,8 +15,21 @@ from pydantic import BaseModel, Field
 from forecasting.folds import fold_cutoffs
 from forecasting.frequency import season_length
 from forecasting.metrics import LOWER_IS_BETTER, Metric, evaluate, mean_over_folds
-from forecasting.models import BASELINES, FAMILIES, ModelSpec, SeriesContext, check_forecast, make_forecaster
-from forecasting.models.ensemble import DEFAULT_MEMBERS, ENSEMBLE_SIZE, MODEL_BASED_MEMBERS, TRIM_RATIO, combine_forecasts
+from forecasting.models import (
+    BASELINES,
+    FAMILIES,
+    ModelSpec,
+    SeriesContext,
+    check_forecast,
+    make_forecaster,
+)
+from forecasting.models.ensemble import (
+    DEFAULT_MEMBERS,
+    ENSEMBLE_SIZE,
+    MODEL_BASED_MEMBERS,
+    TRIM_RATIO,
+    combine_forecasts,
+)
 from forecasting.preprocess import training_window
 from forecasting.validation import PreparedSegment
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-
 from typing import Literal
 
 import pandas as pd

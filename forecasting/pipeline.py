@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal
 
 import pandas as pd
@@ -14,6 +15,7 @@ from forecasting.contract import DataSpec
 from forecasting.errors import ForecastingError
 from forecasting.models import ModelSpec
 from forecasting.selection import Selection, run_segment
+from forecasting.system.pool import Progress, ordered_map
 from forecasting.validation import (
     PreparedSegment,
     SegmentReport,
@@ -78,22 +80,29 @@ def train_segment(segment: PreparedSegment, report: SegmentReport, job: Forecast
     return SegmentOutcome(segment.key, segment.values, "trained", report, "", backtest, selection, time.perf_counter() - started)
 
 
-def run_forecast(frame: pd.DataFrame, job: ForecastJob) -> ForecastRun:
+def run_forecast(frame: pd.DataFrame, job: ForecastJob, workers: int = 1, progress: Progress | None = None) -> ForecastRun:
     """Validate, backtest, select and forecast every segment of ``frame`` (no MLOps).
 
     Args:
         frame: the long table as read.
         job: data contract, validation policy, model set and backtest.
+        workers: segments trained at once, in worker processes (1: one after the other, in this
+            process); the results are the same either way. From a script, call it under
+            ``if __name__ == "__main__":`` (worker processes import the script again).
+        progress: called with (segments done, segments to train) as segments finish.
 
     Returns:
         One outcome per segment in segment-key order: ``trained`` (backtest and selection) or
         ``failed`` with the reason; a failing segment never stops the others.
     """
     report, prepared = prepare(frame, job)
+    todo = [(prepared[key], seg_report) for key, seg_report in report.segments.items() if key in prepared]
+    trained = ordered_map(partial(_train_pair, job=job), todo, workers, progress, preload=(__name__,))
+    outcomes = {outcome.segment: outcome for outcome in trained}
     run = ForecastRun()
     for key, seg_report in report.segments.items():
-        if key in prepared:
-            run.outcomes[key] = train_segment(prepared[key], seg_report, job)
+        if key in outcomes:
+            run.outcomes[key] = outcomes[key]
         else:
             reason = "; ".join(f.message for f in seg_report.errors)
             run.outcomes[key] = SegmentOutcome(key, {}, "failed", seg_report, reason)
@@ -104,6 +113,10 @@ def key_column(segment_cols: list[str]) -> str:
     """Name of the segment-key column of output tables: ``segment``, or ``segment_key`` when a segment
     column of the data is itself called ``segment``."""
     return "segment_key" if "segment" in segment_cols else "segment"
+
+
+def _train_pair(pair: tuple[PreparedSegment, SegmentReport], job: ForecastJob) -> SegmentOutcome:
+    return train_segment(*pair, job)
 
 
 def forecast_frame(run: ForecastRun, segment_cols: list[str]) -> pd.DataFrame:

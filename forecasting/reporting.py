@@ -7,7 +7,9 @@ import pandas as pd
 
 def summary_lines(run, metric: str) -> list[str]:
     """A short leaderboard: one line per segment with its champion, the baseline and the honest holdout."""
-    from forecasting.selection import BASELINE  # here: exports must not import every model family
+    from forecasting.selection import (
+        BASELINE,  # here: exports must not import every model family
+    )
 
     header = f"{'segment':40s} {'champion':15s} {metric:>8s} {BASELINE:>15s} {'gain':>7s}  holdout"
     lines = [header, "-" * len(header)]

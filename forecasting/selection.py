@@ -7,10 +7,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from forecasting.backtest import BacktestSpec, SegmentBacktest, ensemble_members, fit_window, rank_key, series_context
+from forecasting.backtest import (
+    BacktestSpec,
+    SegmentBacktest,
+    ensemble_members,
+    fit_window,
+    rank_key,
+    series_context,
+)
 from forecasting.errors import ModelFitError
 from forecasting.intervals import calibrate, standardized_errors
-from forecasting.metrics import METRICS, mean_over_folds
+from forecasting.metrics import METRICS
 from forecasting.models import Forecaster, ModelSpec, check_forecast, make_forecaster
 from forecasting.models.ensemble import EnsembleForecaster
 from forecasting.validation import PreparedSegment

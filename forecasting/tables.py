@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import csv
+import datetime as dt
 import os
 import tempfile
 from pathlib import Path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 
 from prefect.filesystems import LocalFileSystem
@@ -57,3 +58,17 @@ def training_code() -> str:
     """Fingerprint of the code a training result depends on: the domain library and the tasks that
     drive it (a change in ``tasks/train.py`` invalidates cached training results too)."""
     return code_fingerprint(forecasting, tasks)
+
+
+class ThreadTimeoutAdvice(logging.Filter):
+    """Drops Prefect's advice, logged once per task run, that a timeout cannot interrupt a task running in
+    a worker thread (threads and Dask runners): the training subflow says it once per run instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("Timeout of") and "running in a worker thread" in message)
+
+
+# Installed on import, so it is in place wherever a task of ours runs: the flow's process (threads) and
+# every Dask worker (which imports this module when it unpickles the task).
+logging.getLogger("prefect.task_runs").addFilter(ThreadTimeoutAdvice())

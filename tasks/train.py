@@ -4,6 +4,7 @@ other segments' training instead of in a stage of its own after all of them."""
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 
@@ -41,7 +42,7 @@ def chunk_cache_key(context, parameters) -> str:
     return "train-" + cache_key(*fingerprints, config_fingerprint(job), destination, training_code())
 
 
-@task(name="train-segments", persist_result=True, cache_key_fn=chunk_cache_key, timeout_seconds=600)
+@task(name="train-chunk", persist_result=True, cache_key_fn=chunk_cache_key, timeout_seconds=600)
 def train_segments(
     chunk: list[PreparedSegment],
     reports: dict[str, SegmentReport],
@@ -62,6 +63,7 @@ def train_segments(
         result = _train_one(segment, reports[segment.key], job, tracking, parent_run_id, tags, computed_in, experiment_id)
         if registry is not None and result.status == "trained":
             _publish(result, registry, tracking, tags)
+        result.process_id = os.getpid()  # which worker trained it (the flow logs it with the segment's line)
         results.append(result)
     return results
 

@@ -79,3 +79,52 @@ def test_a_broken_segment_fails_alone(tmp_path):
     assert "error: segment 'region=US': target 'y' has non-numeric values 'twelve' (row 209)" in result.stderr
     table = pd.read_csv(out)
     assert set(table["region"]) == {"EU"} and len(table) == 14
+
+
+def four_segments(path: Path) -> Path:
+    frames = [daily_frame(days=240, seed=i, level=50.0 * (i + 1), region=region) for i, region in enumerate(["EU", "US", "APAC", "LATAM"])]
+    pd.concat(frames, ignore_index=True).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.slow
+def test_two_workers_write_the_same_files_as_one(tmp_path):
+    """Segments fitted in parallel processes: a byte-identical forecast file, the same leaderboard (but
+    for its fit times), the same printed summary; no progress bar when stderr is a pipe."""
+    data = four_segments(tmp_path / "d.csv")
+    outputs = {}
+    for workers in ("1", "2"):
+        out, board = tmp_path / f"forecast-{workers}.csv", tmp_path / f"board-{workers}.csv"
+        result = run_cli("forecast", "--data", str(data), "--segment-cols", "region", "--models", "ets,theta,xgboost,prophet",
+                         "--horizon", "14", "--folds", "2", "--output", str(out), "--leaderboard", str(board), "--workers", workers)
+        assert result.returncode == 0, result.stderr
+        assert "ETA" not in result.stderr and "segments" not in result.stderr
+        printed = [line for line in result.stdout.splitlines() if not line.startswith("wrote ")]
+        outputs[workers] = (out.read_bytes(), pd.read_csv(board).drop(columns="fit_seconds").to_csv(index=False), printed)
+    assert outputs["1"] == outputs["2"]
+    table = pd.read_csv(tmp_path / "forecast-2.csv")
+    assert table["region"].drop_duplicates().tolist() == ["APAC", "EU", "LATAM", "US"] and len(table) == 4 * 14
+
+
+def test_the_progress_bar_shows_on_a_terminal(tmp_path):
+    import os
+    import pty
+
+    data = tmp_path / "d.csv"
+    pd.concat([daily_frame(region="EU"), daily_frame(seed=1, region="US")]).to_csv(data, index=False)
+    master, slave = pty.openpty()
+    process = subprocess.Popen([str(BIN), "forecast", "--data", str(data), "--segment-cols", "region", "--models", "ets", "--horizon", "14",
+                                "--output", str(tmp_path / "o.csv"), "--workers", "2"], stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the terminal closed: the command ended
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert process.wait(timeout=300) == 0
+    text = seen.decode()
+    assert "forecast [" in text and "0/2 segments" in text and "2/2 segments" in text and "elapsed, ETA" in text

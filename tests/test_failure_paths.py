@@ -22,7 +22,12 @@ import pandas as pd
 import pytest
 from conftest import ROOT, daily_frame, segments_csv
 from databricks_contract import ContractServer, mlflow_predictor
-from mlflow_helpers import local_mlflow, log_family, prepared_segments, register_served_model
+from mlflow_helpers import (
+    local_mlflow,
+    log_family,
+    prepared_segments,
+    register_served_model,
+)
 from servers import FaultProxy, start_mlflow_server, stop
 from test_flows import params
 

@@ -210,5 +210,5 @@ def test_train_registers_every_kind_of_finance_series(prefect_harness, tmp_path,
     err = capsys.readouterr().err
     assert code == 0, err
     rows = {row["segment"]: row for row in json.loads(report_path.read_text())["segments"]}
-    assert {k: r["status"] for k, r in rows.items()} == {f"segment=N2522": "trained", "segment=N0001": "trained", f"segment=N{quarterly:04d}": "trained"}
+    assert {k: r["status"] for k, r in rows.items()} == {"segment=N2522": "trained", "segment=N0001": "trained", f"segment=N{quarterly:04d}": "trained"}
     assert all(r["version"] == "1" for r in rows.values())

@@ -174,6 +174,7 @@ def test_a_failed_smoke_test_leaves_the_other_champions_of_its_task_alone(prefec
         assert tags["smoke_test"] == "failed" and "non-finite" in tags["smoke_failures"]
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_without_retraining_finished_segments(tmp_path):
     """SIGKILL the CLI half way through; the same command again trains only what was unfinished."""
     data = segments_csv(tmp_path / "d.csv", regions=("A", "B", "C", "D"), days=300)
@@ -181,7 +182,8 @@ def test_a_killed_run_resumes_without_retraining_finished_segments(tmp_path):
     env.pop("PREFECT_API_URL", None)
     env.pop("MLFLOW_TRACKING_URI", None)
     command = [str(BIN), "train", "--data", str(data), "--segment-cols", "region", "--models", "ets,theta",
-               "--horizon", "14", "--folds", "2", "--holidays", "none", "--skip-deploy", "--max-workers", "1", "--report", str(tmp_path / "r.json")]
+               "--horizon", "14", "--folds", "2", "--holidays", "none", "--skip-deploy", "--task-runner", "threads", "--max-workers", "1",
+               "--report", str(tmp_path / "r.json")]
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     results = tmp_path / "home" / "prefect-results"
     deadline = time.monotonic() + 240

@@ -14,7 +14,11 @@ from conftest import daily_frame
 from mlflow_helpers import local_mlflow, log_family, prepared_segments
 
 from forecasting.errors import ConfigError
-from forecasting.mlops.config import RegistryConfig, validate_model_name
+from forecasting.mlops.config import (
+    PLOT_AUTO_MAX_SEGMENTS,
+    RegistryConfig,
+    validate_model_name,
+)
 from forecasting.mlops.promotion import publish
 from forecasting.mlops.registry import (
     CHALLENGER,
@@ -216,6 +220,9 @@ def test_cleanup_keeps_the_newest_and_every_aliased_version(tmp_path):
 
 
 def test_segment_child_run_holds_metrics_params_and_artifacts(tmp_path):
+    """What the MLflow UI shows for a segment: its metrics and params, the leaderboard, the backtest
+    forecasts, the forecast, the validation report, the holdout, the plot, and the champion as a model
+    carrying the champion's metrics; the run finished."""
     with local_mlflow(tmp_path) as (config, client):
         report, prepared = prepared_segments(daily_frame(region="EU"), segment_cols=["region"])
         segment = prepared["region=EU"]
@@ -224,15 +231,39 @@ def test_segment_child_run_holds_metrics_params_and_artifacts(tmp_path):
         parent = start_training_run(config, {"orchestration_run_id": "abc", "data_hash": "d", "config_hash": "c"})
         record = record_segment(config, parent, segment, outcome.report, outcome.backtest, outcome.selection, 14)
         run = client.get_run(record.run_id)
+        assert run.info.status == "FINISHED"
         assert run.data.tags["mlflow.parentRunId"] == parent and run.data.tags["segment"] == "region=EU"
-        assert {"ets.mase", "theta.smape", "seasonal_naive.mase", "champion.mase"} <= set(run.data.metrics)
+        assert {"ets.mase", "theta.smape", "seasonal_naive.mase", "champion.mase", "holdout.mase"} <= set(run.data.metrics)
         assert all(np.isfinite(v) for v in run.data.metrics.values())
         assert "ets.config" in run.data.params and run.data.params["champion"] == outcome.selection.champion
         artifacts = {a.path for a in client.list_artifacts(record.run_id)}
-        assert {"leaderboard.csv", "leaderboard.json", "backtest_forecasts.csv", "validation_report.json", "forecast.png", "forecast.csv"} <= artifacts
+        assert artifacts == {"leaderboard.csv", "backtest_forecasts.csv", "forecast.csv", "validation_report.json", "holdout.json", "forecast.png"}
+        board = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=record.run_id, artifact_path="leaderboard.csv"))
+        assert board.loc[board["champion"], "model"].tolist() == [outcome.selection.champion]
+        backtest = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=record.run_id, artifact_path="backtest_forecasts.csv"))
+        assert {"ets", "theta"} <= set(backtest["model"]) and backtest["fold"].nunique() == 2 and backtest["y"].notna().all()
+        forecast = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=record.run_id, artifact_path="forecast.csv"))
+        assert len(forecast) == 14 and {"ds", "yhat", "yhat_lower", "yhat_upper"} <= set(forecast.columns)
+        validation = json.loads(Path(mlflow.artifacts.download_artifacts(run_id=record.run_id, artifact_path="validation_report.json")).read_text())
+        assert validation["rows"] == 200
+        model = mlflow.get_logged_model(record.model_uri.removeprefix("models:/"))
+        assert model.source_run_id == record.run_id and {m.key for m in model.metrics} >= {"champion.mase", "champion.smape"}
+        assert mlflow.pyfunc.load_model(record.model_uri).metadata.metadata["segment"] == "region=EU"
         parent_tags = client.get_run(parent).data.tags
         assert parent_tags["orchestration_run_id"] == "abc" and parent_tags["code_version"]
         png = Path(mlflow.artifacts.download_artifacts(run_id=record.run_id, artifact_path="forecast.png"))
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
         experiment = client.get_experiment(run.info.experiment_id)
         assert experiment.artifact_location.startswith(Path(tmp_path).as_uri())
+        # large runs skip the plot; nothing else changes
+        bare = record_segment(config.for_run(PLOT_AUTO_MAX_SEGMENTS + 1), parent, segment, outcome.report, outcome.backtest, outcome.selection, 14)
+        assert {a.path for a in client.list_artifacts(bare.run_id)} == artifacts - {"forecast.png"}
+
+
+def test_forecast_plots_are_drawn_for_small_runs_unless_set():
+    from forecasting.mlops.config import TrackingConfig
+
+    assert TrackingConfig().for_run(PLOT_AUTO_MAX_SEGMENTS).forecast_plot == "always"
+    assert TrackingConfig().for_run(PLOT_AUTO_MAX_SEGMENTS + 1).forecast_plot == "never"
+    assert TrackingConfig(forecast_plot="always").for_run(10_000).forecast_plot == "always"
+    assert TrackingConfig(forecast_plot="never").for_run(1).forecast_plot == "never"

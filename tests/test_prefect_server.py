@@ -28,6 +28,7 @@ def prefect(env, *args, timeout=300, cwd=ROOT):
     return result.stdout
 
 
+@pytest.mark.slow
 def test_deploy_all_and_a_worker_runs_the_training_deployment(prefect_server, tmp_path):
     api, env, _ = prefect_server
     env = {**env, "FORECAST_FLOWS_HOME": str(tmp_path / "state")}
@@ -44,11 +45,24 @@ def test_deploy_all_and_a_worker_runs_the_training_deployment(prefect_server, tm
     inspected = prefect(env, "flow-run", "inspect", flow_run_id, "--output", "json")
     state = json.loads(inspected)["state"]
     assert state["type"] == "COMPLETED", state
-    request = urllib.request.Request(f"{api}/artifacts/filter", data=json.dumps({"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}}).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(request, timeout=30) as response:
-        keys = {artifact["key"] for artifact in json.loads(response.read())}
+    keys = {artifact["key"] for artifact in post(api, "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}})}
     assert {"training-summary", "leaderboard", "validation-report", "training-progress"} <= keys
+    # the default runner: the segments trained in worker processes of the flow run's process, not in it
+    flow_pid = int(json.loads(inspected)["infrastructure_pid"].rsplit(":", 1)[-1])
+    subflows = post(api, "/flow_runs/filter", {"flow_runs": {"parent_flow_run_id": {"any_": [flow_run_id]}}})
+    assert len(subflows) == 1  # train-segments
+    logs = [log["message"] for log in post(api, "/logs/filter", {"logs": {"flow_run_id": {"any_": [flow_run_id, subflows[0]["id"]]}}})]
+    trained = [line for line in logs if "; trained in " in line]
+    assert len(trained) == 2, logs
+    task_pids = {int(line.split(" by process ")[1].split()[0]) for line in trained}
+    assert flow_pid not in task_pids, (flow_pid, task_pids)
+    assert not [line for line in logs if "running in a worker thread" in line]
+
+
+def post(api: str, path: str, body: dict):
+    request = urllib.request.Request(api + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
 
 
 def test_dask_local_cluster_picks_the_same_champions_as_threads(prefect_server, prefect_harness, tmp_path):
@@ -60,7 +74,7 @@ def test_dask_local_cluster_picks_the_same_champions_as_threads(prefect_server, 
     api, env, _ = prefect_server
     data = segments_csv(tmp_path / "data.csv", regions=("EU", "US", "APAC"))
     with local_mlflow(tmp_path / "threads"):  # in-process thread runner, its own state: no cache shared
-        threads = forecast_training(params(data, skip_deploy=True))
+        threads = forecast_training(params(data, skip_deploy=True, policy={"task_runner": "threads"}))
     report = tmp_path / "dask.json"
     result = subprocess.run(
         [str(BIN / "forecast-flows"), "train", "--data", str(data), "--segment-cols", "region", "--models", "ets,theta",

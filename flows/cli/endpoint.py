@@ -61,8 +61,13 @@ def cmd_server(args) -> int:
     """The local Prefect server and, beside it, the MLflow UI on the local tracking store."""
     import json
 
+    from flows.local_server import (
+        configured_api,
+        ensure_local_server,
+        stop_local_server,
+    )
     from flows.mlflow_ui import mlflow_ui_url, recorded, start_mlflow_ui, stop_mlflow_ui
-    from flows.runners import ensure_local_server, stop_local_server
+    from forecasting.errors import ConfigError
     from forecasting.mlops.config import TrackingConfig
     from forecasting.system.state import state_dir
 
@@ -72,8 +77,11 @@ def cmd_server(args) -> int:
         print("local MLflow UI stopped" if stop_mlflow_ui() else "no local MLflow UI was recorded")
         return EXIT_OK
     if args.action == "start":
-        api = ensure_local_server()
-        print(f"Prefect API: {api}  UI: {api.removesuffix('/api')}")
+        if args.database and configured_api():
+            raise ConfigError(f"PREFECT_API_URL is set ({configured_api()}): runs use that server; unset it to start a local one")
+        api = ensure_local_server(database=args.database)
+        database = json.loads(record.read_text()).get("database", "sqlite") if record.exists() else "not local"
+        print(f"Prefect API: {api}  UI: {api.removesuffix('/api')}  database: {database}")
         tracking = TrackingConfig()
         ui = start_mlflow_ui(tracking)
         if ui is None:
@@ -85,7 +93,7 @@ def cmd_server(args) -> int:
     code = EXIT_OK
     if record.exists():
         known = json.loads(record.read_text())
-        print(f"local Prefect server: pid {known['pid']}, API {known['api_url']}, UI {known['ui_url']}")
+        print(f"local Prefect server: pid {known['pid']}, API {known['api_url']}, UI {known['ui_url']}, database {known.get('database', 'sqlite')}")
     else:
         print("no local Prefect server recorded (the CLI starts one when a runner needs it)")
         code = EXIT_SEGMENTS_FAILED

@@ -83,14 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(forecast)
     forecast.add_argument("--output", required=True, help="output table: .csv, .parquet, or .xlsx (summary sheet + one sheet per segment; needs the excel extra)")
     forecast.add_argument("--leaderboard", default=None, help="also write the full leaderboard here")
+    forecast.add_argument("--workers", type=int, default=None,
+                          help="segments fitted at once, in worker processes (default: the cores this machine lets us use)")
     _debug(forecast)
 
     train = sub.add_parser("train", help="run the forecast-training flow: train, register, smoke-test, promote, deploy")
     add_data_args(train)
     train.add_argument("--skip-deploy", action="store_true", default=None, help="stop after promoting the champions")
-    train.add_argument("--task-runner", default="threads", choices=["threads", "processes", "dask"])
-    train.add_argument("--dask-address", default=None, help="tcp://host:port of an existing Dask scheduler")
-    train.add_argument("--max-workers", type=int, default=2)
+    _field(train, "--task-runner", RunPolicy, "task_runner", "processes, threads or dask", choices=["processes", "threads", "dask"])
+    train.add_argument("--workers", "--max-workers", type=int, default=None, dest="workers",
+                       help="segments trained at once (default: the cores this machine lets the run use)")
+    train.add_argument("--dask-address", default=None, help="tcp://host:port of a Dask scheduler, with --task-runner dask (default: a local cluster)")
     _field(train, "--segments-per-task", RunPolicy, "segments_per_task", "segments per task run", type=int)
     _field(train, "--max-failed-fraction", RunPolicy, "max_failed_fraction", "fail the run when more segments than this fail", type=float)
     _field(train, "--experiment", TrackingConfig, "experiment", "MLflow experiment")
@@ -117,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     server = sub.add_parser("server", help="the local Prefect server the CLI starts for process/Dask runners and the demo")
     server.add_argument("action", choices=["start", "status", "stop"])
+    server.add_argument("--database", default=None, help="start: sqlite (in the state directory), or a PostgreSQL URL "
+                        "postgresql://user:password@host:5432/prefect for real load (default: sqlite)")
     _debug(server)
 
     predict = sub.add_parser("predict", help="ask the deployed endpoint for a segment's forecast")

@@ -35,17 +35,27 @@ def job_from_args(args):
 
 
 def cmd_forecast(args) -> int:
-    from forecasting.ops.export import export_forecasts
-    from forecasting.pipeline import forecast_frame, key_column, leaderboard_frame, run_forecast
-    from forecasting.reporting import summary_lines
+    from flows.cli.progress import ProgressBar
+    from forecasting.errors import ConfigError
     from forecasting.intake import load_data
+    from forecasting.ops.export import export_forecasts
+    from forecasting.pipeline import (
+        forecast_frame,
+        key_column,
+        leaderboard_frame,
+        run_forecast,
+    )
+    from forecasting.reporting import summary_lines
+    from forecasting.system.runtime import usable_cores
     from forecasting.tables import write_table
 
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     job = job_from_args(args)
     frame, spec = load_data(args.data, job.data, args.delimiter, args.sheet, args.covariates_file)
     job = job.model_copy(update={"data": spec})
     started = time.perf_counter()
-    run = run_forecast(frame, job)
+    run = run_forecast(frame, job, workers=args.workers or usable_cores(), progress=ProgressBar("forecast"))
     for line in summary_lines(run, job.backtest.metric):
         print(line)
     for outcome in run.failed:
@@ -76,22 +86,22 @@ def training_parameters(args):
         "deploy": given(target=args.target, endpoint_name=args.endpoint, workload_size=args.workload_size, scale_to_zero=args.scale_to_zero,
                         inference_table=args.inference_table, databricks_profile=args.databricks_profile),
         **given(skip_deploy=args.skip_deploy),
-        "policy": given(max_failed_fraction=args.max_failed_fraction, segments_per_task=args.segments_per_task),
+        "policy": given(max_failed_fraction=args.max_failed_fraction, segments_per_task=args.segments_per_task,
+                        task_runner=args.task_runner, workers=args.workers, dask_address=args.dask_address),
     })
 
 
 def run_training(args) -> tuple[int, dict | None]:
-    """Run the flow in this process (against a local Prefect server when the runner needs one)."""
-    from flows.runners import ensure_local_server, make_task_runner
+    """Run the flow in this process; its workers (processes by default) report to a local Prefect server."""
+    from flows.runners import ensure_local_server
 
-    if args.task_runner != "threads" or getattr(args, "persistent_server", False):
+    params = training_parameters(args)
+    if params.policy.task_runner != "threads" or getattr(args, "persistent_server", False):
         api = ensure_local_server()
         print(f"Prefect API: {api} (UI: {api.removesuffix('/api')})")
-    params = training_parameters(args)
     from flows.training import TrainingFailed, forecast_training
 
-    runner = make_task_runner(args.task_runner, args.max_workers, args.dask_address)
-    state = forecast_training.with_options(task_runner=runner)(params, return_state=True)
+    state = forecast_training(params, return_state=True)
     if state.is_completed():
         return EXIT_OK, state.result()
     error = state.result(raise_on_failure=False)

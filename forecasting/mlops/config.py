@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -12,6 +13,7 @@ from forecasting.contract import segment_slug
 from forecasting.errors import ConfigError
 from forecasting.system.state import state_dir
 
+PLOT_AUTO_MAX_SEGMENTS = 50  # forecast_plot "auto": a PNG per segment up to this many segments in a run
 _UC_PART = re.compile(r"^[a-z0-9_]{1,255}$")
 _WORKSPACE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,255}$")
 
@@ -24,6 +26,14 @@ class TrackingConfig(BaseModel):
     tracking_uri: str | None = None
     registry_uri: str | None = Field(None, description="e.g. databricks-uc for Unity Catalog")
     artifact_root: str | None = None
+    forecast_plot: Literal["auto", "always", "never"] = Field(
+        "auto", description=f"forecast.png in each segment's run: auto = when the run trains at most {PLOT_AUTO_MAX_SEGMENTS} segments")
+
+    def for_run(self, segments: int) -> "TrackingConfig":
+        """These settings for a run of ``segments`` segments: ``forecast_plot`` auto decided."""
+        if self.forecast_plot != "auto":
+            return self
+        return self.model_copy(update={"forecast_plot": "always" if segments <= PLOT_AUTO_MAX_SEGMENTS else "never"})
 
     def resolved_tracking_uri(self) -> str:
         return self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir() / 'mlflow.db'}"
@@ -32,10 +42,11 @@ class TrackingConfig(BaseModel):
         return self.registry_uri or os.environ.get("MLFLOW_REGISTRY_URI")
 
     def resolved_artifact_root(self) -> str | None:
-        """Local artifact root for a local (SQLite/file) tracking store; servers choose their own."""
+        """Where a new experiment's artifacts go when MLflow talks to a database or file store directly
+        (SQLite, PostgreSQL): the state directory unless set; a tracking server chooses its own."""
         if self.artifact_root:
             return self.artifact_root
-        if self.resolved_tracking_uri().startswith(("sqlite:", "file:")):
+        if not self.resolved_tracking_uri().startswith(("http:", "https:", "databricks")):  # SQLite, PostgreSQL, a file store
             return (state_dir() / "mlartifacts").as_uri()
         return None
 

@@ -1,7 +1,13 @@
 """What a segment's MLflow child run holds: candidates' backtest metrics and chosen hyper-parameters,
-the leaderboard, backtest forecasts vs actuals, the validation report, a forecast plot, the champion."""
+the leaderboard, backtest forecasts vs actuals, the validation report, a forecast plot, the champion.
+
+Logged in few calls, because a training run makes one of these per segment: the child run with its
+tags; one batch of params; one bundle of tables (and the plot); the model; one batch of metrics (the
+champion's also on the model), and the run ends."""
 
 from __future__ import annotations
+
+import time
 
 import mlflow
 
@@ -33,7 +39,8 @@ def record_segment(
     horizon: int,
     tags: dict[str, str] | None = None,
 ) -> SegmentRun:
-    """Log one trained segment as a child run and its champion as a pyfunc model."""
+    """Log one trained segment as a child run and its champion as a pyfunc model. The forecast plot is
+    drawn unless ``config.forecast_plot`` is ``never`` (decide ``auto`` with ``config.for_run``)."""
     with reaching(config):
         return _record(config, parent_run_id, segment, report, backtest, selection, horizon, tags)
 
@@ -42,21 +49,33 @@ def _record(config, parent_run_id, segment, report, backtest, selection, horizon
     client = connect(config)
     run_id = start_segment_run(config, parent_run_id, segment.key, {"champion": selection.champion, **(tags or {})})
     try:
-        model_uri = _fill_segment_run(client, run_id, segment, report, backtest, selection, horizon)
+        model_uri = _fill_segment_run(client, run_id, segment, report, backtest, selection, horizon, config.forecast_plot != "never")
     except Exception:
         try:  # leave no RUNNING orphan behind; the caller retries with a fresh child run
             client.set_terminated(run_id, status="FAILED")
         except Exception:
             pass
         raise
-    client.set_terminated(run_id)
     return SegmentRun(run_id=run_id, model_uri=model_uri)
 
 
-def _fill_segment_run(client, run_id, segment, report, backtest, selection, horizon) -> str:
-    board = selection.leaderboard
+def _fill_segment_run(client, run_id, segment, report, backtest, selection, horizon, plot: bool) -> str:
+    params = segment_params(segment, backtest, selection)
+    client.log_batch(run_id, params=[mlflow.entities.Param(k, str(v)) for k, v in params.items()])
+    _log_bundle(client, run_id, segment, report, backtest, selection, plot)
+    with mlflow.start_run(run_id=run_id):  # the logged model belongs to the run's experiment; leaving ends the run
+        info = log_forecaster(selection.champion_model, segment.key, segment.future, horizon, forecast=selection.forecast)
+        # Metrics after the model, the champion's attached to it: logged before, MLflow would copy each
+        # onto the model with one history read apiece (~20 ms each).
+        metrics = finite_metrics(segment_metrics(selection))
+        client.log_batch(run_id, metrics=_metrics(metrics, champion_model=info.model_id))
+    return info.model_uri
+
+
+def segment_metrics(selection: Selection) -> dict[str, float | None]:
+    """``<family>.<metric>`` for every candidate, ``champion.<metric>``, ``holdout.<metric>``."""
     metrics: dict[str, float | None] = {}
-    for row in board.to_dict("records"):
+    for row in selection.leaderboard.to_dict("records"):
         for name in METRICS:
             metrics[f"{row['model']}.{name}"] = row[name]
     for name, value in selection.champion_metrics.items():
@@ -64,40 +83,35 @@ def _fill_segment_run(client, run_id, segment, report, backtest, selection, hori
     for key, value in selection.holdout.items():
         if key not in ("model", "fold"):
             metrics[f"holdout.{key}"] = value
-    # The champion's metrics go first: MLflow copies the run's metrics onto the logged model one history
-    # read each (~20 ms apiece); every candidate's metrics are logged after the model.
-    finite = finite_metrics(metrics)
-    client.log_batch(run_id, metrics=[_metric(k, v) for k, v in finite.items() if k.startswith("champion.")])
+    return metrics
+
+
+def segment_params(segment: PreparedSegment, backtest: SegmentBacktest, selection: Selection) -> dict[str, str]:
+    """The champion, how it was chosen, and every candidate's chosen hyper-parameters."""
     params = {"champion": selection.champion, "selection_metric": selection.metric, "frequency": segment.frequency, "folds": str(segment.folds)}
     for candidate in backtest.candidates.values():
         params.update(flat_params(candidate.name, candidate.params))
-    client.log_batch(run_id, params=[mlflow.entities.Param(k, str(v)) for k, v in params.items()])
+    return params
+
+
+def _log_bundle(client, run_id, segment, report, backtest, selection, plot: bool) -> None:
+    """The tables (and the plot) written once and logged in one call."""
     forecasts = backtest.forecasts_frame()
+    tables = {"leaderboard": selection.leaderboard, "backtest_forecasts": forecasts, "forecast": selection.forecast,
+              "validation_report": report.model_dump(), "holdout": selection.holdout}
+    if not plot:
+        log_tables(client, run_id, tables)
+        return
     last_fold = forecasts[(forecasts["model"] == selection.champion) & (forecasts["fold"] == forecasts["fold"].max())]
     figure = forecast_figure(segment.key, segment.history, last_fold, selection.forecast, selection.champion,
                              runner_up=selection.runner_up, runner_up_forecast=selection.runner_up_forecast)
     try:
-        log_tables(
-            client,
-            run_id,
-            {
-                "leaderboard": board,
-                "backtest_forecasts": forecasts,
-                "forecast": selection.forecast,
-                "validation_report": report.model_dump(),
-                "holdout": selection.holdout,
-            },
-            {"forecast": figure},
-        )
+        log_tables(client, run_id, tables, {"forecast": figure})
     finally:
         close(figure)
-    with mlflow.start_run(run_id=run_id):
-        info = log_forecaster(selection.champion_model, segment.key, segment.future, horizon, forecast=selection.forecast)
-    client.log_batch(run_id, metrics=[_metric(k, v) for k, v in finite.items() if not k.startswith("champion.")])
-    return info.model_uri
 
 
-def _metric(key: str, value: float):
-    import time
-
-    return mlflow.entities.Metric(key, value, int(time.time() * 1000), 0)
+def _metrics(values: dict[str, float], champion_model: str | None = None) -> list:
+    now = int(time.time() * 1000)
+    return [mlflow.entities.Metric(key, value, now, 0, model_id=champion_model if key.startswith("champion.") else None)
+            for key, value in values.items()]

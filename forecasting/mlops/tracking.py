@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -172,25 +173,30 @@ class SegmentRun:
 
 def start_segment_run(config: TrackingConfig, parent_run_id: str, segment: str, tags: dict[str, str]) -> str:
     client = connect(config)
-    parent = client.get_run(parent_run_id)
     run = client.create_run(
-        parent.info.experiment_id,
+        _experiment_of(config.resolved_tracking_uri(), parent_run_id),
         tags={"mlflow.parentRunId": parent_run_id, "segment": segment, **tags},
         run_name=segment[:250],
     )
     return run.info.run_id
 
 
+@functools.lru_cache(maxsize=64)
+def _experiment_of(tracking_uri: str, run_id: str) -> str:
+    """A parent run's experiment, read once per process (every segment of a training run asks)."""
+    return MlflowClient(tracking_uri).get_run(run_id).info.experiment_id
+
+
 def log_tables(client: MlflowClient, run_id: str, tables: dict[str, pd.DataFrame | dict | list], figures: dict | None = None) -> None:
-    """Write tables (CSV and JSON) and figures (PNG) to a temporary directory and log them at once."""
+    """One bundle per run, logged at once: each frame as CSV (the MLflow UI shows it as a table), anything
+    else as JSON, each figure as PNG."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for name, table in tables.items():
             if isinstance(table, pd.DataFrame):
                 table.to_csv(root / f"{name}.csv", index=False)
-                table.to_json(root / f"{name}.json", orient="records", date_format="iso", indent=1)
             else:
                 (root / f"{name}.json").write_text(json.dumps(table, indent=1, default=str))
         for name, figure in (figures or {}).items():
-            figure.savefig(root / f"{name}.png", dpi=90, bbox_inches="tight")
+            figure.savefig(root / f"{name}.png", dpi=90)
         client.log_artifacts(run_id, str(root))

@@ -19,7 +19,12 @@ from forecasting.models.base import (
 from forecasting.models.ces import CESForecaster
 from forecasting.models.ensemble import EnsembleForecaster
 from forecasting.models.ets import ETSForecaster
-from forecasting.models.naive import DriftForecaster, MeanForecaster, NaiveForecaster, SeasonalNaiveForecaster
+from forecasting.models.naive import (
+    DriftForecaster,
+    MeanForecaster,
+    NaiveForecaster,
+    SeasonalNaiveForecaster,
+)
 from forecasting.models.options import (
     FAMILY_OPTIONS,
     HolidayEvent,
