@@ -258,6 +258,12 @@ def test_segment_child_run_holds_metrics_params_and_artifacts(tmp_path):
         # large runs skip the plot; nothing else changes
         bare = record_segment(config.for_run(PLOT_AUTO_MAX_SEGMENTS + 1), parent, segment, outcome.report, outcome.backtest, outcome.selection, 14)
         assert {a.path for a in client.list_artifacts(bare.run_id)} == artifacts - {"forecast.png"}
+        # models.all_models: every candidate's forecast of the horizon beside the champion's, in the same run
+        every = train_segment(segment, report.segments["region=EU"], job.model_copy(update={"models": job.models.model_copy(update={"all_models": True})}))
+        full = record_segment(config, parent, segment, every.report, every.backtest, every.selection, 14)
+        table = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=full.run_id, artifact_path="candidate_forecasts.csv"))
+        assert {"naive", "seasonal_naive", "drift", "mean", "ets", "theta"} <= set(table["model"])
+        assert table.groupby("model").size().eq(14).all() and table.loc[table["champion"], "model"].unique().tolist() == [every.selection.champion]
 
 
 def test_forecast_plots_are_drawn_for_small_runs_unless_set():

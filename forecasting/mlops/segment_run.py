@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 import mlflow
+import pandas as pd
 
 from forecasting.backtest import SegmentBacktest
 from forecasting.metrics import METRICS
@@ -99,6 +100,9 @@ def _log_bundle(client, run_id, segment, report, backtest, selection, plot: bool
     forecasts = backtest.forecasts_frame()
     tables = {"leaderboard": selection.leaderboard, "backtest_forecasts": forecasts, "forecast": selection.forecast,
               "validation_report": report.model_dump(), "holdout": selection.holdout}
+    if selection.candidate_forecasts:  # models.all_models: every candidate's forecast of the horizon, one table
+        tables["candidate_forecasts"] = pd.concat([f.assign(model=name, champion=name == selection.champion)
+                                                   for name, f in selection.candidate_forecasts.items()], ignore_index=True)
     if not plot:
         log_tables(client, run_id, tables)
         return
