@@ -131,7 +131,7 @@ def test_a_plain_python_call_trains_in_worker_processes_on_its_temporary_server(
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["completed"] and result["statuses"] == ["trained"] * 3
-    pids = {int(line.split("(process ")[1].split(")")[0]) for line in result["logs"] if " trained in " in line}
+    pids = {int(line.split(" by process ")[1].split()[0]) for line in result["logs"] if "; trained in " in line}
     assert pids and result["pid"] not in pids, (pids, result["pid"])  # trained in worker processes, not the script's
     assert not [line for line in result["logs"] if "running in a worker thread" in line]
     assert run.stderr.count("Starting temporary server") == 1  # the workers reused it
