@@ -35,7 +35,7 @@ def databricks_endpoints(args) -> int:
 
     from forecasting.errors import ConfigError
     from forecasting.serving import DeployConfig
-    from forecasting.serving.databricks import delete_endpoint, list_endpoints
+    from forecasting.serving.databricks_endpoints import delete_endpoint, list_endpoints
 
     config = DeployConfig(target="databricks", **given(databricks_profile=args.databricks_profile))
     if args.action == "delete":
