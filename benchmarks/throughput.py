@@ -360,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated, of {', '.join(RUNS)}")
     parser.add_argument("--long-runs", default="deployment", help="runs at 1,000 segments (the loops would take hours)")
     parser.add_argument("--databases", default="sqlite,postgresql", help="where the Prefect server and MLflow keep their state, for the flow runs")
-    parser.add_argument("--workers", type=int, default=CORES, help="forecast --workers (default: the usable cores)")
+    parser.add_argument("--workers", default=str(CORES), help="forecast --workers, comma-separated for one forecast run each (default: the usable cores)")
     parser.add_argument("--models", default=",".join(DEFAULT_MODELS))
     parser.add_argument("--horizon", type=int, default=30)
     parser.add_argument("--chunk", type=int, default=0, help="segments per task run (0: 1 up to 100 segments, else N/40)")
@@ -400,9 +400,9 @@ def main(argv: list[str] | None = None) -> int:
             if name in wanted:
                 measured[name] = describe(loop(pd.read_csv(data, dtype=str), forecast_job, 1 if name == "sequential" else 2))
                 print(f"N={n} {name}: {measured[name]['wall']:.1f} s", flush=True)
-        if "forecast" in wanted:
-            key = f"forecast --workers {args.workers}"
-            measured[key] = describe(forecast_run(data, forecast_job, args.workers, root / f"{n}-forecast"))
+        for workers in [int(w) for w in args.workers.split(",") if w] if "forecast" in wanted else []:
+            key = f"forecast --workers {workers}"
+            measured[key] = describe(forecast_run(data, forecast_job, workers, root / f"{n}-forecast-{workers}"))
             print(f"N={n} {key}: {measured[key]['wall']:.1f} s", flush=True)
         flows = [name for name in ("deployment", "cli") if name in wanted]
         for database in databases if flows else []:
