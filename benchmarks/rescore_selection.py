@@ -5,10 +5,13 @@
 
 Every record of ``benchmarks.candidates`` (cached by ``python -m benchmarks.accuracy``) holds each
 candidate's backtest forecasts fold by fold and its forecast of the test part. A rule picks a forecast
-from what the backtest knows only; it is then scored on the test part. "shipped" is the pipeline's own
-champion (``forecasting.selection`` with the trimmed ensemble of ``forecasting.backtest``); "previous"
-is the rule before it (the fixed mean of ETS, ARIMA, Theta and CES, a single family only when 50 %
-better on backtest MASE).
+from what the backtest knows only; it is then scored on the test part. "recorded champion" is the
+champion of the code that wrote the cache (``forecasting.selection``); "previous" is the rule of the
+first wave (the fixed mean of ETS, ARIMA, Theta and CES, a single family only when 50 % better on
+backtest MASE); "trimmed 1.5x, evidence 2.0" the one tried in between (members within 1.5x the best
+family's backtest error, Prophet/XGBoost only when as good as the best statistical family). The
+current rule is "fixed + prophet/xgboost, evidence 3.0", chosen on the Tourism sets by the lowest mean
+MASE over the three (docs/models-and-selection.md).
 """
 
 from __future__ import annotations
@@ -76,8 +79,110 @@ def previous(record: dict) -> np.ndarray:
     return np.asarray(record["candidates"][best]["final"]["yhat"], float) if _fold_error(record, best) < 0.5 * ensemble_error else mean
 
 
-RULES = {"shipped": shipped, "always the ensemble (trimmed)": always_ensemble, "previous (fixed mean, 50 % margin)": previous,
-         "fixed mean of ets, arima, theta, ces": fixed_mean, "lowest backtest error": lowest_backtest}
+def _fold_errors(record: dict, forecasts: list[np.ndarray | None]) -> list[float]:
+    """Per-fold mean absolute error of given fold forecasts, in the series' MASE scale (nan when none)."""
+    scale = mase_scale(record["used"], record["season"])
+    errors = []
+    for f, yhat in enumerate(forecasts):
+        if yhat is None:
+            errors.append(float("nan"))
+            continue
+        fold = next(c["folds"][f] for c in record["candidates"].values() if len(c["folds"]) > f)
+        errors.append(float(np.mean(np.abs(fold["actual"][fold["observed"]] - yhat[fold["observed"]]))) / scale)
+    return errors
+
+
+def _members_fixed(record: dict, folds: int) -> list[str]:
+    return [n for n in STATISTICAL if _usable(record, n) and len(record["candidates"][n]["folds"]) >= max(folds, 1)]
+
+
+def _members_fixed_plus_model_based(record: dict, folds: int) -> list[str]:
+    """The four statistical families, plus Prophet or XGBoost when their error over the folds so far is at
+    most the best statistical family's (before any fold: the four alone)."""
+    members = _members_fixed(record, folds)
+    if folds == 0 or not members:
+        return members
+    scale = mase_scale(record["used"], record["season"])
+
+    def error(name):
+        return np.mean([np.mean(np.abs(f["actual"][f["observed"]] - f["yhat"][f["observed"]])) for f in record["candidates"][name]["folds"][:folds]]) / scale
+
+    best = min(error(n) for n in members)
+    extra = [n for n in ("prophet", "xgboost") if _usable(record, n) and len(record["candidates"][n]["folds"]) >= folds and error(n) <= best]
+    return members + extra
+
+
+def _ensemble(record: dict, members_after) -> tuple[np.ndarray | None, list[float]]:
+    """An equally weighted ensemble whose members for each fold come from the folds before it."""
+    forecasts = []
+    for f in range(record["folds"]):
+        names = [n for n in members_after(record, f) if len(record["candidates"][n]["folds"]) > f]
+        forecasts.append(np.mean([record["candidates"][n]["folds"][f]["yhat"] for n in names], axis=0) if names else None)
+    final = _mean(record, members_after(record, record["folds"]))
+    return final, _fold_errors(record, forecasts)
+
+
+def _with_evidence(record: dict, final: np.ndarray | None, ensemble_errors: list[float], evidence: float) -> np.ndarray:
+    """The ensemble, unless the single family with the lowest backtest error beat it in every fold and
+    on average by more than ``evidence / sqrt(periods scored)`` (the pipeline's rule)."""
+    if final is None:
+        return shipped(record)
+    folds = record["folds"]
+    singles = [n for n in record["candidates"] if n != "ensemble" and _usable(record, n) and folds
+               and len(record["candidates"][n]["folds"]) == folds]
+    if not singles or np.isnan(ensemble_errors).any():
+        return final
+    best = min(singles, key=lambda n: _fold_error(record, n))
+    errors = _fold_errors(record, [f["yhat"] for f in record["candidates"][best]["folds"]])
+    scored = folds * len(record["candidates"][best]["folds"][0]["yhat"])
+    strong = all(b < e for b, e in zip(errors, ensemble_errors)) and np.mean(errors) < (1 - evidence / np.sqrt(scored)) * np.mean(ensemble_errors)
+    return np.asarray(record["candidates"][best]["final"]["yhat"], float) if strong else final
+
+
+def _members_trimmed(record: dict, folds: int) -> list[str]:
+    """Within 1.5x the best backtest error of the folds so far; Prophet/XGBoost also as good as the best
+    statistical family (before any fold: the four statistical families)."""
+    members = _members_fixed(record, folds)
+    if folds == 0 or not members:
+        return members
+    scale = mase_scale(record["used"], record["season"])
+
+    def error(name):
+        return np.mean([np.mean(np.abs(f["actual"][f["observed"]] - f["yhat"][f["observed"]])) for f in record["candidates"][name]["folds"][:folds]]) / scale
+
+    pool = members + [n for n in ("prophet", "xgboost") if _usable(record, n) and len(record["candidates"][n]["folds"]) >= folds]
+    best, best_statistical = min(error(n) for n in pool), min(error(n) for n in members)
+    return [n for n in pool if error(n) <= 1.5 * best and (n in STATISTICAL or error(n) <= best_statistical)]
+
+
+def trimmed_with_evidence(record: dict) -> np.ndarray:
+    return _with_evidence(record, *_ensemble(record, _members_trimmed), 2.0)
+
+
+def fixed_mean_with_evidence(record: dict) -> np.ndarray:
+    return _with_evidence(record, *_ensemble(record, _members_fixed), 2.0)
+
+
+def fixed_plus_model_based_with_evidence(record: dict) -> np.ndarray:
+    return _with_evidence(record, *_ensemble(record, _members_fixed_plus_model_based), 2.0)
+
+
+def fixed_plus_model_based_with_evidence_3(record: dict) -> np.ndarray:
+    return _with_evidence(record, *_ensemble(record, _members_fixed_plus_model_based), 3.0)
+
+
+def fixed_plus_model_based(record: dict) -> np.ndarray:
+    final, _ = _ensemble(record, _members_fixed_plus_model_based)
+    return final if final is not None else shipped(record)
+
+
+RULES = {"recorded champion": shipped, "always the recorded ensemble": always_ensemble, "previous (fixed mean, 50 % margin)": previous,
+         "trimmed 1.5x, evidence 2.0": trimmed_with_evidence,
+         "fixed mean of ets, arima, theta, ces": fixed_mean, "fixed mean, evidence 2.0": fixed_mean_with_evidence,
+         "fixed + prophet/xgboost if as good": fixed_plus_model_based,
+         "fixed + prophet/xgboost, evidence 2.0": fixed_plus_model_based_with_evidence,
+         "fixed + prophet/xgboost, evidence 3.0": fixed_plus_model_based_with_evidence_3,
+         "lowest backtest error": lowest_backtest}
 
 
 def main(argv: list[str] | None = None) -> int:

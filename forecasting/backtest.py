@@ -27,7 +27,6 @@ from forecasting.models.ensemble import (
     DEFAULT_MEMBERS,
     ENSEMBLE_SIZE,
     MODEL_BASED_MEMBERS,
-    TRIM_RATIO,
     combine_forecasts,
 )
 from forecasting.preprocess import training_window
@@ -203,20 +202,17 @@ def rank_key(candidate: CandidateBacktest, metric: str, folds: int | None = None
 def ensemble_members(results: dict[str, CandidateBacktest], metric: str, folds: int) -> list[str]:
     """The ensemble's members as known after the first ``folds`` folds, equally weighted.
 
-    Before any fold: the statistical families of ``DEFAULT_MEMBERS`` (ETS, ARIMA, Theta, CES). After
-    folds: every non-baseline family usable through them whose backtest MASE is within ``TRIM_RATIO`` of
-    the best one's; a family of ``MODEL_BASED_MEMBERS`` (Prophet, XGBoost) also has to be at least as
-    good as the best statistical family. Chosen on the Tourism set and checked on M3 and M1
-    (docs/models-and-selection.md): equal weights over the survivors beat inverse-error weights there."""
+    The statistical families of ``DEFAULT_MEMBERS`` (ETS, ARIMA, Theta, CES) usable through those folds,
+    always; after a fold, a family of ``MODEL_BASED_MEMBERS`` (Prophet, XGBoost) too when its backtest
+    MASE over the folds so far is at most the best statistical family's. Chosen on the Tourism set and
+    checked on M3 and M1 (docs/models-and-selection.md): trimming the statistical families by their
+    backtest error, or weighting them by it, did worse there than keeping all four."""
     pool = [c for name, c in results.items() if name != "ensemble" and name not in BASELINES and c.usable_through(max(folds, 0))]
     statistical = [c for c in pool if c.name in DEFAULT_MEMBERS]
-    if folds == 0 or not pool:
+    if folds == 0:  # a model set without two statistical families starts from the families it has
         return [c.name for c in statistical] if len(statistical) >= 2 else [c.name for c in pool][:ENSEMBLE_SIZE]
-    error = {c.name: _membership_error(c, folds) for c in pool}
-    best = min(error.values())
-    best_statistical = min((error[c.name] for c in statistical), default=float("inf"))
-    return [c.name for c in pool
-            if error[c.name] <= TRIM_RATIO * best and (c.name not in MODEL_BASED_MEMBERS or error[c.name] <= best_statistical)]
+    best_statistical = min((_membership_error(c, folds) for c in statistical), default=float("inf"))
+    return [c.name for c in statistical] + [c.name for c in pool if c.name in MODEL_BASED_MEMBERS and _membership_error(c, folds) <= best_statistical]
 
 
 def _membership_error(candidate: CandidateBacktest, folds: int) -> float:

@@ -11,12 +11,11 @@ from forecasting.models.base import Forecaster
 
 ENSEMBLE_SIZE = 3  # members before any fold when the model set has fewer than 2 of DEFAULT_MEMBERS
 # Before the backtest says anything, the ensemble is the equal-weight mean of these statistical families
-# (a combination known to be robust: M3/M4 "comb", SCUM). After each fold its members are the families
-# whose backtest error is within TRIM_RATIO of the best one's; MODEL_BASED_MEMBERS must also match the
-# best statistical family (forecasting.backtest.ensemble_members).
+# (a combination known to be robust: M3/M4 "comb", SCUM). After each fold MODEL_BASED_MEMBERS join them
+# when their backtest error so far is at most the best statistical family's
+# (forecasting.backtest.ensemble_members).
 DEFAULT_MEMBERS = ("ets", "arima", "theta", "ces")
 MODEL_BASED_MEMBERS = ("prophet", "xgboost")
-TRIM_RATIO = 1.5
 
 
 class EnsembleForecaster(Forecaster):

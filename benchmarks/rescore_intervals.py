@@ -1,0 +1,83 @@
+"""Re-score interval rules on the cached benchmark records (no model is refitted).
+
+    python -m benchmarks.rescore_intervals tourism-yearly tourism-quarterly tourism-monthly   # the tuning set
+    python -m benchmarks.rescore_intervals m3-monthly m3-quarterly m3-yearly                  # checked on
+
+For the champion each record holds its own (uncalibrated) interval of the test part and its backtest
+errors fold by fold. A rule turns those into the final interval; the table gives the share of test
+actuals inside it at 0.9 and 0.8, overall and at the worst step.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from benchmarks.candidates import cache_path, load
+from benchmarks.scoring import coverage_by_step
+from forecasting.intervals import IntervalCalibration, calibrate, z
+
+
+def _points(record: dict) -> list[tuple[int, float]]:
+    fitted = record.get("level", 0.9)
+    points = []
+    for fold in record["candidates"][record["champion"]]["folds"]:
+        sigma = (fold["upper"] - fold["lower"]) / (2 * z(fitted))
+        for step, (e, s, seen) in enumerate(zip(np.abs(fold["actual"] - fold["yhat"]), sigma, fold["observed"]), start=1):
+            if seen and s > 0:
+                points.append((step, float(e / s)))
+    return points
+
+
+def _bounds(record: dict, level: float, factor_of):
+    final = record["champion_final"]
+    if "own_lower" not in final:
+        return None
+    yhat = np.asarray(final["yhat"], float)
+    ratio = z(level) / z(record.get("level", 0.9))
+    lower = yhat - (yhat - np.asarray(final["own_lower"], float)) * ratio
+    upper = yhat + (np.asarray(final["own_upper"], float) - yhat) * ratio
+    factor = factor_of(record, level, len(yhat))
+    return yhat - (yhat - lower) * factor, yhat + (upper - yhat) * factor
+
+
+def own(record, level, steps):
+    return np.ones(steps)
+
+
+def shipped(record, level, steps):
+    return calibrate(_points(record), level, steps, len(record["used"])).factor(steps)
+
+
+def never_narrower(record, level, steps):
+    """The backtest may widen the family's own interval, never narrow it."""
+    return np.maximum(shipped(record, level, steps), 1.0)
+
+
+def widest_of_steps_so_far(record, level, steps):
+    """Never narrower than the family's own interval, and never narrower than at an earlier step."""
+    return np.maximum.accumulate(never_narrower(record, level, steps))
+
+
+RULES = {"family's own interval": own, "shipped (backtest per step)": shipped,
+         "never narrower than its own": never_narrower, "never narrower, non-decreasing": widest_of_steps_so_far}
+
+
+def main(argv: list[str] | None = None) -> int:
+    names = argv if argv is not None else sys.argv[1:]
+    print(f"{'rule':34s}" + "".join(f"{n:>30s}" for n in names))
+    print(f"{'':34s}" + "".join(f"{'90 % (worst step) | 80 %':>30s}" for _ in names))
+    records = {n: [r for r in load(cache_path(n)) if "error" not in r] for n in names}
+    for label, rule in RULES.items():
+        cells = []
+        for n in names:
+            c90 = coverage_by_step(records[n], lambda r: _bounds(r, 0.9, rule))
+            c80 = coverage_by_step(records[n], lambda r: _bounds(r, 0.8, rule))
+            cells.append(f"{c90['overall']:.3f} ({min(c90['by_step'].values()):.3f}) | {c80['overall']:.3f}")
+        print(f"{label:34s}" + "".join(f"{c:>30s}" for c in cells))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
