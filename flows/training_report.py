@@ -57,6 +57,7 @@ def segment_row(result: TrainedSegment, published: PublishedModel | None, endpoi
         "metrics": result.metrics,
         "holdout": result.holdout,
         "low_confidence": result.low_confidence,
+        "why": result.why,
         "mlflow_run_id": result.run_id,
         "run_url": url,
         "registered_model": None,

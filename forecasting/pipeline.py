@@ -139,9 +139,11 @@ def forecast_frame(run: ForecastRun, segment_cols: list[str]) -> pd.DataFrame:
 
 def leaderboard_frame(run: ForecastRun, segment_cols: list[str] | None = None) -> pd.DataFrame:
     """Every segment's leaderboard in one table (key column first), with the segment's low-confidence
-    reason on its rows (empty when the backtest is solid)."""
+    reason on its rows (empty when the backtest is solid) and why the champion won on its row."""
     key = key_column(segment_cols or [])
-    frames = [o.selection.leaderboard.assign(**{key: o.segment}, low_confidence=o.selection.low_confidence) for o in run.trained]
+    frames = [o.selection.leaderboard.assign(**{key: o.segment}, low_confidence=o.selection.low_confidence,
+                                             why=o.selection.leaderboard["champion"].map({True: o.selection.why, False: ""}))
+              for o in run.trained]
     if not frames:
         return pd.DataFrame()
     board = pd.concat(frames, ignore_index=True)

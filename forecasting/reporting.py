@@ -25,6 +25,8 @@ def summary_lines(run, metric: str) -> list[str]:
         hold = sel.holdout
         holdout = f"{hold['model']} {hold.get(metric, float('nan')):.3f} vs {hold.get(f'{BASELINE}_{metric}', float('nan')):.3f}" if hold else "-"
         lines.append(f"{outcome.segment[:40]:40s} {sel.champion:15s} {_fmt(champ):>8s} {_fmt(base):>15s} {gain}  {holdout}")
+        if sel.why:
+            lines.append(f"  why: {sel.why}")
         if sel.low_confidence:
             lines.append(f"  LOW CONFIDENCE: {sel.low_confidence}")
         for finding in outcome.report.warnings:

@@ -51,6 +51,7 @@ class Selection:
     runner_up: str | None = None  # the next-ranked candidate, when its refit forecast is usable
     runner_up_forecast: pd.DataFrame | None = None
     low_confidence: str = ""  # why this champion rests on thin evidence (empty: it does not)
+    why: str = ""  # why this champion, with the backtest evidence behind the choice (champion_reason)
     candidate_forecasts: dict[str, pd.DataFrame] = field(default_factory=dict)  # every candidate's, with all_models
     candidate_models: dict[str, Forecaster] = field(default_factory=dict)  # their fitted models (in memory only)
 
@@ -97,17 +98,59 @@ def choose(backtest: SegmentBacktest, folds: int | None = None) -> list[str]:
     return ranked
 
 
+def _per_fold(backtest: SegmentBacktest, name: str, folds: int) -> list[float | None]:
+    return [f[backtest.metric].value if f[backtest.metric].defined else None for f in backtest.candidates[name].fold_metrics[:folds]]
+
+
+def required_margin(backtest: SegmentBacktest, folds: int) -> float:
+    """How much lower a single family's mean error must be than the ensemble's: EVIDENCE / sqrt(periods)."""
+    return EVIDENCE / np.sqrt(folds * (backtest.window or 1))
+
+
 def strong_evidence(backtest: SegmentBacktest, single: str, folds: int) -> bool:
     """Whether ``single`` beat the ensemble in each of the first ``folds`` folds and on average by more
     than ``EVIDENCE / sqrt(folds x periods per fold)`` of the ensemble's error."""
-    def per_fold(name: str) -> list[float | None]:
-        return [f[backtest.metric].value if f[backtest.metric].defined else None for f in backtest.candidates[name].fold_metrics[:folds]]
-
-    best, ensemble = per_fold(single), per_fold("ensemble")
+    best, ensemble = _per_fold(backtest, single, folds), _per_fold(backtest, "ensemble", folds)
     if not best or len(best) != len(ensemble) or None in best or None in ensemble:
         return False
-    scored = folds * (backtest.window or 1)
-    return all(b < e for b, e in zip(best, ensemble)) and np.mean(best) < (1 - EVIDENCE / np.sqrt(scored)) * np.mean(ensemble)
+    return all(b < e for b, e in zip(best, ensemble)) and np.mean(best) < (1 - required_margin(backtest, folds)) * np.mean(ensemble)
+
+
+def champion_reason(backtest: SegmentBacktest, ranked: list[str], champion: str) -> str:
+    """One line saying why ``champion`` won, with the backtest evidence the rule weighed (for the
+    leaderboard, the MLflow run's ``champion_reason`` tag and the Prefect summary)."""
+    metric, folds = backtest.metric, len(backtest.cutoffs)
+    if not folds:
+        return f"{champion} by rule: no backtest was possible"
+    skipped = ranked[:ranked.index(champion)] if champion in ranked else []
+    prefix = f"next in the ranking after {', '.join(skipped)} (see notes); " if skipped else ""
+
+    def mean(name: str) -> float | None:
+        values = _per_fold(backtest, name, folds)
+        return float(np.mean(values)) if values and None not in values else None
+
+    singles = [n for n in ranked if n != "ensemble"]
+    if "ensemble" not in backtest.candidates or not backtest.candidates["ensemble"].usable_through(folds):
+        value = mean(champion)
+        return prefix + f"{champion}: lowest backtest {metric} ({value:.3f})" if value is not None else prefix + f"{champion}: first in the ranking"
+    ensemble = mean("ensemble")
+    members = ", ".join(ensemble_members(backtest.candidates, metric, folds))
+    need = required_margin(backtest, folds)
+    best = min(singles, key=lambda n: rank_key(backtest.candidates[n], metric)) if singles else None
+    if champion != "ensemble" and not skipped:
+        value = mean(champion)
+        return (f"{champion}: beat the ensemble in all {folds} fold(s), {metric} {value:.3f} vs {ensemble:.3f} "
+                f"({1 - value / ensemble:.0%} lower; a single family needs > {need:.0%} with {folds * (backtest.window or 1)} periods scored)")
+    if champion != "ensemble":
+        return prefix + f"{champion}"
+    if best is None or mean(best) is None or ensemble is None:
+        return prefix + f"ensemble of {members}"
+    wins = sum(b is not None and e is not None and b < e for b, e in zip(_per_fold(backtest, best, folds), _per_fold(backtest, "ensemble", folds)))
+    value = mean(best)
+    if value >= ensemble:
+        return prefix + f"ensemble of {members}: lowest backtest {metric} ({ensemble:.3f}; best single family {best} {value:.3f})"
+    return (prefix + f"ensemble of {members}: the best single family, {best} ({metric} {value:.3f} vs {ensemble:.3f}, "
+            f"{1 - value / ensemble:.0%} lower), beat it in {wins} of {folds} fold(s); a single family needs every fold and > {need:.0%}")
 
 
 def holdout_estimate(backtest: SegmentBacktest) -> dict:
@@ -167,7 +210,7 @@ def select_and_refit(segment: PreparedSegment, backtest: SegmentBacktest, models
             continue
         board.loc[board["model"] == name, "champion"] = True
         selection = Selection(segment.key, backtest.metric, board, name, model, forecast, holdout_estimate(backtest), notes,
-                              low_confidence=backtest.low_confidence)
+                              low_confidence=backtest.low_confidence, why=champion_reason(backtest, ranked, name))
         if not backtest.cutoffs and name == NO_BACKTEST_CHAMPION:
             notes.append(f"{name} is the champion by rule: {backtest.low_confidence}")
         selection.runner_up, selection.runner_up_forecast = refits.first_usable(ranked[ranked.index(name) + 1:])

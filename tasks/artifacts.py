@@ -47,7 +47,8 @@ def leaderboard_artifact(trained) -> None:
         for row in seg.leaderboard:
             rows.append({"segment": seg.segment, "model": row["model"], "champion": "★" if row["champion"] else "",
                          "status": row["status"], **{m: (None if row[m] is None or row[m] != row[m] else round(row[m], 4)) for m in METRICS},
-                         "confidence": ("low: " + seg.low_confidence) if seg.low_confidence and row["champion"] else ""})
+                         "confidence": ("low: " + seg.low_confidence) if seg.low_confidence and row["champion"] else "",
+                         "why": seg.why if row["champion"] else ""})
     table_artifact(rows, "leaderboard", "Backtest leaderboard per segment (★ = champion; naive and seasonal_naive are the baselines)")
 
 

@@ -109,7 +109,7 @@ def _train_one(segment, report, job, tracking, parent_run_id, tags, computed_in,
             notes.append(f"same data, configuration and code as MLflow run {record.run_id}: reused, not logged again")
         else:
             confidence = {"confidence": "low", "low_confidence_reason": selection.low_confidence[:500]} if selection.low_confidence else {"confidence": "normal"}
-            run_tags = {**tags, "segment_fingerprint": fingerprint, TRAINING_KEY: key, **confidence}
+            run_tags = {**tags, "segment_fingerprint": fingerprint, TRAINING_KEY: key, **confidence, "champion_reason": selection.why[:4000]}
             if selection.notes:
                 run_tags["selection_notes"] = " | ".join(selection.notes)[:4000]
             record = record_segment(tracking, parent_run_id, segment, report, backtest, selection, len(segment.future), run_tags)
@@ -134,6 +134,7 @@ def _train_one(segment, report, job, tracking, parent_run_id, tags, computed_in,
     base.history_tail = with_iso_dates(segment.history[["ds", "y"]].iloc[-HISTORY_TAIL:]).to_dict("records")
     base.notes = notes
     base.low_confidence = selection.low_confidence
+    base.why = selection.why
     base.run_id, base.model_uri = record.run_id, record.model_uri
     base.seconds = time.perf_counter() - started
     return base

@@ -174,7 +174,7 @@ def test_a_single_family_replaces_the_ensemble_only_on_strong_evidence():
     with one losing fold does not either."""
     from forecasting.backtest import CandidateBacktest, SegmentBacktest
     from forecasting.metrics import METRICS, Metric
-    from forecasting.selection import EVIDENCE, choose, holdout_estimate
+    from forecasting.selection import EVIDENCE, champion_reason, choose, holdout_estimate
 
     def candidate(name, mase_by_fold):
         folds = [{m: Metric(value=v if m == "mase" else 1.0) for m in METRICS} for v in mase_by_fold]
@@ -190,6 +190,13 @@ def test_a_single_family_replaces_the_ensemble_only_on_strong_evidence():
     assert choose(backtest([0.6] * 3)) == ["ensemble", "ets", "theta", "seasonal_naive"]
     assert choose(backtest([0.2, 0.2, 1.1]))[0] == "ensemble"  # 50 % better on average, but not in every fold
     assert holdout_estimate(backtest([0.6] * 3))["model"] == "ensemble"
+    # and the report says why, with the evidence weighed
+    won = backtest([0.5] * 3)
+    assert champion_reason(won, choose(won), "ets") == (
+        "ets: beat the ensemble in all 3 fold(s), mase 0.500 vs 1.000 (50% lower; a single family needs > 46% with 42 periods scored)")
+    kept = backtest([0.6] * 3)
+    assert champion_reason(kept, choose(kept), "ensemble").endswith(
+        "the best single family, ets (mase 0.600 vs 1.000, 40% lower), beat it in 3 of 3 fold(s); a single family needs every fold and > 46%")
 
 
 def test_the_runner_up_is_the_next_ranked_candidate_with_a_full_forecast(extra_families):

@@ -57,6 +57,7 @@ def test_promotion_persists_the_champion_forecast_in_its_run(trained):
     for row in trained["result"]["segments"]:
         run = client.get_run(row["mlflow_run_id"])
         assert run.data.tags["champion_forecast"] == "true" and run.data.tags["promoted_version"] == row["version"]
+        assert row["why"].startswith(row["champion"]) and run.data.tags["champion_reason"] == row["why"]  # why it won
         files = [a.path for a in client.list_artifacts(row["mlflow_run_id"], "champion_forecasts")]
         assert len(files) == 1 and files[0].endswith(f"-v{row['version']}.csv")
 

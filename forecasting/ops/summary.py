@@ -67,8 +67,8 @@ def training_summary(rows: list[dict], metric: str, links: dict[str, str] | None
             doc.para(f"Against the seasonal-naive baseline ({metric.upper()}, rolling-origin backtest): the champion is better in "
                      f"**{beat} of {len(comparable)}** segments, by {_pct(gain)} on average.")
         ranked = sorted((r for r in trained if r.get("metric_value") is not None), key=lambda r: r["metric_value"], reverse=True)[:worst]
-        doc.table(f"Worst segments by {metric.upper()}", ["segment", "champion", metric, "baseline", "run"],
-                  [[r["segment"], r["champion"], _num(r["metric_value"]), _num(r.get("baseline_value") or None),
+        doc.table(f"Worst segments by {metric.upper()}", ["segment", "champion", metric, "baseline", "why this champion", "run"],
+                  [[r["segment"], r["champion"], _num(r["metric_value"]), _num(r.get("baseline_value") or None), r.get("why") or "",
                     f"[MLflow]({r['run_url']})" if r.get("run_url") else ""] for r in ranked])
     doc.table("Low-confidence segments (thin backtest evidence)", ["segment", "champion", "why"],
               [[r["segment"], r["champion"], r["low_confidence"]] for r in trained if r.get("low_confidence")])
