@@ -15,19 +15,8 @@ import sys
 import numpy as np
 
 from benchmarks.candidates import cache_path, load
-from benchmarks.scoring import coverage_by_step
-from forecasting.intervals import IntervalCalibration, calibrate, z
-
-
-def _points(record: dict) -> list[tuple[int, float]]:
-    fitted = record.get("level", 0.9)
-    points = []
-    for fold in record["candidates"][record["champion"]]["folds"]:
-        sigma = (fold["upper"] - fold["lower"]) / (2 * z(fitted))
-        for step, (e, s, seen) in enumerate(zip(np.abs(fold["actual"] - fold["yhat"]), sigma, fold["observed"]), start=1):
-            if seen and s > 0:
-                points.append((step, float(e / s)))
-    return points
+from benchmarks.scoring import champion_points, coverage_by_step
+from forecasting.intervals import calibrate, z
 
 
 def _bounds(record: dict, level: float, factor_of):
@@ -47,7 +36,7 @@ def own(record, level, steps):
 
 
 def shipped(record, level, steps):
-    return calibrate(_points(record), level, steps, len(record["used"])).factor(steps)
+    return calibrate(champion_points(record), level, steps, len(record["used"])).factor(steps)
 
 
 def never_narrower(record, level, steps):
@@ -72,8 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     for label, rule in RULES.items():
         cells = []
         for n in names:
-            c90 = coverage_by_step(records[n], lambda r: _bounds(r, 0.9, rule))
-            c80 = coverage_by_step(records[n], lambda r: _bounds(r, 0.8, rule))
+            c90 = coverage_by_step(records[n], lambda r, rule=rule: _bounds(r, 0.9, rule))
+            c80 = coverage_by_step(records[n], lambda r, rule=rule: _bounds(r, 0.8, rule))
             cells.append(f"{c90['overall']:.3f} ({min(c90['by_step'].values()):.3f}) | {c80['overall']:.3f}")
         print(f"{label:34s}" + "".join(f"{c:>30s}" for c in cells))
     return 0

@@ -32,10 +32,10 @@ def _usable(record: dict, name: str) -> bool:
     return candidate is not None and "final" in candidate and np.isfinite(candidate["final"]["yhat"]).all()
 
 
-def _fold_error(record: dict, name: str) -> float:
-    """Mean absolute backtest error over all folds, in the series' MASE scale."""
+def _fold_error(record: dict, name: str, through: int | None = None) -> float:
+    """Mean absolute backtest error over all folds (or the first ``through``), in the series' MASE scale."""
     scale = mase_scale(record["used"], record["season"])
-    folds = record["candidates"][name]["folds"]
+    folds = record["candidates"][name]["folds"][:through]
     return float(np.mean([np.mean(np.abs(f["actual"][f["observed"]] - f["yhat"][f["observed"]])) for f in folds])) / scale
 
 
@@ -102,10 +102,9 @@ def _members_fixed_plus_model_based(record: dict, folds: int) -> list[str]:
     members = _members_fixed(record, folds)
     if folds == 0 or not members:
         return members
-    scale = mase_scale(record["used"], record["season"])
 
     def error(name):
-        return np.mean([np.mean(np.abs(f["actual"][f["observed"]] - f["yhat"][f["observed"]])) for f in record["candidates"][name]["folds"][:folds]]) / scale
+        return _fold_error(record, name, folds)
 
     best = min(error(n) for n in members)
     extra = [n for n in ("prophet", "xgboost") if _usable(record, n) and len(record["candidates"][n]["folds"]) >= folds and error(n) <= best]
@@ -145,10 +144,9 @@ def _members_trimmed(record: dict, folds: int) -> list[str]:
     members = _members_fixed(record, folds)
     if folds == 0 or not members:
         return members
-    scale = mase_scale(record["used"], record["season"])
 
     def error(name):
-        return np.mean([np.mean(np.abs(f["actual"][f["observed"]] - f["yhat"][f["observed"]])) for f in record["candidates"][name]["folds"][:folds]]) / scale
+        return _fold_error(record, name, folds)
 
     pool = members + [n for n in ("prophet", "xgboost") if _usable(record, n) and len(record["candidates"][n]["folds"]) >= folds]
     best, best_statistical = min(error(n) for n in pool), min(error(n) for n in members)

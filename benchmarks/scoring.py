@@ -80,6 +80,20 @@ def coverage(actual, lower, upper) -> np.ndarray:
     return ((actual >= lower) & (actual <= upper)).astype(float)
 
 
+def champion_points(record: dict) -> list[tuple[int, float]]:
+    """(step, |error| / sigma) of the champion's backtest folds, sigma read off its own interval
+    (``forecasting.intervals.standardized_errors`` on the cached fold arrays)."""
+    from forecasting.intervals import z
+
+    fitted_level, points = record.get("level", 0.9), []
+    for fold in record["candidates"][record["champion"]]["folds"]:
+        sigma = (fold["upper"] - fold["lower"]) / (2 * z(fitted_level))
+        for step, (e, s, seen) in enumerate(zip(np.abs(fold["actual"] - fold["yhat"]), sigma, fold["observed"]), start=1):
+            if seen and s > 0:
+                points.append((step, float(e / s)))
+    return points
+
+
 def champion_bounds(record: dict, level: float):
     """The champion's interval at ``level`` as the pipeline would calibrate it (``forecasting.intervals``)
     from the same backtest errors: its own interval (recorded at the run's level) rescaled to ``level``,
@@ -93,13 +107,7 @@ def champion_bounds(record: dict, level: float):
     ratio = z(level) / z(fitted_level)
     lower = yhat - (yhat - np.asarray(final["own_lower"], float)) * ratio
     upper = yhat + (np.asarray(final["own_upper"], float) - yhat) * ratio
-    points = []
-    for fold in record["candidates"][record["champion"]]["folds"]:
-        sigma = (fold["upper"] - fold["lower"]) / (2 * z(fitted_level))
-        for step, (e, s, seen) in enumerate(zip(np.abs(fold["actual"] - fold["yhat"]), sigma, fold["observed"]), start=1):
-            if seen and s > 0:
-                points.append((step, float(e / s)))
-    factor = calibrate(points, level, len(yhat), len(record["used"])).factor(len(yhat))
+    factor = calibrate(champion_points(record), level, len(yhat), len(record["used"])).factor(len(yhat))
     return yhat - (yhat - lower) * factor, yhat + (upper - yhat) * factor
 
 
