@@ -10,8 +10,9 @@ champion of the code that wrote the cache (``forecasting.selection``); "previous
 first wave (the fixed mean of ETS, ARIMA, Theta and CES, a single family only when 50 % better on
 backtest MASE); "trimmed 1.5x, evidence 2.0" the one tried in between (members within 1.5x the best
 family's backtest error, Prophet/XGBoost only when as good as the best statistical family). The
-current rule is "fixed + prophet/xgboost, evidence 3.0", chosen on the Tourism sets by the lowest mean
-MASE over the three (docs/models-and-selection.md).
+current rule is "fixed + prophet/xgboost, evidence 3.0" chosen on the Tourism sets by the lowest mean
+MASE over the three, with the drift as a fixed member on yearly data, chosen on Tourism yearly
+(docs/models-and-selection.md).
 """
 
 from __future__ import annotations
@@ -96,10 +97,13 @@ def _members_fixed(record: dict, folds: int) -> list[str]:
     return [n for n in STATISTICAL if _usable(record, n) and len(record["candidates"][n]["folds"]) >= max(folds, 1)]
 
 
-def _members_fixed_plus_model_based(record: dict, folds: int) -> list[str]:
+def _members_fixed_plus_model_based(record: dict, folds: int, yearly_drift: bool = False) -> list[str]:
     """The four statistical families, plus Prophet or XGBoost when their error over the folds so far is at
-    most the best statistical family's (before any fold: the four alone)."""
+    most the best statistical family's (before any fold: the four alone). With ``yearly_drift``, on
+    yearly data (season 1) the drift is a fixed member too."""
     members = _members_fixed(record, folds)
+    if yearly_drift and record["season"] == 1 and members and _usable(record, "drift") and len(record["candidates"]["drift"]["folds"]) >= max(folds, 1):
+        members = [*members, "drift"]
     if folds == 0 or not members:
         return members
 
@@ -169,6 +173,11 @@ def fixed_plus_model_based_with_evidence_3(record: dict) -> np.ndarray:
     return _with_evidence(record, *_ensemble(record, _members_fixed_plus_model_based), 3.0)
 
 
+def shipped_rule(record: dict) -> np.ndarray:
+    """The pipeline's rule: the four (+ drift on yearly data) + Prophet/XGBoost when as good, evidence 3."""
+    return _with_evidence(record, *_ensemble(record, lambda r, f: _members_fixed_plus_model_based(r, f, yearly_drift=True)), 3.0)
+
+
 def fixed_plus_model_based(record: dict) -> np.ndarray:
     final, _ = _ensemble(record, _members_fixed_plus_model_based)
     return final if final is not None else shipped(record)
@@ -180,6 +189,7 @@ RULES = {"recorded champion": shipped, "always the recorded ensemble": always_en
          "fixed + prophet/xgboost if as good": fixed_plus_model_based,
          "fixed + prophet/xgboost, evidence 2.0": fixed_plus_model_based_with_evidence,
          "fixed + prophet/xgboost, evidence 3.0": fixed_plus_model_based_with_evidence_3,
+         "… and drift on yearly data (shipped)": shipped_rule,
          "lowest backtest error": lowest_backtest}
 
 

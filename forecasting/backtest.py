@@ -27,6 +27,7 @@ from forecasting.models.ensemble import (
     DEFAULT_MEMBERS,
     ENSEMBLE_SIZE,
     MODEL_BASED_MEMBERS,
+    YEARLY_MEMBERS,
     combine_forecasts,
 )
 from forecasting.preprocess import training_window
@@ -199,16 +200,19 @@ def rank_key(candidate: CandidateBacktest, metric: str, folds: int | None = None
     )
 
 
-def ensemble_members(results: dict[str, CandidateBacktest], metric: str, folds: int) -> list[str]:
+def ensemble_members(results: dict[str, CandidateBacktest], metric: str, folds: int, season: int = 0) -> list[str]:
     """The ensemble's members as known after the first ``folds`` folds, equally weighted.
 
     The statistical families of ``DEFAULT_MEMBERS`` (ETS, ARIMA, Theta, CES) usable through those folds,
-    always; after a fold, a family of ``MODEL_BASED_MEMBERS`` (Prophet, XGBoost) too when its backtest
-    MASE over the folds so far is at most the best statistical family's. Chosen on the Tourism set and
+    always, and on yearly data (``season`` 1) the drift too (``YEARLY_MEMBERS``); after a fold, a family
+    of ``MODEL_BASED_MEMBERS`` (Prophet, XGBoost) too when its backtest MASE over the folds so far is at
+    most the best statistical family's. Chosen on the Tourism set and
     checked on M3 and M1 (docs/models-and-selection.md): trimming the statistical families by their
     backtest error, or weighting them by it, did worse there than keeping all four."""
     pool = [c for name, c in results.items() if name != "ensemble" and name not in BASELINES and c.usable_through(max(folds, 0))]
     statistical = [c for c in pool if c.name in DEFAULT_MEMBERS]
+    if season == 1 and statistical:
+        statistical += [results[n] for n in YEARLY_MEMBERS if n in results and results[n].usable_through(max(folds, 0))]
     if folds == 0:  # a model set without two statistical families starts from the families it has
         return [c.name for c in statistical] if len(statistical) >= 2 else [c.name for c in pool][:ENSEMBLE_SIZE]
     best_statistical = min((_membership_error(c, folds) for c in statistical), default=float("inf"))
@@ -231,7 +235,7 @@ def _ensemble_fold(results, fold, test, observed, insample, season, metric) -> N
     ensemble = results["ensemble"]
     if ensemble.status != "ok":
         return
-    members = [m for m in ensemble_members(results, metric, fold - 1) if len(results[m].forecasts) >= fold]
+    members = [m for m in ensemble_members(results, metric, fold - 1, season) if len(results[m].forecasts) >= fold]
     if len(members) < (2 if fold == 1 else 1):
         ensemble.status, ensemble.reason, ensemble.failed_at = "failed", f"fold {fold}: too few usable members", fold
         return

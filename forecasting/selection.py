@@ -134,7 +134,7 @@ def champion_reason(backtest: SegmentBacktest, ranked: list[str], champion: str)
         value = mean(champion)
         return prefix + f"{champion}: lowest backtest {metric} ({value:.3f})" if value is not None else prefix + f"{champion}: first in the ranking"
     ensemble = mean("ensemble")
-    members = ", ".join(ensemble_members(backtest.candidates, metric, folds))
+    members = ", ".join(ensemble_members(backtest.candidates, metric, folds, backtest.season))
     need = required_margin(backtest, folds)
     best = min(singles, key=lambda n: rank_key(backtest.candidates[n], metric)) if singles else None
     if champion != "ensemble" and not skipped:
@@ -245,7 +245,7 @@ class Refits:
 
     def _fit(self, name: str) -> Forecaster:
         if name == "ensemble":
-            members = ensemble_members(self.backtest.candidates, self.backtest.metric, len(self.backtest.cutoffs))
+            members = ensemble_members(self.backtest.candidates, self.backtest.metric, len(self.backtest.cutoffs), self.backtest.season)
             model = EnsembleForecaster(self.context, members=[self.model(member) for member in members])
         else:
             model = make_forecaster(name, self.context)

@@ -137,6 +137,23 @@ def test_the_ensemble_members_come_from_earlier_folds_only():
         assert np.allclose(ensemble.forecasts[fold]["yhat"].to_numpy(), mean), (fold, expected)
 
 
+def test_on_yearly_data_the_drift_joins_the_ensemble_and_the_refit_keeps_it():
+    """Yearly series are mostly trend: the drift is a fixed member there (and only there)."""
+    years = pd.date_range("1990-01-01", periods=30, freq="YS")
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"ds": years, "y": 100 + 4 * np.arange(30) + rng.normal(0, 3, 30).cumsum()})
+    seg = segment(horizon=4, frame=frame)
+    assert seg.frequency.startswith("YS")
+    spec = ModelSpec(models=["ets", "theta", "arima", "ces", "ensemble"])
+    backtest, selection = run_segment(seg, spec, BacktestSpec(horizon=4, folds=3))
+    c = backtest.candidates
+    first = np.mean([c[m].forecasts[0]["yhat"].to_numpy() for m in ("ets", "theta", "arima", "ces", "drift")], axis=0)
+    assert np.allclose(c["ensemble"].forecasts[0]["yhat"].to_numpy(), first)
+    assert "drift" in refit("ensemble", seg, backtest, spec).params["members"]
+    daily = run_backtest(segment(days=300), ModelSpec(models=["ets", "theta", "arima", "ces", "ensemble"]), BacktestSpec(horizon=14, folds=3))
+    assert "drift" not in daily.candidates["ensemble"].params["members"]
+
+
 def test_without_two_statistical_families_the_ensemble_starts_from_the_families_it_has():
     seg = segment(days=300)
     backtest = run_backtest(seg, ModelSpec(models=["ets", "prophet", "xgboost", "ensemble"], holidays_country=None),
