@@ -206,9 +206,9 @@ def ensemble_members(results: dict[str, CandidateBacktest], metric: str, folds: 
     The statistical families of ``DEFAULT_MEMBERS`` (ETS, ARIMA, Theta, CES) usable through those folds,
     always, and on yearly data (``season`` 1) the drift too (``YEARLY_MEMBERS``); after a fold, a family
     of ``MODEL_BASED_MEMBERS`` (Prophet, XGBoost) too when its backtest MASE over the folds so far is at
-    most the best statistical family's. Chosen on the Tourism set and
-    checked on M3 and M1 (docs/models-and-selection.md): trimming the statistical families by their
-    backtest error, or weighting them by it, did worse there than keeping all four."""
+    most the best statistical family's. Chosen on the Tourism sets and checked on M3 and M1
+    (docs/models-and-selection.md): trimming the statistical families by their backtest error did worse
+    there than keeping all four."""
     pool = [c for name, c in results.items() if name != "ensemble" and name not in BASELINES and c.usable_through(max(folds, 0))]
     statistical = [c for c in pool if c.name in DEFAULT_MEMBERS]
     if season == 1 and statistical:
