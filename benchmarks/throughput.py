@@ -32,7 +32,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -42,6 +41,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from benchmarks.machine import environment
 from forecasting.models import DEFAULT_MODELS
 from forecasting.system.runtime import pin_native_threads, usable_cores, work_seconds
 
@@ -318,18 +318,10 @@ def describe(run: dict) -> dict:
 
 
 def machine() -> dict:
-    import importlib.metadata as md
-
     import psutil
 
-    versions = {}
-    for name in ("prefect", "mlflow", "statsforecast", "statsmodels", "prophet", "xgboost-cpu", "pandas", "sqlalchemy"):
-        try:
-            versions[name] = md.version(name)
-        except md.PackageNotFoundError:
-            continue
-    return {"cores": CORES, "memory_gb": round(psutil.virtual_memory().total / 1e9, 1), "python": platform.python_version(),
-            "platform": platform.platform(), "packages": versions}
+    env = environment(("prefect", "mlflow", "statsforecast", "statsmodels", "prophet", "xgboost-cpu", "pandas", "sqlalchemy"))
+    return {"cores": CORES, "memory_gb": round(psutil.virtual_memory().total / 1e9, 1), **env}
 
 
 def table(results: list[dict]) -> str:
