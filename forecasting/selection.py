@@ -16,6 +16,7 @@ from forecasting.backtest import (
     series_context,
 )
 from forecasting.errors import ModelFitError
+from forecasting.evidence import champion_reason, strong_evidence
 from forecasting.intervals import calibrate, standardized_errors
 from forecasting.metrics import METRICS
 from forecasting.models import Forecaster, ModelSpec, check_forecast, make_forecaster
@@ -27,13 +28,6 @@ BASELINE = "seasonal_naive"
 # last value assumes the least, and nothing could show another family does better.
 NO_BACKTEST_CHAMPION = "naive"
 
-# A single family replaces the ensemble only on strong evidence: it beat the ensemble in every backtest
-# fold, and its mean error is lower by more than EVIDENCE / sqrt(periods scored) of the ensemble's
-# (41 % with 3 folds of 18 months, 71 % with one fold of 18, 32 % with 3 folds of 30 days). With 1-3
-# folds the best single score is an optimistic draw (the winner's curse), and less so the more periods
-# back it. Chosen on the Tourism set (from 2 and 3, and no switch at all), checked on M3 and M1
-# (docs/models-and-selection.md).
-EVIDENCE = 3.0
 
 
 @dataclass
@@ -84,7 +78,7 @@ def leaderboard(backtest: SegmentBacktest) -> pd.DataFrame:
 def choose(backtest: SegmentBacktest, folds: int | None = None) -> list[str]:
     """Usable candidates from best to worst by the selection metric over the first ``folds`` folds,
     except that the ensemble goes first unless the best single family's evidence is strong (see
-    ``EVIDENCE``: it beat the ensemble in every one of those folds, by enough for how many periods
+    ``forecasting.evidence``: it beat the ensemble in every one of those folds, by enough for how many periods
     they scored). All selection metrics are lower-is-better."""
     if not backtest.cutoffs:  # no backtest: the stated rule, then the rest as fallbacks
         others = [c.name for c in backtest.usable() if c.name != NO_BACKTEST_CHAMPION]
@@ -96,61 +90,6 @@ def choose(backtest: SegmentBacktest, folds: int | None = None) -> list[str]:
         ranked.remove("ensemble")
         ranked.insert(0, "ensemble")
     return ranked
-
-
-def _per_fold(backtest: SegmentBacktest, name: str, folds: int) -> list[float | None]:
-    return [f[backtest.metric].value if f[backtest.metric].defined else None for f in backtest.candidates[name].fold_metrics[:folds]]
-
-
-def required_margin(backtest: SegmentBacktest, folds: int) -> float:
-    """How much lower a single family's mean error must be than the ensemble's: EVIDENCE / sqrt(periods)."""
-    return EVIDENCE / np.sqrt(folds * (backtest.window or 1))
-
-
-def strong_evidence(backtest: SegmentBacktest, single: str, folds: int) -> bool:
-    """Whether ``single`` beat the ensemble in each of the first ``folds`` folds and on average by more
-    than ``EVIDENCE / sqrt(folds x periods per fold)`` of the ensemble's error."""
-    best, ensemble = _per_fold(backtest, single, folds), _per_fold(backtest, "ensemble", folds)
-    if not best or len(best) != len(ensemble) or None in best or None in ensemble:
-        return False
-    return all(b < e for b, e in zip(best, ensemble)) and np.mean(best) < (1 - required_margin(backtest, folds)) * np.mean(ensemble)
-
-
-def champion_reason(backtest: SegmentBacktest, ranked: list[str], champion: str) -> str:
-    """One line saying why ``champion`` won, with the backtest evidence the rule weighed (for the
-    leaderboard, the MLflow run's ``champion_reason`` tag and the Prefect summary)."""
-    metric, folds = backtest.metric, len(backtest.cutoffs)
-    if not folds:
-        return f"{champion} by rule: no backtest was possible"
-    skipped = ranked[:ranked.index(champion)] if champion in ranked else []
-    prefix = f"next in the ranking after {', '.join(skipped)} (see notes); " if skipped else ""
-
-    def mean(name: str) -> float | None:
-        values = _per_fold(backtest, name, folds)
-        return float(np.mean(values)) if values and None not in values else None
-
-    singles = [n for n in ranked if n != "ensemble"]
-    if "ensemble" not in backtest.candidates or not backtest.candidates["ensemble"].usable_through(folds):
-        value = mean(champion)
-        return prefix + f"{champion}: lowest backtest {metric} ({value:.3f})" if value is not None else prefix + f"{champion}: first in the ranking"
-    ensemble = mean("ensemble")
-    members = ", ".join(ensemble_members(backtest.candidates, metric, folds, backtest.season))
-    need = required_margin(backtest, folds)
-    best = min(singles, key=lambda n: rank_key(backtest.candidates[n], metric)) if singles else None
-    if champion != "ensemble" and not skipped:
-        value = mean(champion)
-        return (f"{champion}: beat the ensemble in all {folds} fold(s), {metric} {value:.3f} vs {ensemble:.3f} "
-                f"({1 - value / ensemble:.0%} lower; a single family needs > {need:.0%} with {folds * (backtest.window or 1)} periods scored)")
-    if champion != "ensemble":
-        return prefix + f"{champion}"
-    if best is None or mean(best) is None or ensemble is None:
-        return prefix + f"ensemble of {members}"
-    wins = sum(b is not None and e is not None and b < e for b, e in zip(_per_fold(backtest, best, folds), _per_fold(backtest, "ensemble", folds)))
-    value = mean(best)
-    if value >= ensemble:
-        return prefix + f"ensemble of {members}: lowest backtest {metric} ({ensemble:.3f}; best single family {best} {value:.3f})"
-    return (prefix + f"ensemble of {members}: the best single family, {best} ({metric} {value:.3f} vs {ensemble:.3f}, "
-            f"{1 - value / ensemble:.0%} lower), beat it in {wins} of {folds} fold(s); a single family needs every fold and > {need:.0%}")
 
 
 def holdout_estimate(backtest: SegmentBacktest) -> dict:

@@ -40,7 +40,7 @@ class TrainedSegment:
     runner_up_forecast: list[dict] = field(default_factory=list)
     history_tail: list[dict] = field(default_factory=list)  # ds, y of the last periods, for charts
     low_confidence: str = ""  # why the champion rests on thin evidence (empty: it does not)
-    why: str = ""  # why this champion won, with the backtest evidence (forecasting.selection.champion_reason)
+    why: str = ""  # why this champion won, with the backtest evidence (forecasting.evidence.champion_reason)
     process_id: int = 0  # the process that trained it (a worker of the process runner, or the flow's own)
     notes: list[str] = field(default_factory=list)
     run_id: str | None = None

@@ -191,7 +191,8 @@ def test_a_single_family_replaces_the_ensemble_only_on_strong_evidence():
     with one losing fold does not either."""
     from forecasting.backtest import CandidateBacktest, SegmentBacktest
     from forecasting.metrics import METRICS, Metric
-    from forecasting.selection import EVIDENCE, champion_reason, choose, holdout_estimate
+    from forecasting.evidence import EVIDENCE, champion_reason
+    from forecasting.selection import choose, holdout_estimate
 
     def candidate(name, mase_by_fold):
         folds = [{m: Metric(value=v if m == "mase" else 1.0) for m in METRICS} for v in mase_by_fold]
