@@ -98,7 +98,7 @@ def champion_bounds(record: dict, level: float):
     """The champion's interval at ``level`` as the pipeline would calibrate it (``forecasting.intervals``)
     from the same backtest errors: its own interval (recorded at the run's level) rescaled to ``level``,
     then calibrated. At the run's level this reproduces the recorded interval."""
-    from forecasting.intervals import calibrate, z
+    from forecasting.intervals import apply, calibrate, z
 
     final, fitted_level = record["champion_final"], record.get("level", 0.9)
     if "own_lower" not in final:
@@ -107,8 +107,8 @@ def champion_bounds(record: dict, level: float):
     ratio = z(level) / z(fitted_level)
     lower = yhat - (yhat - np.asarray(final["own_lower"], float)) * ratio
     upper = yhat + (np.asarray(final["own_upper"], float) - yhat) * ratio
-    factor = calibrate(champion_points(record), level, len(yhat), len(record["used"])).factor(len(yhat))
-    return yhat - (yhat - lower) * factor, yhat + (upper - yhat) * factor
+    calibration = calibrate(champion_points(record), level, len(yhat), len(record["used"]))
+    return apply(yhat, lower, upper, calibration, np.arange(1, len(yhat) + 1))
 
 
 def coverage_by_step(records: list[dict], bounds) -> dict:

@@ -81,9 +81,12 @@ def calibrate(points: list[tuple[int, float]], level: float, horizon: int, histo
     return IntervalCalibration(level, scale, len(points))
 
 
-def apply(yhat: np.ndarray, lower: np.ndarray, upper: np.ndarray, calibration: IntervalCalibration | None) -> tuple[np.ndarray, np.ndarray]:
-    """The calibrated bounds: each side's distance from ``yhat`` scaled by its step's factor."""
+def apply(yhat: np.ndarray, lower: np.ndarray, upper: np.ndarray, calibration: IntervalCalibration | None,
+          steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The calibrated bounds: each side's distance from ``yhat`` scaled by the factor of its step ahead
+    (``steps``: 1 = the first period after the history)."""
     if calibration is None:
         return lower, upper
-    factor = calibration.factor(len(yhat))
+    steps = np.asarray(steps, dtype=int)
+    factor = calibration.factor(int(steps.max()))[steps - 1]
     return yhat - (yhat - lower) * factor, yhat + (upper - yhat) * factor

@@ -14,7 +14,7 @@ from scipy import stats
 
 from forecasting.errors import ModelFitError
 from forecasting.frequency import future_dates, periods_per_year
-from forecasting.intervals import IntervalCalibration
+from forecasting.intervals import IntervalCalibration, apply
 from forecasting.models.seasonality import FourierSeason
 
 # Longest season the state-space families (ETS, ARIMA, Theta, CES) model themselves; longer ones (52
@@ -140,10 +140,8 @@ class Forecaster(ABC):
             path = PathForecast(*(season.restore(a, ahead) for a in (path.yhat, path.lower, path.upper)))
         yhat, lower, upper = (self._from_model_scale(a[positions]) for a in (path.yhat, path.lower, path.upper))
         lower, upper = np.minimum(lower, yhat), np.maximum(upper, yhat)
-        calibration = getattr(self, "calibration", None) if calibrated else None  # older pickles have none
-        if calibration is not None:
-            factor = calibration.factor(len(steps_index))[positions]
-            lower, upper = yhat - (yhat - lower) * factor, yhat + (upper - yhat) * factor
+        if calibrated:  # older pickles have no calibration
+            lower, upper = apply(yhat, lower, upper, getattr(self, "calibration", None), positions + 1)
         if self.context.non_negative:
             yhat, lower, upper = (np.clip(a, 0, None) for a in (yhat, lower, upper))
         return pd.DataFrame({"ds": dates, "yhat": yhat, "yhat_lower": lower, "yhat_upper": upper})

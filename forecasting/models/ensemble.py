@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from forecasting.intervals import apply
 from forecasting.models.base import Forecaster
 
 ENSEMBLE_SIZE = 3  # members before any fold when the model set has fewer than 2 of DEFAULT_MEMBERS
@@ -63,10 +64,8 @@ class EnsembleForecaster(Forecaster):
         calibration = getattr(self, "calibration", None) if calibrated else None
         if calibration is not None:
             steps = np.array([len(pd.date_range(self.last_date, d, freq=self.context.frequency)) - 1 for d in pd.DatetimeIndex(out["ds"])])
-            factor = calibration.factor(int(steps.max()))[steps - 1]
             y = out["yhat"].to_numpy(float)
-            out["yhat_lower"] = y - (y - out["yhat_lower"].to_numpy(float)) * factor
-            out["yhat_upper"] = y + (out["yhat_upper"].to_numpy(float) - y) * factor
+            out["yhat_lower"], out["yhat_upper"] = apply(y, out["yhat_lower"].to_numpy(float), out["yhat_upper"].to_numpy(float), calibration, steps)
             if self.context.non_negative:
                 out["yhat_lower"] = out["yhat_lower"].clip(lower=0)
         return out
