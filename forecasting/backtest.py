@@ -33,6 +33,9 @@ from forecasting.models.ensemble import (
 from forecasting.preprocess import fold_test, training_window
 from forecasting.validation import PreparedSegment
 
+# Families fitted across segments before a segment's task (forecasting.global_fit), not inside it.
+CROSS_SEGMENT = ("global",)
+
 SelectionMetric = Literal["mase", "smape", "wape", "mape", "rmse"]
 
 
@@ -90,6 +93,8 @@ class SegmentBacktest:
     low_confidence: str = ""  # why the evidence is thin (empty: it is not)
     train_lengths: list[int] = field(default_factory=list)  # periods each fold trained on
     level: float = 0.9  # the interval level the candidates forecast with
+    # candidates fitted outside this segment's task (the global member), used by the refit as they are
+    prefitted: dict = field(default_factory=dict)
 
     def usable(self) -> list[CandidateBacktest]:
         return [c for c in self.candidates.values() if c.status == "ok"]
@@ -123,7 +128,7 @@ def fit_window(segment: PreparedSegment, length: int) -> pd.DataFrame:
                            season_length(segment.frequency), getattr(segment, "covariate_fills", None))
 
 
-def run_backtest(segment: PreparedSegment, models: ModelSpec, spec: BacktestSpec) -> SegmentBacktest:
+def run_backtest(segment: PreparedSegment, models: ModelSpec, spec: BacktestSpec, cross=None) -> SegmentBacktest:
     """Rolling-origin backtest of every candidate of ``models`` on one validated segment.
 
     Args:
@@ -131,6 +136,9 @@ def run_backtest(segment: PreparedSegment, models: ModelSpec, spec: BacktestSpec
             periods each scores: the horizon, or fewer for a short history).
         models: the families that compete (the baselines always run too) and how forecasts are shaped.
         spec: horizon and selection metric.
+        cross: the segment's share of the run's global fits (``forecasting.global_fit.SegmentGlobal``):
+            the global candidate's fold forecasts and final member. Without it the global candidate is
+            left out (it needs the run's other segments).
 
     Returns:
         Per candidate: the metrics of each fold (fitted only on data before the fold's cutoff), its
@@ -142,9 +150,12 @@ def run_backtest(segment: PreparedSegment, models: ModelSpec, spec: BacktestSpec
     history = segment.history
     window = segment.window or spec.horizon
     cutoffs = fold_cutoffs(len(history), window, segment.folds)
-    names = models.candidates()
+    names = [n for n in models.candidates() if n not in CROSS_SEGMENT or cross is not None]
     singles = [n for n in names if n != "ensemble"]
     results = {name: CandidateBacktest(name) for name in names}
+    if "global" in results:
+        results["global"].fit_seconds = cross.fit_seconds
+        results["global"].params = {"global_model": cross.member.global_key} if cross.member is not None else {}
     for fold, train_len in enumerate(cutoffs, start=1):
         train = fit_window(segment, train_len)
         test = fold_test(history, train_len, train_len + window, getattr(segment, "covariate_fills", None))
@@ -153,6 +164,13 @@ def run_backtest(segment: PreparedSegment, models: ModelSpec, spec: BacktestSpec
         for name in singles:
             result = results[name]
             if result.status != "ok":
+                continue
+            if name in CROSS_SEGMENT:  # fitted across segments before this task, up to this fold's cutoff
+                forecast = cross.folds[fold - 1] if fold - 1 < len(cross.folds) else None
+                if forecast is None:
+                    result.status, result.reason, result.failed_at = "failed", f"fold {fold}: {cross.reason or 'no global forecast'}", fold
+                else:
+                    record(result, fold, forecast.reset_index(drop=True), test, observed, insample, context.season_length)
                 continue
             started = time.process_time()
             try:
@@ -169,8 +187,9 @@ def run_backtest(segment: PreparedSegment, models: ModelSpec, spec: BacktestSpec
             record(result, fold, forecast, test, observed, insample, context.season_length)
         if "ensemble" in results:
             _ensemble_fold(results, fold, test, observed, insample, context.season_length, spec.metric)
+    prefitted = {"global": cross.member} if "global" in results and cross.member is not None else {}
     return SegmentBacktest(segment.key, [history["ds"].iloc[c - 1] for c in cutoffs], results, spec.metric, context.season_length,
-                           window if cutoffs else 0, segment.low_confidence, list(cutoffs), context.level)
+                           window if cutoffs else 0, segment.low_confidence, list(cutoffs), context.level, prefitted)
 
 
 def record(result: CandidateBacktest, fold: int, forecast: pd.DataFrame, test: pd.DataFrame, observed: np.ndarray, insample, season) -> None:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from forecasting.backtest import BacktestSpec, SegmentBacktest
 from forecasting.contract import DataSpec
 from forecasting.errors import ForecastingError
+from forecasting.global_fit import GlobalFit, SegmentGlobal, fit_global, require_global
 from forecasting.models import ModelSpec
 from forecasting.selection import Selection, run_segment
 from forecasting.system.pool import Progress, ordered_map
@@ -50,6 +51,7 @@ class SegmentOutcome:
 class ForecastRun:
     outcomes: dict[str, SegmentOutcome] = field(default_factory=dict)
     report: ValidationReport | None = None  # the whole table's validation (its notes and last date)
+    global_fit: GlobalFit | None = None  # the global model's fits (reported beside the segments, not as one)
 
     @property
     def trained(self) -> list[SegmentOutcome]:
@@ -77,11 +79,12 @@ def prepare(frame: pd.DataFrame, job: ForecastJob):
     )
 
 
-def train_segment(segment: PreparedSegment, report: SegmentReport, job: ForecastJob) -> SegmentOutcome:
-    """Backtest, select and refit one validated segment; a failure is returned with its reason."""
+def train_segment(segment: PreparedSegment, report: SegmentReport, job: ForecastJob, cross: SegmentGlobal | None = None) -> SegmentOutcome:
+    """Backtest, select and refit one validated segment; a failure is returned with its reason.
+    ``cross``: the segment's share of the run's global fits (:func:`forecasting.global_fit.fit_global`)."""
     started = time.perf_counter()
     try:
-        backtest, selection = run_segment(segment, job.models, job.backtest)
+        backtest, selection = run_segment(segment, job.models, job.backtest, cross)
     except ForecastingError as exc:
         return SegmentOutcome(segment.key, segment.values, "failed", report, str(exc), seconds=time.perf_counter() - started)
     return SegmentOutcome(segment.key, segment.values, "trained", report, "", backtest, selection, time.perf_counter() - started)
@@ -103,7 +106,10 @@ def run_forecast(frame: pd.DataFrame, job: ForecastJob, workers: int = 1, progre
         ``failed`` with the reason; a failing segment never stops the others.
     """
     report, prepared = prepare(frame, job)
-    todo = [(prepared[key], seg_report) for key, seg_report in report.segments.items() if key in prepared]
+    job = job.model_copy(update={"models": require_global(job.models, list(prepared.values()))})
+    # the global model is fitted across segments, before the per-segment map, once per fold and once on all history
+    shared = fit_global(list(prepared.values()), job.models) if "global" in job.models.models else GlobalFit()
+    todo = [(prepared[key], seg_report, shared.segments.get(key)) for key, seg_report in report.segments.items() if key in prepared]
     trained = ordered_map(partial(_train_pair, job=job), todo, workers, progress, preload=(__name__,))
     outcomes = {outcome.segment: outcome for outcome in trained}
     run = ForecastRun()
@@ -116,6 +122,7 @@ def run_forecast(frame: pd.DataFrame, job: ForecastJob, workers: int = 1, progre
             reason = "; ".join(f.message for f in seg_report.errors)
             run.outcomes[key] = SegmentOutcome(key, {}, "failed", seg_report, reason)
     run.report = report
+    run.global_fit = shared
     return run
 
 
@@ -125,8 +132,9 @@ def key_column(segment_cols: list[str]) -> str:
     return "segment_key" if "segment" in segment_cols else "segment"
 
 
-def _train_pair(pair: tuple[PreparedSegment, SegmentReport], job: ForecastJob) -> SegmentOutcome:
-    return train_segment(*pair, job)
+def _train_pair(item: tuple[PreparedSegment, SegmentReport, SegmentGlobal | None], job: ForecastJob) -> SegmentOutcome:
+    segment, report, cross = item
+    return train_segment(segment, report, job, cross)
 
 
 def forecast_frame(run: ForecastRun, segment_cols: list[str]) -> pd.DataFrame:

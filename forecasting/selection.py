@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from forecasting.backtest import (
+    CROSS_SEGMENT,
     BacktestSpec,
     SegmentBacktest,
     ensemble_members,
@@ -188,6 +190,10 @@ class Refits:
         if name == "ensemble":
             members = ensemble_members(self.backtest.candidates, self.backtest.metric, len(self.backtest.cutoffs), self.backtest.season)
             model = EnsembleForecaster(self.context, members=[self.model(member) for member in members])
+        elif name in getattr(self.backtest, "prefitted", {}):  # fitted across segments (the global member)
+            model = copy.copy(self.backtest.prefitted[name])
+        elif name in CROSS_SEGMENT:
+            raise ModelFitError(f"{name}: no final fit across segments for segment {self.segment.key!r}")
         else:
             model = make_forecaster(name, self.context)
             model.fit(fit_window(self.segment, len(self.segment.history)))
@@ -238,9 +244,10 @@ def refit(name: str, segment: PreparedSegment, backtest: SegmentBacktest, models
     return Refits(segment, backtest, models).model(name)
 
 
-def run_segment(segment: PreparedSegment, models: ModelSpec, spec: BacktestSpec) -> tuple[SegmentBacktest, Selection]:
-    """Backtest every candidate on a validated segment, then select and refit its champion."""
+def run_segment(segment: PreparedSegment, models: ModelSpec, spec: BacktestSpec, cross=None) -> tuple[SegmentBacktest, Selection]:
+    """Backtest every candidate on a validated segment, then select and refit its champion (``cross``:
+    the segment's share of the run's global fits, see :func:`forecasting.backtest.run_backtest`)."""
     from forecasting.backtest import run_backtest
 
-    backtest = run_backtest(segment, models, spec)
+    backtest = run_backtest(segment, models, spec, cross)
     return backtest, select_and_refit(segment, backtest, models)

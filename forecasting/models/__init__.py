@@ -19,6 +19,7 @@ from forecasting.models.base import (
 from forecasting.models.ces import CESForecaster
 from forecasting.models.ensemble import EnsembleForecaster
 from forecasting.models.ets import ETSForecaster
+from forecasting.models.global_model import GlobalMember
 from forecasting.models.naive import (
     DriftForecaster,
     MeanForecaster,
@@ -48,11 +49,14 @@ FAMILIES: dict[str, type[Forecaster]] = {
         CESForecaster,
         ProphetForecaster,
         XGBoostForecaster,
+        GlobalMember,
         EnsembleForecaster,
     )
 }
 BASELINES = ("naive", "seasonal_naive", "drift", "mean")
-DEFAULT_MODELS = ["ets", "theta", "arima", "ces", "prophet", "xgboost", "ensemble"]
+# ``global`` is fitted across segments: a run with fewer than two segments of a frequency leaves it out
+# (forecasting.global_fit.require_global).
+DEFAULT_MODELS = ["ets", "theta", "arima", "ces", "prophet", "xgboost", "global", "ensemble"]
 
 
 class ModelSpec(BaseModel):

@@ -16,7 +16,7 @@ ENSEMBLE_SIZE = 3  # members before any fold when the model set has fewer than 2
 # when their backtest error so far is at most the best statistical family's
 # (forecasting.backtest.ensemble_members).
 DEFAULT_MEMBERS = ("ets", "arima", "theta", "ces")
-MODEL_BASED_MEMBERS = ("prophet", "xgboost")
+MODEL_BASED_MEMBERS = ("prophet", "xgboost", "global")
 # Yearly data (no season) is mostly trend: there the drift (the line through the first and last
 # observation) is a fixed member too. Chosen on Tourism yearly (the four vs the four + drift, always the
 # ensemble: MASE 2.742 -> 2.690), checked on M3 yearly (2.640 -> 2.608) and M1 yearly (3.468 -> 3.449).
