@@ -16,7 +16,7 @@ import numpy as np
 
 from benchmarks.candidates import cache_path, load
 from benchmarks.scoring import champion_points, coverage_by_step
-from forecasting.intervals import calibrate, z
+from forecasting.intervals import calibrate, length_bucket, mixed_calibration, z
 
 
 def _bounds(record: dict, level: float, factor_of):
@@ -49,8 +49,34 @@ def widest_of_steps_so_far(record, level, steps):
     return np.maximum.accumulate(never_narrower(record, level, steps))
 
 
+def candidate_points(record: dict, name: str) -> list[tuple[int, float]]:
+    """(step, |error| / sigma) of one candidate's backtest folds (``champion_points`` for any candidate)."""
+    return champion_points({**record, "champion": name}) if name in record["candidates"] else []
+
+
+class Pooled:
+    """Pooled calibration (issue 27, item 4): the champion's standardized backtest errors pooled with those
+    of the same candidate on every series of the set (one run, one frequency) of similar history length
+    (``forecasting.intervals.length_bucket``); ``mix`` own, pooled or shrunk (``mixed_calibration``)."""
+
+    def __init__(self, mix: str):
+        self.mix, self.pools = mix, {}
+
+    def fit(self, records: list[dict]) -> "Pooled":
+        self.pools = {}
+        for r in records:
+            for name in r["candidates"]:
+                self.pools.setdefault((length_bucket(len(r["used"])), name), []).extend(candidate_points(r, name))
+        return self
+
+    def __call__(self, record, level, steps):
+        pool = self.pools.get((length_bucket(len(record["used"])), record["champion"]), [])
+        return mixed_calibration(champion_points(record), pool, level, steps, len(record["used"]), self.mix).factor(steps)
+
+
 RULES = {"family's own interval": own, "shipped (backtest per step)": shipped,
-         "never narrower than its own": never_narrower, "never narrower, non-decreasing": widest_of_steps_so_far}
+         "never narrower than its own": never_narrower, "never narrower, non-decreasing": widest_of_steps_so_far,
+         "pooled over the set (same candidate, similar length)": Pooled("pooled"), "shrunk towards the pool": Pooled("shrunk")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     for label, rule in RULES.items():
         cells = []
         for n in names:
+            if hasattr(rule, "fit"):
+                rule = rule.fit(records[n])
             c90 = coverage_by_step(records[n], lambda r, rule=rule: _bounds(r, 0.9, rule))
             c80 = coverage_by_step(records[n], lambda r, rule=rule: _bounds(r, 0.8, rule))
             cells.append(f"{c90['overall']:.3f} ({min(c90['by_step'].values()):.3f}) | {c80['overall']:.3f}")
