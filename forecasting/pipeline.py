@@ -15,6 +15,7 @@ from forecasting.contract import DataSpec
 from forecasting.errors import ForecastingError
 from forecasting.global_fit import GlobalFit, SegmentGlobal, fit_global, require_global
 from forecasting.models import ModelSpec
+from forecasting.pooled_calibration import recalibrate
 from forecasting.selection import Selection, run_segment
 from forecasting.system.pool import Progress, ordered_map
 from forecasting.validation import (
@@ -111,6 +112,8 @@ def run_forecast(frame: pd.DataFrame, job: ForecastJob, workers: int = 1, progre
     shared = fit_global(list(prepared.values()), job.models) if "global" in job.models.models else GlobalFit()
     todo = [(prepared[key], seg_report, shared.segments.get(key)) for key, seg_report in report.segments.items() if key in prepared]
     trained = ordered_map(partial(_train_pair, job=job), todo, workers, progress, preload=(__name__,))
+    # intervals from the pooled backtest errors of similar segments: a stage after every segment's backtest
+    recalibrate([o for o in trained if o.status == "trained"], prepared, job.models.calibration, job.models.level)
     outcomes = {outcome.segment: outcome for outcome in trained}
     run = ForecastRun()
     for key, seg_report in report.segments.items():

@@ -151,3 +151,23 @@ def test_a_champion_pickled_before_the_global_model_still_loads_and_forecasts():
     answer = model.forecast(pd.DatetimeIndex(expected["ds"]))
     np.testing.assert_allclose(answer["yhat"], expected["yhat"], rtol=1e-9)
     np.testing.assert_allclose(answer["yhat_upper"], expected["yhat_upper"], rtol=1e-9)
+
+
+def test_pooled_calibration_changes_the_intervals_of_a_run_of_several_segments_and_nothing_of_one():
+    """calibration=shrunk (or pooled): each segment's interval is calibrated with the backtest errors of
+    the other segments too; the point forecasts stay; a one-segment run has no pool and is unchanged."""
+    several = table(regions=("EU", "US", "APAC", "LATAM"))
+
+    def spec(calibration, models=CHEAP):
+        base = job(models)
+        return base.model_copy(update={"models": base.models.model_copy(update={"calibration": calibration})})
+
+    own, shrunk, pooled = (forecast_frame(run_forecast(several, spec(c)), ["region"]) for c in ("own", "shrunk", "pooled"))
+    pd.testing.assert_series_equal(own["yhat"], shrunk["yhat"])
+    width = {name: float((f["yhat_upper"] - f["yhat_lower"]).mean()) for name, f in (("own", own), ("shrunk", shrunk), ("pooled", pooled))}
+    assert width["own"] != width["shrunk"] and width["own"] != width["pooled"]
+    # shrunk lies between the segment's own and the pool's
+    assert min(width["own"], width["pooled"]) <= width["shrunk"] <= max(width["own"], width["pooled"])
+    one = table(regions=("EU",))
+    pd.testing.assert_frame_equal(forecast_frame(run_forecast(one, spec("own", ["theta"])), ["region"]),
+                                  forecast_frame(run_forecast(one, spec("pooled", ["theta"])), ["region"]))
