@@ -6,12 +6,16 @@ anchors measured in the same run.
     python -m benchmarks.accuracy --reuse                 # score the cached records again, no refitting
 
 Sets: M3 monthly (FINANCE reported as its subset), quarterly and yearly; M1 monthly, quarterly and
-yearly; Tourism (``--sets tourism-monthly ...``, the set rules are tuned on, not in the default run);
+yearly; M3 FINANCE cut to its last 30 months (``m3-finance-short``, h = 12); Tourism monthly and
+quarterly (the set rules are tuned on: reported, never confirmed on);
 ``daily`` (the bundled real daily series and the three bundled sample segments, rolling origins at 30,
 60 and 90 days); ``weekly`` (PromoData with and without its promotion flags, and the real daily series
 summed to weeks, rolling origins at 13 weeks).
 
-Every series goes through ``forecasting.pipeline.prepare`` (data contract, validation) and the rolling-
+A competition set is one run (one table whose segments are its series): the global model is fitted
+across them once per fold position and once on all history before the per-series work
+(``benchmarks.candidates.global_stage``; with ``--limit``, on the whole set). Every series goes
+through ``forecasting.pipeline.prepare`` (data contract, validation) and the rolling-
 origin backtest, selection and refit of the default model set, with ``all_models`` so every candidate
 is scored too (``benchmarks.candidates``; records cached in ``benchmarks/results/cache/``). The anchors
 are statsforecast's AutoETS, AutoARIMA and DynamicOptimizedTheta with the set's season, and their mean.
@@ -108,6 +112,8 @@ def summarize(records: list[dict], target: tuple | None = None) -> dict:
     coverage = {
         "champion 90": scoring.coverage_by_step(ok, lambda r: (r["champion_final"]["lower"], r["champion_final"]["upper"])),
         "champion 80": scoring.coverage_by_step(ok, lambda r: scoring.champion_bounds(r, 0.8)),
+        **{f"champion {level}, {mix} calibration": scoring.coverage_by_step(ok, lambda r, b=scoring.pooled_bounds(ok, mix), lv=level / 100: b(r, lv))
+           for mix in ("pooled", "shrunk") for level in (90, 80)},
         "champion's own 90 (uncalibrated)": scoring.coverage_by_step(ok, lambda r: (r["champion_final"]["own_lower"], r["champion_final"]["own_upper"])
                                                                      if "own_lower" in r["champion_final"] else None),
         **{f"{a} 90": scoring.coverage_by_step(ok, lambda r, a=a: (r["anchors"][a]["lo90"], r["anchors"][a]["hi90"]) if "lo90" in r["anchors"].get(a, {}) else None)
@@ -153,7 +159,8 @@ def print_set(name: str, summary: dict) -> None:
         print(f"{'  ' + method:<34}{row['smape']:>8.2f}{row['mase']:>8.3f}")
     for metric, d in summary["champion_vs_anchor_mean"].items():
         digits = 2 if metric == "smape" else 3
-        print(f"  champion - anchors' mean, {metric}: {d['mean']:+.{digits}f} [95 % {d['low']:+.{digits}f}, {d['high']:+.{digits}f}]")
+        relative = d["mean"] / table[scoring.ANCHOR_MEAN][metric] if scoring.ANCHOR_MEAN in table else float("nan")
+        print(f"  champion - anchors' mean, {metric}: {d['mean']:+.{digits}f} [95 % {d['low']:+.{digits}f}, {d['high']:+.{digits}f}] ({relative:+.1%})")
     target = summary.get("target")
     if target:
         c = table["champion"]

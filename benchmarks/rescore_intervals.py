@@ -15,11 +15,13 @@ import sys
 import numpy as np
 
 from benchmarks.candidates import cache_path, load
-from benchmarks.scoring import champion_points, coverage_by_step
-from forecasting.intervals import calibrate, length_bucket, mixed_calibration, z
+from benchmarks.scoring import champion_points, coverage_by_step, pooled_bounds
+from forecasting.intervals import calibrate, z
 
 
 def _bounds(record: dict, level: float, factor_of):
+    if isinstance(factor_of, Pooled):
+        return factor_of.bounds(record, level)
     final = record["champion_final"]
     if "own_lower" not in final:
         return None
@@ -49,29 +51,19 @@ def widest_of_steps_so_far(record, level, steps):
     return np.maximum.accumulate(never_narrower(record, level, steps))
 
 
-def candidate_points(record: dict, name: str) -> list[tuple[int, float]]:
-    """(step, |error| / sigma) of one candidate's backtest folds (``champion_points`` for any candidate)."""
-    return champion_points({**record, "champion": name}) if name in record["candidates"] else []
-
-
 class Pooled:
-    """Pooled calibration (issue 27, item 4): the champion's standardized backtest errors pooled with those
-    of the same candidate on every series of the set (one run, one frequency) of similar history length
-    (``forecasting.intervals.length_bucket``); ``mix`` own, pooled or shrunk (``mixed_calibration``)."""
+    """Pooled calibration (issue 27, item 4), as ``forecasting.pooled_calibration`` does it for a run made
+    of the set's series (``benchmarks.scoring.pooled_bounds``); ``mix`` own, pooled or shrunk."""
 
     def __init__(self, mix: str):
-        self.mix, self.pools = mix, {}
+        self.mix = mix
 
     def fit(self, records: list[dict]) -> "Pooled":
-        self.pools = {}
-        for r in records:
-            for name in r["candidates"]:
-                self.pools.setdefault((length_bucket(len(r["used"])), name), []).extend(candidate_points(r, name))
+        self.bounds = pooled_bounds(records, self.mix)
         return self
 
     def __call__(self, record, level, steps):
-        pool = self.pools.get((length_bucket(len(record["used"])), record["champion"]), [])
-        return mixed_calibration(champion_points(record), pool, level, steps, len(record["used"]), self.mix).factor(steps)
+        return None  # not a factor rule: _bounds asks self.bounds
 
 
 RULES = {"family's own interval": own, "shipped (backtest per step)": shipped,
