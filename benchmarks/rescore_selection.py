@@ -206,6 +206,30 @@ def fixed_plus_model_based(record: dict) -> np.ndarray:
     return final if final is not None else shipped(record)
 
 
+def _weighted_global(record: dict, weight: float, evidence: float | None = 3.0) -> np.ndarray:
+    """The ensemble as the mean of its other members (the four, + drift on yearly data, + Prophet/XGBoost
+    when as good) weighted ``1 - weight`` and the global model ``weight``, fold by fold from earlier folds;
+    then the evidence rule."""
+    def members(r, f):
+        return _members_fixed_plus_model_based(r, f, yearly_drift=True)
+
+    def blend(names, pick):
+        base = np.mean([pick(n) for n in names], axis=0)
+        return (1 - weight) * base + weight * pick("global")
+
+    if not _usable(record, "global") or len(record["candidates"]["global"]["folds"]) != record["folds"]:
+        return shipped_rule(record)
+    forecasts = []
+    for f in range(record["folds"]):
+        names = [n for n in members(record, f) if len(record["candidates"][n]["folds"]) > f]
+        forecasts.append(blend(names, lambda n: record["candidates"][n]["folds"][f]["yhat"]) if names else None)
+    names = [n for n in members(record, record["folds"]) if _usable(record, n)]
+    if not names:
+        return shipped_rule(record)
+    final = blend(names, lambda n: np.asarray(record["candidates"][n]["final"]["yhat"], float))
+    return final if evidence is None else _with_evidence(record, final, _fold_errors(record, forecasts), evidence)
+
+
 class LearnedMix:
     """Item 5 of issue 27, a learned combination: one weight ``a`` per run (the set), the share of the
     global model against the mean of the four statistical families (+ drift on yearly data), chosen on
@@ -251,6 +275,9 @@ RULES = {"recorded champion": shipped, "always the recorded ensemble": always_en
          "… and global a fixed member, always": global_fixed_member_always,
          "the global model alone": global_alone,
          "learned: global's share of the mean, per run": LearnedMix(),
+         "global weighted 0.5 against the rest, evidence 3": lambda r: _weighted_global(r, 0.5),
+         "global weighted 0.4 against the rest, evidence 3": lambda r: _weighted_global(r, 0.4),
+         "global weighted 0.5, always": lambda r: _weighted_global(r, 0.5, None),
          "lowest backtest error": lowest_backtest}
 
 

@@ -26,9 +26,11 @@ from forecasting.models import (
 from forecasting.models.ensemble import (
     DEFAULT_MEMBERS,
     ENSEMBLE_SIZE,
+    FIXED_MEMBERS,
     MODEL_BASED_MEMBERS,
     YEARLY_MEMBERS,
     combine_forecasts,
+    member_weights,
 )
 from forecasting.preprocess import fold_test, training_window
 from forecasting.validation import PreparedSegment
@@ -227,17 +229,19 @@ def ensemble_members(results: dict[str, CandidateBacktest], metric: str, folds: 
     The statistical families of ``DEFAULT_MEMBERS`` (ETS, ARIMA, Theta, CES) usable through those folds,
     always, and on yearly data (``season`` 1) the drift too (``YEARLY_MEMBERS``); after a fold, a family
     of ``MODEL_BASED_MEMBERS`` (Prophet, XGBoost) too when its backtest MASE over the folds so far is at
-    most the best statistical family's. Chosen on the Tourism sets and checked on M3 and M1
+    most the best statistical family's. The global model, when it is a candidate, is a fixed member
+    (weighted ``GLOBAL_WEIGHT``, ``member_weights``). Chosen on the Tourism sets and checked on M3 and M1
     (docs/models-and-selection.md): trimming the statistical families by their backtest error did worse
     there than keeping all four."""
     pool = [c for name, c in results.items() if name != "ensemble" and name not in BASELINES and c.usable_through(max(folds, 0))]
     statistical = [c for c in pool if c.name in DEFAULT_MEMBERS]
     if season == 1 and statistical:
         statistical += [results[n] for n in YEARLY_MEMBERS if n in results and results[n].usable_through(max(folds, 0))]
+    fixed = [c.name for c in pool if c.name in FIXED_MEMBERS] if statistical else []
     if folds == 0:  # a model set without two statistical families starts from the families it has
-        return [c.name for c in statistical] if len(statistical) >= 2 else [c.name for c in pool][:ENSEMBLE_SIZE]
+        return [c.name for c in statistical] + fixed if len(statistical) >= 2 else [c.name for c in pool][:ENSEMBLE_SIZE]
     best_statistical = min((_membership_error(c, folds) for c in statistical), default=float("inf"))
-    return [c.name for c in statistical] + [c.name for c in pool if c.name in MODEL_BASED_MEMBERS and _membership_error(c, folds) <= best_statistical]
+    return [c.name for c in statistical] + fixed + [c.name for c in pool if c.name in MODEL_BASED_MEMBERS and _membership_error(c, folds) <= best_statistical]
 
 
 def _membership_error(candidate: CandidateBacktest, folds: int) -> float:
@@ -262,4 +266,4 @@ def _ensemble_fold(results, fold, test, observed, insample, season, metric) -> N
         return
     frames = [results[m].forecasts[fold - 1].drop(columns=["y", "fold", "observed"]) for m in members]
     ensemble.params = {"members": members}
-    record(ensemble, fold, combine_forecasts(frames), test, observed, insample, season)
+    record(ensemble, fold, combine_forecasts(frames, member_weights(members)), test, observed, insample, season)

@@ -55,6 +55,17 @@ def test_the_global_model_is_fitted_once_per_fold_on_every_segment_up_to_its_own
     for outcome in run.trained:
         board = outcome.selection.leaderboard.set_index("model")
         assert board.loc["global", "status"] == "ok" and board.loc["global", "folds"] == 3
+        # a fixed ensemble member, half the weight against the mean of the others, in every fold
+        assert outcome.backtest.candidates["ensemble"].params["members"] == ["theta", "global"]
+
+
+def test_the_ensemble_gives_the_global_model_half_its_weight():
+    from forecasting.models.ensemble import combine_forecasts, member_weights
+
+    assert member_weights(["ets", "theta", "arima", "ces", "global"]) == [0.125, 0.125, 0.125, 0.125, 0.5]
+    assert member_weights(["ets", "theta"]) is None and member_weights(["global"]) is None
+    frames = [pd.DataFrame({"ds": [1], "yhat": [v], "yhat_lower": [v - 1], "yhat_upper": [v + 1]}) for v in (10.0, 20.0, 40.0)]
+    assert combine_forecasts(frames, member_weights(["ets", "theta", "global"]))["yhat"].item() == 0.25 * 10 + 0.25 * 20 + 0.5 * 40
 
 
 def test_the_default_model_set_has_the_global_model_with_two_segments_and_not_with_one():

@@ -3,7 +3,8 @@ over LightGBM), and the small per-segment forecaster that refers to it.
 
 A :class:`GlobalModel` is fitted by one call over all segments' training frames (``fit``) and forecasts
 any of them (``predict``). Features, all computed by mlforecast from each segment's own past: lags
-1..season (at least 1..3) and the season's multiples up to two seasons, rolling means of the last
+1..season (at least 1..3) and the season and twice it (none longer than nine segments in ten
+have differenced history for), rolling means of the last
 season and of the last period, the calendar (month, quarter, day of week, ...), the holidays in each
 period (daily and weekly data), the run's covariates, and the segment columns that group segments as
 categorical features. Each series is differenced over one season (once when a series is shorter than
@@ -98,15 +99,18 @@ class GlobalModel:
         if len(frames) < MIN_SEGMENTS:
             raise ModelFitError(f"global: needs at least {MIN_SEGMENTS} segments, got {len(frames)}")
         long = self._long_frame(frames, statics or {})
-        m = max(self.season, 1)
-        lag_transforms = {1: [RollingMean(window_size=max(m, 3))]}
-        if m > 1:
-            lag_transforms[m] = [RollingMean(window_size=m)]
+        m, difference = max(self.season, 1), self._difference(frames)
+        # nine segments in ten contribute training rows: no lag longer than their differenced histories allow
+        reach = max(1, int(np.quantile([len(f) for f in frames.values()], 0.1)) - difference - 3)
+        lags = [lag for lag in lags_for(m) if lag <= reach] or [1]
+        lag_transforms = {1: [RollingMean(window_size=max(m, 3), min_samples=1)]}
+        if 1 < m <= reach:
+            lag_transforms[m] = [RollingMean(window_size=m, min_samples=1)]
         model = lgb.LGBMRegressor(**LGBM_SETTINGS, random_state=self.seed, n_jobs=1, deterministic=True,
                                   force_row_wise=True, verbose=-1)
-        self._forecaster = MLForecast(models={"global": model}, freq=self.frequency, lags=lags_for(m),
+        self._forecaster = MLForecast(models={"global": model}, freq=self.frequency, lags=lags,
                                       lag_transforms=lag_transforms, date_features=date_features_for(self.frequency),
-                                      target_transforms=[Differences([self._difference(frames)]), LocalStandardScaler()], num_threads=1)
+                                      target_transforms=[Differences([difference]), LocalStandardScaler()], num_threads=1)
         self._forecaster.fit(long, static_features=list(self.static_columns), dropna=True)
         self.rows = int(sum(len(f) for f in frames.values()))
         self.trained_through = {k: pd.Timestamp(f["ds"].iloc[-1]) for k, f in frames.items()}
