@@ -206,6 +206,17 @@ def fixed_plus_model_based(record: dict) -> np.ndarray:
     return final if final is not None else shipped(record)
 
 
+def _weighted_global_when_as_good(record: dict, weight: float) -> np.ndarray:
+    """Global weighted ``weight`` when its backtest error over all folds is at most the best statistical
+    family's, else the rule before the global model."""
+    stat = [n for n in STATISTICAL if _usable(record, n) and len(record["candidates"][n]["folds"]) == record["folds"]]
+    if not record["folds"] or not stat or not _usable(record, "global") or len(record["candidates"]["global"]["folds"]) != record["folds"]:
+        return shipped_rule(record)
+    if _fold_error(record, "global") <= min(_fold_error(record, n) for n in stat):
+        return _weighted_global(record, weight)
+    return shipped_rule(record)
+
+
 def _weighted_global(record: dict, weight: float, evidence: float | None = 3.0) -> np.ndarray:
     """The ensemble as the mean of its other members (the four, + drift on yearly data, + Prophet/XGBoost
     when as good) weighted ``1 - weight`` and the global model ``weight``, fold by fold from earlier folds;
@@ -278,6 +289,7 @@ RULES = {"recorded champion": shipped, "always the recorded ensemble": always_en
          "global weighted 0.5 against the rest, evidence 3": lambda r: _weighted_global(r, 0.5),
          "global weighted 0.4 against the rest, evidence 3": lambda r: _weighted_global(r, 0.4),
          "global weighted 0.5, always": lambda r: _weighted_global(r, 0.5, None),
+         "global weighted 0.5 when as good (per series)": lambda r: _weighted_global_when_as_good(r, 0.5),
          "lowest backtest error": lowest_backtest}
 
 

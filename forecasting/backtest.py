@@ -97,6 +97,7 @@ class SegmentBacktest:
     level: float = 0.9  # the interval level the candidates forecast with
     # candidates fitted outside this segment's task (the global member), used by the refit as they are
     prefitted: dict = field(default_factory=dict)
+    global_weight: float | None = None  # the global model's weight in the refit ensemble (None: equal members)
 
     def usable(self) -> list[CandidateBacktest]:
         return [c for c in self.candidates.values() if c.status == "ok"]
@@ -230,7 +231,7 @@ def ensemble_members(results: dict[str, CandidateBacktest], metric: str, folds: 
     always, and on yearly data (``season`` 1) the drift too (``YEARLY_MEMBERS``); after a fold, a family
     of ``MODEL_BASED_MEMBERS`` (Prophet, XGBoost) too when its backtest MASE over the folds so far is at
     most the best statistical family's. The global model, when it is a candidate, is a fixed member
-    (weighted ``GLOBAL_WEIGHT``, ``member_weights``). Chosen on the Tourism sets and checked on M3 and M1
+    (weighted as ``forecasting.learned_combination`` learns, ``member_weights``). Chosen on the Tourism sets and checked on M3 and M1
     (docs/models-and-selection.md): trimming the statistical families by their backtest error did worse
     there than keeping all four."""
     pool = [c for name, c in results.items() if name != "ensemble" and name not in BASELINES and c.usable_through(max(folds, 0))]
@@ -254,9 +255,29 @@ def _membership_error(candidate: CandidateBacktest, folds: int) -> float:
     return float("inf")
 
 
-def _ensemble_fold(results, fold, test, observed, insample, season, metric) -> None:
+def reweight_ensemble(segment: PreparedSegment, backtest: SegmentBacktest, weights: list[float | None], final: float | None) -> None:
+    """Score the ensemble again, fold ``k`` with the global model weighted ``weights[k - 1]`` against the
+    mean of the other members (None: equal weights), and keep ``final`` for the refit. The members'
+    own fold forecasts are reused: nothing is refitted."""
+    if "ensemble" not in backtest.candidates:
+        return
+    results = dict(backtest.candidates)
+    results["ensemble"] = CandidateBacktest("ensemble", fit_seconds=backtest.candidates["ensemble"].fit_seconds)
+    window = backtest.window
+    for fold, train_len in enumerate(backtest.train_lengths, start=1):
+        test = fold_test(segment.history, train_len, train_len + window, getattr(segment, "covariate_fills", None))
+        observed = ~np.isin(np.arange(train_len, train_len + window), segment.filled)
+        insample = fit_window(segment, train_len)["y"].to_numpy(dtype=float)
+        _ensemble_fold(results, fold, test, observed, insample, backtest.season, backtest.metric, weights[fold - 1])
+        results["ensemble"].params["global_weight"] = weights[fold - 1]
+    backtest.candidates["ensemble"] = results["ensemble"]
+    backtest.global_weight = final
+
+
+def _ensemble_fold(results, fold, test, observed, insample, season, metric, global_weight: float | None = None) -> None:
     """Members are chosen from the folds before this one; a member whose fit failed in this fold is left
-    out of this fold's mean, as it would be left out of the refit."""
+    out of this fold's mean, as it would be left out of the refit. ``global_weight``: the global model's
+    weight against the others' mean (None: every member equal)."""
     ensemble = results["ensemble"]
     if ensemble.status != "ok":
         return
@@ -266,4 +287,4 @@ def _ensemble_fold(results, fold, test, observed, insample, season, metric) -> N
         return
     frames = [results[m].forecasts[fold - 1].drop(columns=["y", "fold", "observed"]) for m in members]
     ensemble.params = {"members": members}
-    record(ensemble, fold, combine_forecasts(frames, member_weights(members)), test, observed, insample, season)
+    record(ensemble, fold, combine_forecasts(frames, member_weights(members, global_weight)), test, observed, insample, season)

@@ -16,7 +16,9 @@ from forecasting.errors import ForecastingError
 from forecasting.global_fit import GlobalFit, SegmentGlobal, fit_global, require_global
 from forecasting.models import ModelSpec
 from forecasting.pooled_calibration import recalibrate
-from forecasting.selection import Selection, run_segment
+from forecasting.backtest import run_backtest
+from forecasting.learned_combination import learn_and_reweight
+from forecasting.selection import Selection, run_segment, select_and_refit
 from forecasting.system.pool import Progress, ordered_map
 from forecasting.validation import (
     PreparedSegment,
@@ -80,6 +82,29 @@ def prepare(frame: pd.DataFrame, job: ForecastJob):
     )
 
 
+def backtest_segment(segment: PreparedSegment, report: SegmentReport, job: ForecastJob, cross: SegmentGlobal | None = None) -> SegmentOutcome:
+    """The first half of :func:`train_segment`: the backtest alone (``selection`` None), or the failure."""
+    started = time.perf_counter()
+    try:
+        backtest = run_backtest(segment, job.models, job.backtest, cross)
+    except ForecastingError as exc:
+        return SegmentOutcome(segment.key, segment.values, "failed", report, str(exc), seconds=time.perf_counter() - started)
+    return SegmentOutcome(segment.key, segment.values, "trained", report, "", backtest, None, time.perf_counter() - started)
+
+
+def select_segment(segment: PreparedSegment, outcome: SegmentOutcome, job: ForecastJob) -> SegmentOutcome:
+    """The second half: select and refit from the outcome's backtest (a failed outcome passes through)."""
+    if outcome.status != "trained":
+        return outcome
+    started = time.perf_counter()
+    try:
+        outcome.selection = select_and_refit(segment, outcome.backtest, job.models)
+    except ForecastingError as exc:
+        outcome.status, outcome.reason, outcome.backtest = "failed", str(exc), None
+    outcome.seconds += time.perf_counter() - started
+    return outcome
+
+
 def train_segment(segment: PreparedSegment, report: SegmentReport, job: ForecastJob, cross: SegmentGlobal | None = None) -> SegmentOutcome:
     """Backtest, select and refit one validated segment; a failure is returned with its reason.
     ``cross``: the segment's share of the run's global fits (:func:`forecasting.global_fit.fit_global`)."""
@@ -111,7 +136,16 @@ def run_forecast(frame: pd.DataFrame, job: ForecastJob, workers: int = 1, progre
     # the global model is fitted across segments, before the per-segment map, once per fold and once on all history
     shared = fit_global(list(prepared.values()), job.models) if "global" in job.models.models else GlobalFit()
     todo = [(prepared[key], seg_report, shared.segments.get(key)) for key, seg_report in report.segments.items() if key in prepared]
-    trained = ordered_map(partial(_train_pair, job=job), todo, workers, progress, preload=(__name__,))
+    if shared.fits and "ensemble" in job.models.models:
+        # the global model's weight in the ensemble is learned on every segment's backtest: backtests,
+        # then the weights, then selection and refit (two passes over the segments)
+        halves = _halves(progress, len(todo))
+        backtested = ordered_map(partial(_backtest_item, job=job), todo, workers, halves[0], preload=(__name__,))
+        learn_and_reweight([(prepared[o.segment], o.backtest) for o in backtested if o.status == "trained"])
+        pairs = [(prepared[o.segment], o) for o in backtested]
+        trained = ordered_map(partial(_select_item, job=job), pairs, workers, halves[1], preload=(__name__,))
+    else:
+        trained = ordered_map(partial(_train_pair, job=job), todo, workers, progress, preload=(__name__,))
     # intervals from the pooled backtest errors of similar segments: a stage after every segment's backtest
     recalibrate([o for o in trained if o.status == "trained"], prepared, job.models.calibration, job.models.level)
     outcomes = {outcome.segment: outcome for outcome in trained}
@@ -133,6 +167,23 @@ def key_column(segment_cols: list[str]) -> str:
     """Name of the segment-key column of output tables: ``segment``, or ``segment_key`` when a segment
     column of the data is itself called ``segment``."""
     return "segment_key" if "segment" in segment_cols else "segment"
+
+
+def _halves(progress: Progress | None, total: int):
+    """Progress over two passes: (done, 2 x total) for the first, (total + done, 2 x total) for the second."""
+    if progress is None:
+        return None, None
+    return (lambda done, _: progress(done, 2 * total)), (lambda done, _: progress(total + done, 2 * total))
+
+
+def _backtest_item(item, job: ForecastJob) -> SegmentOutcome:
+    segment, report, cross = item
+    return backtest_segment(segment, report, job, cross)
+
+
+def _select_item(item, job: ForecastJob) -> SegmentOutcome:
+    segment, outcome = item
+    return select_segment(segment, outcome, job)
 
 
 def _train_pair(item: tuple[PreparedSegment, SegmentReport, SegmentGlobal | None], job: ForecastJob) -> SegmentOutcome:

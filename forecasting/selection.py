@@ -189,7 +189,8 @@ class Refits:
     def _fit(self, name: str) -> Forecaster:
         if name == "ensemble":
             members = ensemble_members(self.backtest.candidates, self.backtest.metric, len(self.backtest.cutoffs), self.backtest.season)
-            model = EnsembleForecaster(self.context, members=[self.model(member) for member in members])
+            model = EnsembleForecaster(self.context, members=[self.model(member) for member in members],
+                                       global_weight=getattr(self.backtest, "global_weight", None))
         elif name in getattr(self.backtest, "prefitted", {}):  # fitted across segments (the global member)
             model = copy.copy(self.backtest.prefitted[name])
         elif name in CROSS_SEGMENT:

@@ -59,13 +59,31 @@ def test_the_global_model_is_fitted_once_per_fold_on_every_segment_up_to_its_own
         assert outcome.backtest.candidates["ensemble"].params["members"] == ["theta", "global"]
 
 
-def test_the_ensemble_gives_the_global_model_half_its_weight():
+def test_the_global_models_weight_in_the_ensemble_is_learned_on_earlier_folds_of_every_segment():
+    """Fold 1 has no earlier evidence: equal members. Fold k uses the weight learned on every segment's
+    folds before it; the refit ensemble uses the weight learned on all folds, the same for every segment
+    of the run, and says so in its parameters."""
+    from forecasting.learned_combination import GRID, LearnedWeights, weight_errors
     from forecasting.models.ensemble import combine_forecasts, member_weights
 
-    assert member_weights(["ets", "theta", "arima", "ces", "global"]) == [0.125, 0.125, 0.125, 0.125, 0.5]
-    assert member_weights(["ets", "theta"]) is None and member_weights(["global"]) is None
+    assert member_weights(["ets", "theta", "arima", "ces", "global"], 0.5) == [0.125, 0.125, 0.125, 0.125, 0.5]
+    assert member_weights(["ets", "theta"], 0.5) is None and member_weights(["ets", "global"], None) is None
     frames = [pd.DataFrame({"ds": [1], "yhat": [v], "yhat_lower": [v - 1], "yhat_upper": [v + 1]}) for v in (10.0, 20.0, 40.0)]
-    assert combine_forecasts(frames, member_weights(["ets", "theta", "global"]))["yhat"].item() == 0.25 * 10 + 0.25 * 20 + 0.5 * 40
+    assert combine_forecasts(frames, member_weights(["ets", "theta", "global"], 0.5))["yhat"].item() == 0.25 * 10 + 0.25 * 20 + 0.5 * 40
+
+    run = run_forecast(table(regions=("EU", "US", "APAC", "LATAM")), job(["theta", "ets", "global", "ensemble"]))
+    learned = LearnedWeights()
+    for outcome in run.trained:
+        learned.add(weight_errors(outcome.backtest))
+    final = learned.weight()
+    assert final in GRID
+    for outcome in run.trained:
+        assert outcome.backtest.global_weight == final
+        champion = outcome.selection.champion_model if outcome.selection.champion == "ensemble" else None
+        if champion is not None:
+            assert champion.params["weights"]["global"] == pytest.approx(final)
+        # each fold's weight came from older folds only: fold 1 none, fold 3 from positions 3 and 2
+        assert learned.weight(3) is None and learned.weight(1) == float(GRID[int(np.argmin(learned.totals[3] + learned.totals[2]))])
 
 
 def test_the_default_model_set_has_the_global_model_with_two_segments_and_not_with_one():

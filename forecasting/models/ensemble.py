@@ -17,13 +17,10 @@ ENSEMBLE_SIZE = 3  # members before any fold when the model set has fewer than 2
 # (forecasting.backtest.ensemble_members).
 DEFAULT_MEMBERS = ("ets", "arima", "theta", "ces")
 MODEL_BASED_MEMBERS = ("prophet", "xgboost")
-# The global model (fitted across segments) is a fixed member weighted GLOBAL_WEIGHT against the mean of
-# the others. Chosen on Tourism monthly and quarterly among: a model-based member when as good, an
-# equal fixed member, a fixed weight 0.4 / 0.5, a weight learned per run on the run's backtests (mean
-# MASE 1.503 / 1.473 / 1.451 / 1.449 / 1.448; docs/models-and-selection.md): the learned weight came
-# out at 0.5-0.6 and did no better than the fixed half, which needs nothing from other segments' backtests.
+# The global model (fitted across segments) is a fixed member; its weight against the mean of the
+# others is learned per run from every segment's earlier backtest folds (forecasting.learned_combination),
+# equal to the others' before any evidence.
 FIXED_MEMBERS = ("global",)
-GLOBAL_WEIGHT = 0.5
 # Yearly data (no season) is mostly trend: there the drift (the line through the first and last
 # observation) is a fixed member too. Chosen on Tourism yearly (the four vs the four + drift, always the
 # ensemble: MASE 2.742 -> 2.690), checked on M3 yearly (2.640 -> 2.608) and M1 yearly (3.468 -> 3.449).
@@ -37,10 +34,10 @@ class EnsembleForecaster(Forecaster):
     complexity = 6
     uses_covariates = True
 
-    def __init__(self, context, params=None, members: list[Forecaster] | None = None):
+    def __init__(self, context, params=None, members: list[Forecaster] | None = None, global_weight: float | None = None):
         super().__init__(context, params)
         self.members = list(members or [])
-        self.weights = member_weights([m.name for m in self.members])
+        self.weights = member_weights([m.name for m in self.members], global_weight)
         self.params = {"members": [m.name for m in self.members]}
         if self.weights is not None:
             self.params["weights"] = dict(zip(self.params["members"], [round(w, 6) for w in self.weights]))
@@ -81,13 +78,13 @@ class EnsembleForecaster(Forecaster):
         return out
 
 
-def member_weights(names: list[str]) -> list[float] | None:
-    """Each member's weight: the global model GLOBAL_WEIGHT against the others' mean when it is one of
+def member_weights(names: list[str], global_weight: float | None) -> list[float] | None:
+    """Each member's weight: the global model ``global_weight`` against the others' mean when it is one of
     several members; None (equal weights, the plain mean) otherwise."""
-    if "global" not in names or len(names) == 1:
+    if global_weight is None or "global" not in names or len(names) == 1:
         return None
-    rest = (1 - GLOBAL_WEIGHT) / (len(names) - 1)
-    return [GLOBAL_WEIGHT if n == "global" else rest for n in names]
+    rest = (1 - global_weight) / (len(names) - 1)
+    return [global_weight if n == "global" else rest for n in names]
 
 
 def combine_forecasts(frames: list[pd.DataFrame], weights: list[float] | None = None) -> pd.DataFrame:
