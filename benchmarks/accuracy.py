@@ -126,6 +126,7 @@ def summarize(records: list[dict], target: tuple | None = None) -> dict:
         "missing_points": missing, "low_confidence": sum(bool(r.get("low_confidence")) for r in ok),
         "table": table, "champion_vs_anchor_mean": paired, "coverage": coverage,
         "champions": dict(Counter(r["champion"] for r in ok).most_common()),
+        "global_weight": dict(Counter(str(r.get("global_weight")) for r in ok).most_common()),
         "cpu_seconds": float(sum(r.get("cpu_seconds", 0.0) for r in ok)), "target": target,
         "per_series": [{"series": r["series"], "champion": r["champion"], "smape": s["smape"], "mase": s["mase"]} for r, s in zip(ok, scores)],
     }
@@ -172,6 +173,7 @@ def print_set(name: str, summary: dict) -> None:
             steps = " ".join(f"{v:.2f}" for v in cov["by_step"].values())
             print(f"  coverage {label + '%':<28} {cov['overall']:.3f}   by step: {steps}")
     print(f"  champions: {summary['champions']}")
+    print(f"  the global model's learned weight in the ensemble: {summary['global_weight']}")
 
 
 def print_origins(name: str, summary: dict) -> None:

@@ -62,14 +62,15 @@ def prepare_series(series: Series, **models):
     return segment, next(iter(report.segments.values()))
 
 
-def run_series(series: Series, cross=None, **models) -> dict:
+def run_series(series: Series, cross=None, backtest=None, cpu_before: float = 0.0, **models) -> dict:
     """The record of one series (see the module docstring); ``error`` when the pipeline refused it.
     ``cross``: the series' share of its run's global fits (``forecasting.global_fit``); without it the
-    global candidate is left out."""
+    global candidate is left out. ``backtest``: the series' backtest when it was run (and its ensemble
+    re-weighted, ``forecasting.learned_combination``) before; ``cpu_before`` its CPU seconds."""
     from forecasting.backtest import run_backtest
     from forecasting.selection import select_and_refit
 
-    started, cpu = time.perf_counter(), time.process_time()
+    started, cpu = time.perf_counter(), time.process_time() - cpu_before
     record: dict = {"set": series.set, "series": series.name, "n": len(series.train), "horizon": series.horizon,
                     "season": series.season, "train": _f32(series.train), "test": _f32(series.test)}
     job = job_for(series, **models)
@@ -78,8 +79,11 @@ def run_series(series: Series, cross=None, **models) -> dict:
     if segment is None:
         record["error"] = "; ".join(f.message for f in segment_report.errors)
         return record
+    if isinstance(backtest, str):
+        record["error"] = backtest
+        return record
     try:
-        backtest = run_backtest(segment, job.models, job.backtest, cross)
+        backtest = backtest or run_backtest(segment, job.models, job.backtest, cross)
         selection = select_and_refit(segment, backtest, job.models)
     except Exception as exc:  # recorded: a refusal is a benchmark result, not a crash
         record["error"] = f"{type(exc).__name__}: {exc}"
@@ -87,6 +91,7 @@ def run_series(series: Series, cross=None, **models) -> dict:
     test_dates = pd.date_range(segment.history["ds"].iloc[-1], periods=series.horizon + 1 + (len(segment.future) - series.horizon),
                                freq=segment.frequency)[-series.horizon:]
     record.update(folds=segment.folds, window=segment.window, low_confidence=segment.low_confidence, champion=selection.champion,
+                  global_weight=getattr(backtest, "global_weight", None),
                   runner_up=selection.runner_up, notes=list(selection.notes), metric=backtest.metric,
                   used=_f32(segment.history["y"]), candidates={})
     for name, candidate in backtest.candidates.items():
@@ -160,8 +165,38 @@ def _run(series: Series) -> dict:
 
 
 def _run_shared(item) -> dict:
+    series, cross, backtest, cpu = item
+    return run_series(series, cross, backtest, cpu)
+
+
+def _backtest_only(item):
+    """The series' validated segment and backtest (or the refusal as text), and the CPU seconds it took."""
+    from forecasting.backtest import run_backtest
+
     series, cross = item
-    return run_series(series, cross)
+    cpu = time.process_time()
+    segment, _ = prepare_series(series)
+    if segment is None:
+        return None, None, time.process_time() - cpu
+    job = job_for(series)
+    try:
+        backtest = run_backtest(segment, job.models, job.backtest, cross)
+    except Exception as exc:
+        backtest = f"{type(exc).__name__}: {exc}"
+    return segment, backtest, time.process_time() - cpu
+
+
+def learned_stage(series: list[Series], backtested: list) -> None:
+    """The global model's ensemble weight learned per run on its series' backtests, and their ensembles
+    scored with it (``forecasting.learned_combination.learn_and_reweight``), as ``run_forecast`` does."""
+    from forecasting.learned_combination import learn_and_reweight
+
+    runs: dict[str, list] = {}
+    for s, (segment, backtest, _) in zip(series, backtested):
+        if segment is not None and not isinstance(backtest, str):
+            runs.setdefault(run_key(s), []).append((segment, backtest))
+    for pairs in runs.values():
+        learn_and_reweight(pairs)
 
 
 def _prepare(series: Series):
@@ -176,6 +211,7 @@ def run_key(series: Series) -> str:
 
 
 def global_stage(series: list[Series], segments: list, label: str) -> tuple[dict, dict]:
+    warnings.filterwarnings("ignore", module="mlforecast")  # "series dropped by the transformations": short ones, stated in the docs
     """The global model's fits for every run of a set (``forecasting.global_fit.fit_global``, once per fold
     position and once on all history, per run): each series' share, and what was fitted."""
     from forecasting.global_fit import fit_global
@@ -218,7 +254,10 @@ def run_set(series: list[Series], workers: int, label: str, task=_run, shared: b
         pooled = context or series
         segments = list(mapper(_prepare, pooled))
         crosses, info = global_stage(pooled, segments, label)
-        items, task = [(s, crosses.get(s.name)) for s in series], _run_shared
+        pairs = [(s, crosses.get(s.name)) for s in series]
+        backtested = list(mapper(_backtest_only, pairs))
+        learned_stage(series, backtested)
+        items, task = [(s, c, b, cpu) for (s, c), (_, b, cpu) in zip(pairs, backtested)], _run_shared
     iterator = mapper(task, items)
     try:
         for i, record in enumerate(iterator, start=1):
