@@ -60,9 +60,9 @@ class Evidence:
         values = self.scores[name][:upto]
         return float(np.nanmean(np.nanmean(values, axis=1))) if values.size else float("nan")
 
-    def level_score(self, name: str, hierarchy: Hierarchy, level: str) -> float:
+    def level_score(self, name: str, hierarchy: Hierarchy, level: str, upto: int | None = None) -> float:
         index = [i for i, node in enumerate(hierarchy.nodes) if hierarchy.level_of[node] == level]
-        values = self.scores[name][:, index]
+        values = self.scores[name][:upto, index]
         return float(np.nanmean(values)) if values.size and not np.isnan(values).all() else float("nan")
 
 
@@ -78,7 +78,6 @@ def fold_bases(hierarchy: Hierarchy, segments: dict, backtests: dict) -> list[Fo
         shared = found if shared is None else shared & found
     cutoffs = sorted(c for c, _ in shared or set())
     folds: list[FoldBase] = []
-    picks: dict[str, list[str]] = {node: [] for node in nodes}
     for position, cutoff in enumerate(cutoffs):
         frames, chosen = [], []
         for node in nodes:
@@ -100,8 +99,6 @@ def fold_bases(hierarchy: Hierarchy, segments: dict, backtests: dict) -> list[Fo
         folds.append(FoldBase(cutoff, *(np.vstack([f[c].to_numpy(float) for f in frames]) for c in ("yhat", "yhat_lower", "yhat_upper", "y")),
                               np.vstack([f["observed"].to_numpy(bool) for f in frames]), insample,
                               np.vstack(residuals) if residuals[0].size else None))
-        for node, name in zip(nodes, chosen):
-            picks[node].append(name)
     return folds
 
 
@@ -166,15 +163,22 @@ def collect_evidence(hierarchy: Hierarchy, folds: list[FoldBase], methods: list[
     return evidence
 
 
-def choose_method(evidence: Evidence, upto: int, have_errors: bool) -> str:
-    """auto's method knowing the first ``upto`` scored folds: the lowest all-level score, ties to the
-    earlier method of ``METHODS``; with no scored fold, the default."""
+def choose_method(evidence: Evidence, upto: int, have_errors: bool, rule: str = "nodes", hierarchy: Hierarchy | None = None) -> str:
+    """auto's method knowing the first ``upto`` scored folds: the lowest all-level score (``rule``
+    ``nodes``: every node counts once; ``levels``: every level counts once, the benchmark's
+    alternative), ties to the earlier method of ``METHODS``; with no scored fold, the default."""
     candidates = [m for m in METHODS if m in evidence.scores]
     if upto == 0 or not candidates:
         preferred = DEFAULT_METHOD if have_errors else DEFAULT_WITHOUT_ERRORS
         return preferred if preferred in candidates or not candidates else candidates[0]
     sign = 1 if evidence.metric in LOWER_IS_BETTER else -1
-    return min(candidates, key=lambda m: (np.nan_to_num(sign * evidence.total(m, upto), nan=np.inf), METHODS.index(m)))
+
+    def score(method: str) -> float:
+        if rule == "levels":
+            return float(np.nanmean([evidence.level_score(method, hierarchy, level.name, upto) for level in hierarchy.levels]))
+        return evidence.total(method, upto)
+
+    return min(candidates, key=lambda m: (np.nan_to_num(sign * score(m), nan=np.inf), METHODS.index(m)))
 
 
 def _scores(fold: FoldBase, values: np.ndarray, metric: str, season: int) -> list[float]:

@@ -22,6 +22,7 @@ from forecasting.intervals import IntervalCalibration
 MINT = ("ols", "wls_struct", "mint_shrink")
 NEEDS_RESIDUALS = ("mint_shrink",)
 NEEDS_TREE = ("top_down", "middle_out")
+NORMALITY = ("bottom_up", *MINT)  # the methods with hierarchicalforecast normality intervals
 
 
 class ReconciliationError(ForecastingError):
@@ -42,6 +43,9 @@ class Reconciliation:
     middle_level: str | None = None
     non_negative: bool = False
     calibrations: dict[str, IntervalCalibration] = field(default_factory=dict)  # node -> interval calibration
+    # "normality": bounds by normality_bounds from each node's calibrated base interval (bottom_up, MinT);
+    # "calibrated": each node's own family interval around the reconciled forecast, widened by ``calibrations``.
+    interval_method: str = "calibrated"
 
     def apply(self, base: np.ndarray) -> np.ndarray:
         """Reconciled forecasts of every node (rows in ``nodes`` order, a column per period)."""
@@ -94,32 +98,8 @@ def reconcile(method: str, hierarchy: Hierarchy, base: np.ndarray, residuals: np
 
 def reconcile_arrays(method, S, nodes, tags, base, residuals, non_negative, middle_level) -> tuple[np.ndarray, np.ndarray | None]:
     """hierarchicalforecast on plain arrays: (reconciled, P when the method is a fixed linear map)."""
-    from hierarchicalforecast.core import HierarchicalReconciliation
-
-    base = np.asarray(base, dtype=float)
-    n, steps = base.shape
-    if method in NEEDS_RESIDUALS and (residuals is None or np.asarray(residuals).shape[1] < 2):
-        raise ReconciliationError(f"{method} needs out-of-sample errors from at least one earlier backtest fold")
-    ids = np.array(nodes, dtype=object)
-    bottom = list(nodes[n - S.shape[1]:])
-    S_df = pd.DataFrame(S, columns=bottom)
-    S_df.insert(0, "unique_id", ids)
-    Y_hat = pd.DataFrame({"unique_id": np.repeat(ids, steps), "ds": np.tile(np.arange(steps), n), "base": base.ravel()})
-    Y = None
-    if method in NEEDS_RESIDUALS:
-        res = np.asarray(residuals, dtype=float)
-        Y = pd.DataFrame({"unique_id": np.repeat(ids, res.shape[1]), "ds": np.tile(np.arange(res.shape[1]), n), "y": res.ravel(), "base": 0.0})
-    reconciler = _reconciler(method, non_negative, middle_level)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            out = HierarchicalReconciliation([reconciler]).reconcile(Y_hat_df=Y_hat, S_df=S_df, tags={k: np.array(v, dtype=object) for k, v in tags.items()},
-                                                                     Y_df=Y, is_balanced=True)
-    except ReconciliationError:
-        raise
-    except Exception as exc:  # the library's own failures (an ill-conditioned covariance) name no type of their own
-        raise ReconciliationError(f"{method} failed on this data: {str(exc).strip().splitlines()[0]}") from exc
-    column = next(c for c in out.columns if c.startswith("base/"))
+    out, reconciler, column = _library(method, S, nodes, tags, base, residuals, non_negative, middle_level)
+    n, steps = np.shape(base)
     values = out[column].to_numpy(dtype=float).reshape(n, steps)
     if non_negative and (values < 0).any():  # forecast proportions of a negative base: clip the bottom, add up again
         values = S @ np.clip(values[n - S.shape[1]:], 0, None)
@@ -127,7 +107,57 @@ def reconcile_arrays(method, S, nodes, tags, base, residuals, non_negative, midd
     return values, (np.asarray(reconciler.P, dtype=float) if linear else None)
 
 
-def _reconciler(method: str, non_negative: bool, middle_level: str | None):
+def normality_bounds(frozen: Reconciliation, base: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """hierarchicalforecast's normality intervals at ``level``: each node's standard deviation read off
+    its base interval (``lower``, ``upper``), propagated through ``S P`` with the method's covariance
+    (``W``): the interval of a coherent normal distribution. Only for bottom_up and MinT (``NORMALITY``)."""
+    if frozen.method not in NORMALITY:
+        raise ReconciliationError(f"{frozen.method} has no normality intervals (forecast proportions)")
+    percent = round(level * 100, 6)
+    percent = int(percent) if float(percent).is_integer() else percent
+    bounds = (np.asarray(lower, float), np.asarray(upper, float), percent)
+    out, _, column = _library(frozen.method, frozen.S, frozen.nodes, frozen.tags, base, frozen.residuals, frozen.non_negative,
+                              frozen.middle_level, bounds)
+    n, steps = np.shape(base)
+    lo, hi = (out[f"{column}-{side}-{percent}"].to_numpy(float).reshape(n, steps) for side in ("lo", "hi"))
+    return np.minimum(lo, hi), np.maximum(lo, hi)
+
+
+def _library(method, S, nodes, tags, base, residuals, non_negative, middle_level, bounds=None):
+    """One call of ``HierarchicalReconciliation.reconcile`` on arrays: (its output, the reconciler, the
+    reconciled column)."""
+    from hierarchicalforecast.core import HierarchicalReconciliation
+
+    base = np.asarray(base, dtype=float)
+    n, steps = base.shape
+    if method in NEEDS_RESIDUALS and (residuals is None or np.asarray(residuals).shape[1] < 2):
+        raise ReconciliationError(f"{method} needs out-of-sample errors from at least one earlier backtest fold")
+    ids = np.array(nodes, dtype=object)
+    S_df = pd.DataFrame(S, columns=list(nodes[n - S.shape[1]:]))
+    S_df.insert(0, "unique_id", ids)
+    Y_hat = pd.DataFrame({"unique_id": np.repeat(ids, steps), "ds": np.tile(np.arange(steps), n), "base": base.ravel()})
+    extra = {}
+    if bounds is not None:
+        lower, upper, percent = bounds
+        Y_hat[f"base-lo-{percent}"], Y_hat[f"base-hi-{percent}"] = lower.ravel(), upper.ravel()
+        extra = {"level": [percent], "intervals_method": "normality"}
+    Y = None
+    if method in NEEDS_RESIDUALS:
+        res = np.asarray(residuals, dtype=float)
+        Y = pd.DataFrame({"unique_id": np.repeat(ids, res.shape[1]), "ds": np.tile(np.arange(res.shape[1]), n), "y": res.ravel(), "base": 0.0})
+    reconciler = reconciler_for(method, non_negative, middle_level)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = HierarchicalReconciliation([reconciler]).reconcile(
+                Y_hat_df=Y_hat, S_df=S_df, tags={k: np.array(v, dtype=object) for k, v in tags.items()}, Y_df=Y, is_balanced=True, **extra)
+    except Exception as exc:  # the library's own failures (an ill-conditioned covariance) name no type of their own
+        raise ReconciliationError(f"{method} failed on this data: {str(exc).strip().splitlines()[0]}") from exc
+    column = next(c for c in out.columns if c.startswith("base/") and "-lo-" not in c and "-hi-" not in c)
+    return out, reconciler, column
+
+
+def reconciler_for(method: str, non_negative: bool, middle_level: str | None):
     from hierarchicalforecast.methods import BottomUp, MiddleOut, MinTrace, TopDown
 
     if method == "bottom_up":

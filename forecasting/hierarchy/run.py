@@ -4,6 +4,7 @@ every node like any segment (the same map over segments), then reconcile."""
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -23,7 +24,7 @@ from forecasting.hierarchy.evidence import (
 )
 from forecasting.hierarchy.levels import HierarchySpec
 from forecasting.hierarchy.nodes import hierarchy_segments
-from forecasting.hierarchy.reconcile import Reconciliation, ReconciliationError, check_method, reconcile
+from forecasting.hierarchy.reconcile import NORMALITY, Reconciliation, ReconciliationError, check_method, normality_bounds, reconcile
 from forecasting.hierarchy.structure import Hierarchy
 from forecasting.intervals import apply, calibrate, standardized_errors
 from forecasting.pipeline import ForecastJob, ForecastRun, prepare, train_segment
@@ -50,6 +51,8 @@ class HierarchyRun:
     notes: list[str] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)  # discontinued bottom segments, not forecast
     metric: str = "mase"
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time of each step: validate, train, reconcile
+    calibrated_bounds: tuple[np.ndarray, np.ndarray] | None = None  # the per-step calibration's bounds (the alternative to normality)
 
 
 def run_hierarchy_forecast(frame: pd.DataFrame, job: ForecastJob, spec: HierarchySpec, workers: int = 1,
@@ -70,12 +73,15 @@ def run_hierarchy_forecast(frame: pd.DataFrame, job: ForecastJob, spec: Hierarch
             not make a hierarchy (see :func:`forecasting.hierarchy.nodes.hierarchy_segments`).
         ReconciliationError: the method asked for cannot run on these levels or this data.
     """
+    clock = [time.perf_counter()]
     report, prepared = prepare(frame, job)
     hierarchy, nodes, stopped = hierarchy_segments(report, prepared, spec, job.data.segment_cols, job.backtest.horizon,
                                                    job.backtest.folds, job.models.non_negative)
     if spec.reconcile != "auto":
         check_method(spec.reconcile, hierarchy, spec.middle_level)  # before the training, not after it
+    clock.append(time.perf_counter())
     trained = ordered_map(partial(_train_node, job=job), nodes, workers, progress, preload=(__name__,))
+    clock.append(time.perf_counter())
     outcomes = [outcome for outcome, _ in trained]
     failed = [o for o in outcomes if o.status != "trained"]
     if failed:
@@ -85,6 +91,8 @@ def run_hierarchy_forecast(frame: pd.DataFrame, job: ForecastJob, spec: Hierarch
     raw = {outcome.segment: own for outcome, own in trained}
     result = reconcile_run(run, hierarchy, {segment.key: segment for segment, _ in nodes}, spec, job, raw)
     result.stopped = stopped
+    clock.append(time.perf_counter())
+    result.seconds = {step: round(b - a, 2) for step, a, b in zip(("validate", "train", "reconcile"), clock, clock[1:])}
     result.notes[:0] = [*hierarchy.notes, *(f"{key}: stopped before the others' last period; not forecast" for key in stopped)]
     return result
 
@@ -118,7 +126,8 @@ def reconcile_run(run: ForecastRun, hierarchy: Hierarchy, segments: dict[str, Pr
             raise DataError(f"node {node!r} forecasts other dates than {hierarchy.nodes[0]!r}; a hierarchy needs the same dates in every node")
     base = np.vstack([selections[node].forecast["yhat"].to_numpy(float) for node in hierarchy.nodes])
     residuals = champion_residuals(hierarchy, backtests, {n: s.champion for n, s in selections.items()}, evidence.cutoffs)
-    notes = [f"{m} not considered: {why}" for m, why in skipped.items() if spec.reconcile == "auto"]
+    notes = [f"{', '.join(m for m in skipped if skipped[m] == why)} not considered: {why}"
+             for why in dict.fromkeys(skipped.values()) if spec.reconcile == "auto"]
     notes += [f"{m} skipped by auto: {why}" if spec.reconcile == "auto" else f"{m} could not be scored: {why}"
               for m, why in evidence.failures.items()]
     if spec.reconcile == "auto":
@@ -153,13 +162,23 @@ def reconcile_run(run: ForecastRun, hierarchy: Hierarchy, segments: dict[str, Pr
         low = values[i] - (own["yhat"].to_numpy(float) - own["yhat_lower"].to_numpy(float))
         high = values[i] + (own["yhat_upper"].to_numpy(float) - own["yhat"].to_numpy(float))
         lower[i], upper[i] = apply(values[i], low, high, calibration, steps)
+    calibrated = (lower, upper)
+    interval_method = "calibrated"
+    if method in NORMALITY:  # a coherent normal distribution around the reconciled means: better coverage where it exists
+        base_lower = np.vstack([selections[node].forecast["yhat_lower"].to_numpy(float) for node in hierarchy.nodes])
+        base_upper = np.vstack([selections[node].forecast["yhat_upper"].to_numpy(float) for node in hierarchy.nodes])
+        lower, upper = normality_bounds(frozen, base, base_lower, base_upper, job.models.level)
+        lower, upper = np.minimum(lower, values), np.maximum(upper, values)
+        interval_method = "normality"
+    elif not evidence.reconciled.get(method):
+        notes.append("intervals: no reconciled backtest fold to calibrate on; each node keeps its base interval's width, centred on the reconciled forecast")
     if non_negative:
         lower, upper = np.clip(lower, 0, None), np.clip(upper, 0, None)
-    if not evidence.reconciled.get(method):
-        notes.append("intervals: no reconciled backtest fold to calibrate on; each node keeps its base interval's width, centred on the reconciled forecast")
-    frozen = dataclasses.replace(frozen, calibrations=calibrations)
-    return HierarchyRun(run, hierarchy, method, spec.reconcile, frozen, evidence, dates, base, values, lower, upper, why,
-                        [*evidence.notes, *notes], metric=job.backtest.metric)
+    frozen = dataclasses.replace(frozen, calibrations=calibrations, interval_method=interval_method)
+    result = HierarchyRun(run, hierarchy, method, spec.reconcile, frozen, evidence, dates, base, values, lower, upper, why,
+                          [*evidence.notes, *notes], metric=job.backtest.metric)
+    result.calibrated_bounds = calibrated
+    return result
 
 
 def _reconciled_points(i: int, folds: list[FoldBase], reconciled: list[np.ndarray], level: float) -> list[tuple[int, float]]:
