@@ -120,6 +120,9 @@ def ours(name: str, train: pd.DataFrame, test: pd.DataFrame, cols: list[str], le
         "seconds": round(seconds, 1), "bottom_only_seconds": round(bottom_seconds, 1),
         "time_ratio_to_bottom_only": round(seconds / bottom_seconds, 2), "node_ratio": round(len(h.nodes) / len(h.bottom), 2),
         "steps_seconds": result.seconds, "bottom_only_segments": len(bottom_only.trained),
+        # CPU seconds of every candidate's fits (measured in the workers): the cost without the machine's load
+        "fit_cpu_seconds": round(_fit_cpu(result.run), 1), "bottom_only_fit_cpu_seconds": round(_fit_cpu(bottom_only), 1),
+        "fit_cpu_ratio_to_bottom_only": round(_fit_cpu(result.run) / _fit_cpu(bottom_only), 2),
         "notes": result.notes,
     }
 
@@ -158,6 +161,10 @@ def anchor(train: pd.DataFrame, test: pd.DataFrame, cols: list[str], levels: lis
             "seconds": round(seconds, 1)}
 
 
+def _fit_cpu(run) -> float:
+    return float(sum(o.selection.leaderboard["fit_seconds"].sum() for o in run.trained))
+
+
 def _mean(values) -> float:
     values = np.asarray(values, dtype=float)
     return round(float(np.nanmean(values)), 4) if values.size and not np.isnan(values).all() else None
@@ -193,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{mine['total_mase']} (base {mine['total_mase_base']}), bottom {mine['bottom_mase']} (base {mine['bottom_mase_base']}), "
               f"90% coverage {mine['coverage_90']} ({mine['interval_method']}; calibrated {mine['coverage_90_calibrated']}, base {mine['coverage_90_base']}), "
               f"{mine['seconds']}s = "
-              f"{mine['time_ratio_to_bottom_only']}x the bottom-only run", flush=True)
+              f"{mine['time_ratio_to_bottom_only']}x the bottom-only run (fits' CPU {mine['fit_cpu_ratio_to_bottom_only']}x, nodes "
+              f"{mine['node_ratio']}x)", flush=True)
         print(f"  anchor (AutoETS + mint_shrink): all-level MASE {theirs['all_level_mase']} (base {theirs['all_level_mase_base']}), total "
               f"{theirs['total_mase']}, bottom {theirs['bottom_mase']}, 90% coverage {theirs['coverage_90']}, {theirs['seconds']}s", flush=True)
         print(f"  test MASE by method: {mine['test_mase_by_method']}; auto by rule: {mine['auto_by_rule']}", flush=True)
