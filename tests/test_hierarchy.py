@@ -252,7 +252,6 @@ def test_reconcile_none_writes_todays_forecast_byte_for_byte(tmp_path, capsys):
     assert "level" not in (tmp_path / "none.csv").read_text().splitlines()[0]
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_the_grouped_sample_forecasts_every_level_reconciled_through_the_cli(tmp_path, capsys):
     out = tmp_path / "forecast.xlsx"

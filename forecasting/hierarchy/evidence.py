@@ -132,7 +132,7 @@ def candidate_methods(hierarchy: Hierarchy, middle_level: str | None) -> tuple[l
         try:
             check_method(method, hierarchy, middle_level)
         except ReconciliationError as exc:
-            skipped[method] = str(exc)
+            skipped[method] = str(exc).removeprefix(f"{method} ")  # the same reason for several methods reads once
             continue
         usable.append(method)
     return usable, skipped

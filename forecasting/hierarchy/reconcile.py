@@ -59,9 +59,10 @@ def check_method(method: str, hierarchy: Hierarchy, middle_level: str | None) ->
     """Raise :class:`ReconciliationError` when ``method`` cannot run on these levels at all."""
     if method in NEEDS_TREE and not hierarchy.strict:
         names = ", ".join(level.name for level in hierarchy.levels)
-        raise ReconciliationError(f"{method} needs a strict hierarchy (each node has one parent); the levels {names} are grouped "
-                                  "(a bottom segment adds up into two nodes of a level's parent): name nested --levels, or use "
-                                  "bottom_up, ols, wls_struct or mint_shrink")
+        nested = f"{hierarchy.levels[1].name};{hierarchy.levels[-1].name}" if len(hierarchy.levels) > 2 else ""
+        raise ReconciliationError(f"{method} needs a strict hierarchy, each level splitting the one above it; the levels {names} cross "
+                                  f"(a grouped structure): name nested levels (--levels \"{nested}\"), or use bottom_up, ols, "
+                                  "wls_struct or mint_shrink")
     if method == "middle_out":
         inner = [level.name for level in hierarchy.levels[1:-1]]
         if middle_level not in inner:
