@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.hierarchy.levels import METHODS
-from forecasting.hierarchy.reconcile import NEEDS_RESIDUALS, ReconciliationError, check_method, reconcile
+from forecasting.hierarchy.reconcile import ReconciliationError, check_method, reconcile
 from forecasting.hierarchy.structure import Hierarchy
 from forecasting.metrics import LOWER_IS_BETTER, evaluate
 
