@@ -68,6 +68,18 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
                              "xgboost.max_depth=6, xgboost.lags=14, xgboost.search=true (docs/models-and-selection.md)")
 
 
+def add_hierarchy_args(parser: argparse.ArgumentParser) -> None:
+    """Forecast every level of the segment columns and reconcile them (docs/hierarchy.md)."""
+    from forecasting.hierarchy import HierarchySpec
+
+    _field(parser, "--reconcile", HierarchySpec, "reconcile", "none (each segment alone), bottom_up, top_down, middle_out, ols, "
+           "wls_struct, mint_shrink, or auto (the best all-level backtest score)",
+           choices=["none", "bottom_up", "top_down", "middle_out", "ols", "wls_struct", "mint_shrink", "auto"])
+    parser.add_argument("--levels", default=None, help='levels to forecast and reconcile, e.g. "region;region,product" (";" between '
+                        'levels, "," inside one; the total and the bottom are always there; default: every combination of --segment-cols)')
+    parser.add_argument("--middle-level", default=None, help="the level middle_out anchors on, e.g. region (default: none)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from flows.parameters import (
         CleanupParameters,
@@ -90,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     forecast.add_argument("--leaderboard", default=None, help="also write the full leaderboard here")
     forecast.add_argument("--workers", type=int, default=None,
                           help="segments fitted at once, in worker processes (default: the cores this machine lets us use)")
+    add_hierarchy_args(forecast)
     _debug(forecast)
 
     check = sub.add_parser("validate", help="validate every segment, no training: where every input row went, every value changed")

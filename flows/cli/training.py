@@ -54,6 +54,10 @@ def cmd_forecast(args) -> int:
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     job = job_from_args(args)
+    if (args.reconcile or "none") != "none":  # every level of the segment columns, reconciled
+        from flows.cli.hierarchy import cmd_forecast_hierarchy
+
+        return cmd_forecast_hierarchy(args, job)
     frame, spec = load_data(args.data, job.data, args.delimiter, args.sheet, args.covariates_file)
     job = job.model_copy(update={"data": spec})
     started = time.perf_counter()
