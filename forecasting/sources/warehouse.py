@@ -46,12 +46,13 @@ class Warehouse:
         response = self._call(lambda: self.client.statement_execution.execute_statement(
             statement=statement, warehouse_id=self.warehouse_id, parameters=items or None, disposition=Disposition(disposition),
             format=fmt, wait_timeout="10s", on_wait_timeout=ExecuteStatementRequestOnWaitTimeout.CONTINUE))
-        deadline = time.monotonic() + self.timeout_seconds
+        deadline, delay = time.monotonic() + self.timeout_seconds, 0.05
         while _state(response) not in TERMINAL:
             if time.monotonic() > deadline:
                 self._call(lambda: self.client.statement_execution.cancel_execution(response.statement_id))
                 raise SourceError(f"{self.where}: the statement did not finish within {self.timeout_seconds:.0f}s; canceled")
-            time.sleep(self.poll_seconds)
+            delay = min(self.poll_seconds, delay * 2)  # quick statements answer quickly; long ones are polled every poll_seconds
+            time.sleep(delay)
             response = self._call(lambda: self.client.statement_execution.get_statement(response.statement_id))
         state = _state(response)
         if state != "SUCCEEDED":
