@@ -154,6 +154,23 @@ def test_the_comparison_reads_actuals_and_vintages_from_postgresql(setting, trai
     assert segment["forecast_source"] == "mlflow" and segment["periods"] == 7
 
 
+def test_batch_inference_appends_the_champions_forecasts_as_a_vintage(setting, trained):
+    warehouse = setting["warehouse"]
+    result = cli(setting, "predict-batch", "--horizon", "5", "--output", warehouse.url(), "--output-table", "finance.batch_forecasts",
+                 "--credentials-block", BLOCK)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"appended to {warehouse.url()} table finance.batch_forecasts (run_id " in result.stdout
+    rows = warehouse.fetch("SELECT run_id, origin, as_of, segment, segment_values, ds, model_version, mlflow_run_id, registered_model "
+                           "FROM finance.batch_forecasts ORDER BY ds")
+    assert len(rows) == 5 and {r[1] for r in rows} == {"batch-inference"} and {str(r[2]) for r in rows} == {CUTOFF}
+    assert [str(r[5]) for r in rows] == [f"2025-11-{d:02d}" for d in range(6, 11)]
+    assert json.loads(rows[0][4]) == {"BUSINESS_SEGMENT": "Classic", "IS_CGNA": "1", "MX_TYPE": "Enterprise"}
+    from mlflow.tracking import MlflowClient
+
+    champion = MlflowClient(f"sqlite:///{setting['root'] / 'state' / 'mlflow.db'}").get_model_version_by_alias(rows[0][8], "champion")
+    assert {(r[6], r[7]) for r in rows} == {(str(champion.version), champion.run_id)}
+
+
 def test_a_table_the_run_may_not_write_stops_it_before_anything_is_registered(setting, trained, tmp_path):
     warehouse = setting["warehouse"]
     pgpass = warehouse.pgpass(tmp_path)

@@ -135,6 +135,16 @@ def test_a_password_in_the_url_is_refused_and_redacted(as_forecaster, capsys):
     assert err.count("\n") == 1 and warehouse.canary not in err and "forecaster:***@" in err and "the URL carries a password" in err
 
 
+def test_the_sql_retraining_deployment_is_valid_and_paused_until_set_up():
+    from deployments.catalog import DEPLOYMENTS
+    from flows.parameters import TrainingParameters
+
+    deployment = next(d for d in DEPLOYMENTS if d.name == "weekly-retraining-sql")
+    params = TrainingParameters.model_validate(deployment.parameters["params"])
+    assert params.source().kind == "sql" and params.data_source.credentials_block == params.forecast_table.credentials_block
+    assert params.forecast_table.table == "finance.forecasts" and not deployment.active
+
+
 @pytest.fixture(scope="module")
 def untouched(warehouse):
     """finance.untouched: a forecast table holding one vintage of 10 rows, which no bad run may change."""
