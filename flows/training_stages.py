@@ -107,7 +107,7 @@ def validate_stage(run: TrainingRun) -> Validated:
     params = run.params
     source = params.source()
     report, prepared, run.job = validate_data.with_options(result_storage=run.storage)(
-        source, run.job, covariates_path=params.resolved_covariates_path(), credentials_block=source.credentials_block)
+        source, run.job, params.delimiter, params.sheet, params.resolved_covariates_path(), credentials_block=source.credentials_block)
     segment_values = routable_segments(report, prepared)
     if params.only_segments:
         report, prepared = only_segments(report, prepared, params.only_segments)

@@ -31,6 +31,9 @@ def cmd_compare_actuals(args) -> int:
     totals = result["totals"]
     if totals.get("segments"):
         print(f"{'total (volume-weighted)':40s} {totals['status']:10s} {pct(totals['wape']):>7s} {pct(totals['mape']):>7s} {pct(totals['bias']):>7s} {pct(totals['coverage']):>6s}")
+    sources = [row.get("forecast_source") for row in result["segments"] if row.get("forecast_source")]
+    if sources:
+        print("compared with: " + ", ".join(f"{name} ({sources.count(name)} segment(s))" for name in sorted(set(sources))))
     if result["unmatched"]:
         print(f"no champion forecast for: {', '.join(result['unmatched'])}", file=sys.stderr)
     print(f"report: {result['report_path']}  summary: {result['summary_path']}")

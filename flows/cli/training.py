@@ -55,7 +55,7 @@ def cmd_forecast(args) -> int:
     job = job_from_args(args)
     source = data_source(args.data, args, args.delimiter, args.sheet)
     output_table = open_output_table(args.output, args.output_table)  # a table we may not write fails before any training
-    frame, spec = load_data(source, job.data, covariates_path=args.covariates_file)
+    frame, spec = load_data(source, job.data, args.delimiter, args.sheet, args.covariates_file)
     job = job.model_copy(update={"data": spec})
     started = time.perf_counter()
     run = run_forecast(frame, job, workers=args.workers or usable_cores(), progress=ProgressBar("forecast"))
@@ -132,6 +132,9 @@ def print_report(report: dict) -> None:
         print(f"router: {report['router']['name']} v{report['router']['version']} ({report['router']['smoke']})")
     if report.get("endpoint"):
         print(f"endpoint: {report['endpoint']['url']} serving {report['endpoint']['model']} v{report['endpoint']['version']}")
+    if report.get("forecast_table"):
+        vintage = report["forecast_table"]
+        print(f"forecast table: {vintage['rows']} rows appended to {vintage['table']} (run_id {vintage['run_id']})")
 
 
 def cmd_train(args) -> int:

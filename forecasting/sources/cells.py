@@ -19,7 +19,9 @@ def as_cells(frame: pd.DataFrame) -> pd.DataFrame:
         elif values.dtype == object:
             first = values.dropna().head(1)
             sample = first.iloc[0] if len(first) else None
-            if isinstance(sample, (dt.date, dt.datetime, pd.Timestamp)):
+            if type(sample) is dt.date:  # a DATE column: ISO text straight from each date (no datetime parsing)
+                out[column] = pd.Series([v.isoformat() if isinstance(v, dt.date) else None for v in values], index=values.index, dtype=object)
+            elif isinstance(sample, (dt.date, dt.datetime, pd.Timestamp)):
                 out[column] = _iso(pd.to_datetime(values, errors="coerce")).where(values.notna(), None)
             elif isinstance(sample, decimal.Decimal):
                 out[column] = values.map(lambda v: None if v is None else float(v))
