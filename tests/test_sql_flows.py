@@ -7,7 +7,6 @@ not write stops it before anything is registered, and the canary password appear
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import urllib.request
@@ -25,7 +24,6 @@ FAST = ["--models", "ets,theta", "--horizon", "7", "--folds", "1", "--holidays",
 BLOCK = "finance-warehouse"
 
 CREATE_BLOCK = """
-import os
 from prefect_sqlalchemy import ConnectionComponents, SqlAlchemyConnector
 SqlAlchemyConnector(connection_info=ConnectionComponents(driver="postgresql+psycopg", username="forecaster", password=os.environ["CANARY"],
                                                          host="127.0.0.1", port=int(os.environ["PGPORT_TEST"]), database="finance")

@@ -138,7 +138,8 @@ def _rendered(value, kind: str) -> str | None:
     if kind == "boolean":
         return "true" if bool(value) else "false"
     if kind == "timestamp":
-        return pd.Timestamp(value).tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%S") if pd.Timestamp(value).tzinfo else pd.Timestamp(value).strftime("%Y-%m-%d %H:%M:%S")
+        stamp = pd.Timestamp(value)
+        return (stamp.tz_convert("UTC") if stamp.tzinfo else stamp).strftime("%Y-%m-%d %H:%M:%S.%f")
     if kind == "date":
         return pd.Timestamp(value).strftime("%Y-%m-%d")
     if kind == "float":

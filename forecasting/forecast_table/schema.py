@@ -62,7 +62,7 @@ class Lineage:
     data_fingerprint: str | None = None
     source: str | None = None
     interval_level: float | None = None
-    created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
+    created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))  # microseconds: orders vintages
 
 
 def new_run_id() -> str:

@@ -10,10 +10,10 @@ from collections.abc import Callable
 import pandas as pd
 
 from forecasting.errors import SourceError
-from forecasting.system.transient import is_transient
 from forecasting.forecast_table.schema import COLUMNS, LATEST_SUFFIX, NAMES
 from forecasting.sources.credentials import Credentials, redact
 from forecasting.sources.sql import database_message, engine_for
+from forecasting.system.transient import is_transient
 
 CHUNK_ROWS = 5_000
 PROBE_RUN = "permission-probe"

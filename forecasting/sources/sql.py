@@ -8,9 +8,9 @@ import re
 import pandas as pd
 
 from forecasting.errors import SourceError
-from forecasting.system.transient import is_transient
 from forecasting.sources.cells import as_cells
 from forecasting.sources.credentials import Credentials, connection_url, redact
+from forecasting.system.transient import is_transient
 
 CHUNK_ROWS = 50_000
 CONNECT_TIMEOUT_SECONDS = 30
