@@ -34,6 +34,11 @@ def failure_row(segment: str, stage: str, reason: str) -> dict:
     return {"segment": segment, "status": "failed", "stage": stage, "reason": reason}
 
 
+def skipped_row(segment: str, reason: str) -> dict:
+    """A segment a policy leaves out on purpose (``--stale skip``): reported, never counted as failed."""
+    return {"segment": segment, "status": "skipped", "stage": "validation", "reason": reason}
+
+
 def run_url(tracking_uri: str, experiment_id: str | None, run_id: str | None) -> str | None:
     """The MLflow UI page of a run, when the tracking store is a server."""
     if not run_id or not experiment_id or not tracking_uri.startswith("http"):

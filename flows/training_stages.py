@@ -20,6 +20,7 @@ from flows.training_report import (
     Publication,
     failure_row,
     report_rows,
+    skipped_row,
     run_result,
     run_url,
     verdict,
@@ -114,6 +115,7 @@ def validate_stage(run: TrainingRun) -> Validated:
     validation_artifact(report)
     failures = {key: failure_row(key, "validation", "; ".join(f.message for f in seg.errors))
                 for key, seg in report.segments.items() if not seg.ok}
+    failures.update({key: skipped_row(key, seg.skipped) for key, seg in report.segments.items() if seg.ok and seg.skipped})
     run.clock.lap("validate")
     return Validated(report, prepared, segment_values, failures)
 

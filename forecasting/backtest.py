@@ -30,7 +30,7 @@ from forecasting.models.ensemble import (
     YEARLY_MEMBERS,
     combine_forecasts,
 )
-from forecasting.preprocess import training_window
+from forecasting.preprocess import fold_test, training_window
 from forecasting.validation import PreparedSegment
 
 SelectionMetric = Literal["mase", "smape", "wape", "mape", "rmse"]
@@ -88,6 +88,8 @@ class SegmentBacktest:
     season: int
     window: int = 0  # periods each fold scored
     low_confidence: str = ""  # why the evidence is thin (empty: it is not)
+    train_lengths: list[int] = field(default_factory=list)  # periods each fold trained on
+    level: float = 0.9  # the interval level the candidates forecast with
 
     def usable(self) -> list[CandidateBacktest]:
         return [c for c in self.candidates.values() if c.status == "ok"]
@@ -118,7 +120,7 @@ def series_context(segment: PreparedSegment, spec: ModelSpec) -> SeriesContext:
 def fit_window(segment: PreparedSegment, length: int) -> pd.DataFrame:
     """The history a model fitted after ``length`` periods sees (see :func:`training_window`)."""
     return training_window(segment.history, length, segment.filled, segment.fill, segment.winsorize_at,
-                           season_length(segment.frequency))
+                           season_length(segment.frequency), getattr(segment, "covariate_fills", None))
 
 
 def run_backtest(segment: PreparedSegment, models: ModelSpec, spec: BacktestSpec) -> SegmentBacktest:
@@ -145,7 +147,7 @@ def run_backtest(segment: PreparedSegment, models: ModelSpec, spec: BacktestSpec
     results = {name: CandidateBacktest(name) for name in names}
     for fold, train_len in enumerate(cutoffs, start=1):
         train = fit_window(segment, train_len)
-        test = history.iloc[train_len : train_len + window]
+        test = fold_test(history, train_len, train_len + window, getattr(segment, "covariate_fills", None))
         observed = ~np.isin(np.arange(train_len, train_len + window), segment.filled)
         insample = train["y"].to_numpy(dtype=float)
         for name in singles:
@@ -168,7 +170,7 @@ def run_backtest(segment: PreparedSegment, models: ModelSpec, spec: BacktestSpec
         if "ensemble" in results:
             _ensemble_fold(results, fold, test, observed, insample, context.season_length, spec.metric)
     return SegmentBacktest(segment.key, [history["ds"].iloc[c - 1] for c in cutoffs], results, spec.metric, context.season_length,
-                           window if cutoffs else 0, segment.low_confidence)
+                           window if cutoffs else 0, segment.low_confidence, list(cutoffs), context.level)
 
 
 def record(result: CandidateBacktest, fold: int, forecast: pd.DataFrame, test: pd.DataFrame, observed: np.ndarray, insample, season) -> None:

@@ -16,6 +16,9 @@ from forecasting.tables import DELIMITERS
 AGGREGATIONS = ("sum", "mean", "last", "max", "min")
 Aggregation = Literal["sum", "mean", "last", "max", "min"]
 ALL_SEGMENTS_KEY = "all"
+# Marks the rows a covariates file added to the data (future covariates): they are not input rows of
+# the data, and only those after a segment's last observation are kept (forecasting.intake).
+COVARIATES_FILE_ROW = "_covariates_file_row"
 MISSING_SEGMENT_VALUE = "<missing>"
 
 
@@ -30,6 +33,8 @@ class DataSpec(BaseModel):
         "auto", description="auto, D, B, W-MON..W-SUN, MS, ME, QS-JAN.., QE-DEC.., YS-JAN.., YE-DEC.."
     )
     decimal: Literal[".", ","] = Field(".", description="decimal separator of numbers written as text (1.234,50 needs ',')")
+    date_format: str | None = Field(None, description="strftime format of the time column, e.g. %d/%m/%Y (default: ISO, or the one "
+                                    "day/month order that gives a regular calendar; refused when both or neither do)")
     aggregate: str | None = Field(None, description="aggregate each segment to this frequency first (W-MON, MS, QS, YS, ...)")
     aggregate_how: dict[str, Aggregation] = Field(
         default_factory=dict, description="per column: sum (default), mean, last, max or min; e.g. {'y': 'last'} for a balance")
@@ -55,6 +60,19 @@ class DataSpec(BaseModel):
             if any(len(pair) != 2 for pair in pairs):
                 raise ValueError(f"aggregate_how must look like y=last,price=mean or one of {', '.join(AGGREGATIONS)}; got {value!r}")
             return {k.strip(): v.strip() for k, v in pairs}
+        return value
+
+    @field_validator("date_format")
+    @classmethod
+    def _strftime(cls, value):
+        if value in (None, ""):
+            return None
+        if "%" not in value:
+            raise ValueError(f"{value!r} is not a strftime format (e.g. %d/%m/%Y for 31/01/2024)")
+        try:
+            pd.Timestamp("2024-01-31").strftime(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a strftime format ({exc})") from None
         return value
 
     @field_validator("start", "end")

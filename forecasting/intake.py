@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecasting.contract import DataSpec
+from forecasting.contract import COVARIATES_FILE_ROW, DataSpec
 from forecasting.errors import DataError
 from forecasting.sources import Credentials, DataSource, read_source
 from forecasting.tables import read_table
+from forecasting.validation.dates import DateFormat, choose_date_format
 from forecasting.validation.parsing import parse_dates
 from forecasting.validation.report import SegmentReport
 
@@ -29,9 +30,10 @@ def load_data(path: str | Path | DataSource, spec: DataSpec, delimiter: str = "a
 
 def join_covariates(frame: pd.DataFrame, covariates: pd.DataFrame, spec: DataSpec, source: str = "covariates") -> tuple[pd.DataFrame, DataSpec]:
     """Join ``covariates`` (a time column, optionally some of the segment columns, and covariate columns)
-    onto ``frame``. Rows of the covariates table after a segment's last date become that segment's
-    future rows (their target empty), so the covariates cover the horizon. Returns the joined table and
-    the spec with its covariate columns."""
+    onto ``frame``. Dates of the covariates table the data does not have are added as rows marked
+    ``COVARIATES_FILE_ROW``: validation keeps those after a segment's last observation as its future
+    rows (their target empty), so the covariates cover the horizon, and ignores and reports the earlier
+    ones. Returns the joined table and the spec with its covariate columns."""
     time = spec.time_col
     if time not in covariates.columns:
         raise DataError(f"{source}: no time column {time!r} (the covariates file joins on it); found columns: {', '.join(map(str, covariates.columns[:12]))}")
@@ -46,8 +48,11 @@ def join_covariates(frame: pd.DataFrame, covariates: pd.DataFrame, spec: DataSpe
         raise DataError(f"{source}: column {both[0]!r} is in both the data and the covariates file; keep it in one")
     if not joined:
         raise DataError(f"{source}: no covariate columns (it has only {', '.join(map(str, covariates.columns))})")
-    left = frame.assign(**{time: _dates(frame[time], time, "data")})
-    right = covariates[[time, *keys, *joined]].assign(**{time: _dates(covariates[time], time, source)})
+    data_format = choose_date_format(frame[time], time, spec.date_format, "data")
+    left = frame.assign(**{time: _dates(frame[time], time, "data", data_format)})
+    cov_format = data_format if data_format.format and not spec.date_format and _same_shape(frame[time], covariates[time]) \
+        else choose_date_format(covariates[time], time, spec.date_format, source)
+    right = covariates[[time, *keys, *joined]].assign(**{time: _dates(covariates[time], time, source, cov_format)})
     duplicated = right.duplicated([time, *keys])
     if duplicated.any():
         first = right[duplicated].iloc[0]
@@ -62,15 +67,26 @@ def join_covariates(frame: pd.DataFrame, covariates: pd.DataFrame, spec: DataSpe
         expanded = segments.merge(right, how="cross") if spec.segment_cols else right
     out = left.merge(expanded, on=[*spec.segment_cols, time], how="left")
     extra = expanded.merge(left[[*spec.segment_cols, time]], on=[*spec.segment_cols, time], how="left", indicator=True)
-    future = extra[extra["_merge"] == "left_only"].drop(columns="_merge")
-    out = pd.concat([out, future], ignore_index=True)  # the data's rows first: their spreadsheet rows stay right
-    out[time] = out[time].dt.strftime("%Y-%m-%d")
+    added = extra[extra["_merge"] == "left_only"].drop(columns="_merge").assign(**{COVARIATES_FILE_ROW: True})
+    out = pd.concat([out.assign(**{COVARIATES_FILE_ROW: False}), added], ignore_index=True)  # the data's rows first: their spreadsheet rows stay right
+    if data_format.format:  # the data's own text, the added rows written the same way: validation reads them as one column
+        out[time] = pd.concat([frame[time].reset_index(drop=True), added[time].dt.strftime(data_format.format)], ignore_index=True)
+    else:
+        out[time] = out[time].dt.strftime("%Y-%m-%d")
     return out, spec.model_copy(update={"covariate_cols": list(dict.fromkeys([*spec.covariate_cols, *joined]))})
 
 
-def _dates(values: pd.Series, column: str, source: str) -> pd.Series:
+def _dates(values: pd.Series, column: str, source: str, date_format: DateFormat) -> pd.Series:
     report = SegmentReport(segment=source)
-    parsed = parse_dates(values.reset_index(drop=True), pd.Series(range(2, len(values) + 2)), column, report)
+    parsed = parse_dates(values.reset_index(drop=True), pd.Series(range(2, len(values) + 2)), column, report, date_format.format)
     if parsed is None:
         raise DataError(f"{source}: {report.errors[0].message}")
     return pd.Series(parsed.to_numpy(), index=values.index)
+
+
+def _same_shape(data: pd.Series, covariates: pd.Series) -> bool:
+    """Both date columns written the same way (so the data's day/month order applies to the file)."""
+    from forecasting.validation.parsing import date_shape
+
+    shapes = {date_shape(str(v).strip()) for v in pd.concat([data.dropna().iloc[:50], covariates.dropna().iloc[:50]])}
+    return len(shapes) == 1

@@ -90,3 +90,20 @@ def apply(yhat: np.ndarray, lower: np.ndarray, upper: np.ndarray, calibration: I
     steps = np.asarray(steps, dtype=int)
     factor = calibration.factor(int(steps.max()))[steps - 1]
     return yhat - (yhat - lower) * factor, yhat + (upper - yhat) * factor
+
+
+def out_of_sample_coverage(folds: list, level: float, train_lengths: list[int]) -> float | None:
+    """Share of backtest actuals inside the interval a user would have received at each fold: fold k's
+    own interval calibrated on folds 1..k-1 only (fold 1: the no-backtest widening for its training
+    length), as the refit calibrates on every fold. None without a fold. ``folds``: a candidate's fold
+    frames (``y``, ``yhat``, ``yhat_lower``, ``yhat_upper``, ``observed``)."""
+    hits = []
+    for k, frame in enumerate(folds):
+        length = train_lengths[k] if k < len(train_lengths) else 2
+        calibration = calibrate(standardized_errors(folds[:k], level), level, len(frame), length)
+        y, yhat = frame["y"].to_numpy(float), frame["yhat"].to_numpy(float)
+        lower, upper = apply(yhat, frame["yhat_lower"].to_numpy(float), frame["yhat_upper"].to_numpy(float), calibration,
+                             np.arange(1, len(frame) + 1))
+        seen = frame["observed"].to_numpy(bool) if "observed" in frame else np.ones(len(frame), bool)
+        hits.extend(((y >= lower) & (y <= upper))[seen & np.isfinite(y)])
+    return float(np.mean(hits)) if hits else None

@@ -21,6 +21,7 @@ from forecasting.validation import (
     PreparedSegment,
     SegmentReport,
     ValidationPolicy,
+    ValidationReport,
     validate,
 )
 
@@ -38,7 +39,7 @@ class ForecastJob(BaseModel):
 class SegmentOutcome:
     segment: str
     values: dict
-    status: Literal["trained", "failed"]
+    status: Literal["trained", "failed", "skipped"]
     report: SegmentReport
     reason: str = ""
     backtest: SegmentBacktest | None = None
@@ -49,6 +50,7 @@ class SegmentOutcome:
 @dataclass
 class ForecastRun:
     outcomes: dict[str, SegmentOutcome] = field(default_factory=dict)
+    report: ValidationReport | None = None  # the whole table's validation (its notes and last date)
     data_fingerprint: str = ""  # of the validated segments (forecasting.fingerprint.prepared_fingerprint)
 
     @property
@@ -58,6 +60,10 @@ class ForecastRun:
     @property
     def failed(self) -> list[SegmentOutcome]:
         return [o for o in self.outcomes.values() if o.status == "failed"]
+
+    @property
+    def skipped(self) -> list[SegmentOutcome]:
+        return [o for o in self.outcomes.values() if o.status == "skipped"]
 
 
 def prepare(frame: pd.DataFrame, job: ForecastJob):
@@ -69,6 +75,7 @@ def prepare(frame: pd.DataFrame, job: ForecastJob):
         horizon=job.backtest.horizon,
         folds=job.backtest.folds,
         log_transform=job.models.transform == "log",
+        holidays_country=job.models.holidays_country,
     )
 
 
@@ -105,9 +112,12 @@ def run_forecast(frame: pd.DataFrame, job: ForecastJob, workers: int = 1, progre
     for key, seg_report in report.segments.items():
         if key in outcomes:
             run.outcomes[key] = outcomes[key]
+        elif seg_report.ok and seg_report.skipped:
+            run.outcomes[key] = SegmentOutcome(key, {}, "skipped", seg_report, seg_report.skipped)
         else:
             reason = "; ".join(f.message for f in seg_report.errors)
             run.outcomes[key] = SegmentOutcome(key, {}, "failed", seg_report, reason)
+    run.report = report
     return run
 
 
@@ -122,31 +132,37 @@ def _train_pair(pair: tuple[PreparedSegment, SegmentReport], job: ForecastJob) -
 
 
 def forecast_frame(run: ForecastRun, segment_cols: list[str]) -> pd.DataFrame:
-    """One long table: segment columns, ds, yhat, yhat_lower, yhat_upper, model, and the segment key
-    (column ``segment``, or ``segment_key`` when a segment column has that name). With ``all_models``
+    """One long table: segment columns, ds, yhat, yhat_lower, yhat_upper, model, the segment key
+    (column ``segment``, or ``segment_key`` when a segment column has that name) and ``low_confidence``
+    (why the segment's forecast rests on thin evidence; empty when it does not). With ``all_models``
     every candidate's rows follow its segment's champion rows, and a ``champion`` column tells them apart."""
     key = key_column(segment_cols)
     every = any(o.selection.candidate_forecasts for o in run.trained)
     frames = []
     for outcome in run.trained:
-        labels = {col: outcome.values[col] for col in segment_cols}
         selection = outcome.selection
-        frames.append(selection.forecast.assign(**labels, model=selection.champion, **{key: outcome.segment}, champion=True))
+        labels = {**{col: outcome.values[col] for col in segment_cols}, key: outcome.segment, "low_confidence": selection.low_confidence}
+        frames.append(selection.forecast.assign(**labels, model=selection.champion, champion=True))
         for name, forecast in selection.candidate_forecasts.items():  # with all_models: every other candidate after it
             if name != selection.champion:
-                frames.append(forecast.assign(**labels, model=name, **{key: outcome.segment}, champion=False))
-    columns = [*segment_cols, "ds", "yhat", "yhat_lower", "yhat_upper", "model", key, *(["champion"] if every else [])]
+                frames.append(forecast.assign(**labels, model=name, champion=False))
+    columns = [*segment_cols, "ds", "yhat", "yhat_lower", "yhat_upper", "model", key, "low_confidence", *(["champion"] if every else [])]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
 def leaderboard_frame(run: ForecastRun, segment_cols: list[str] | None = None) -> pd.DataFrame:
     """Every segment's leaderboard in one table (key column first), with the segment's low-confidence
-    reason on its rows (empty when the backtest is solid) and why the champion won on its row."""
+    reason on its rows (empty when the backtest is solid), why the champion won on its row, and the
+    segment's row accounting (rows read, used, dropped, merged, values changed)."""
+    from forecasting.reporting import accounting_columns
+
     key = key_column(segment_cols or [])
     frames = [o.selection.leaderboard.assign(**{key: o.segment}, low_confidence=o.selection.low_confidence,
-                                             why=o.selection.leaderboard["champion"].map({True: o.selection.why, False: ""}))
+                                             why=o.selection.leaderboard["champion"].map({True: o.selection.why, False: ""}),
+                                             **accounting_columns(o.report.accounting))
               for o in run.trained]
     if not frames:
         return pd.DataFrame()
-    board = pd.concat(frames, ignore_index=True)
+    # records, not concat: a segment whose metric column is all empty (no seasonal baseline) is no reason for a dtype warning
+    board = pd.DataFrame([row for frame in frames for row in frame.to_dict("records")])
     return board[[key, *[c for c in board.columns if c != key]]]

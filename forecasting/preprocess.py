@@ -128,9 +128,10 @@ def checks_trailing(frequency: str) -> bool:
 
 
 def training_window(history: pd.DataFrame, length: int, filled: list[int], fill: str,
-                    winsorize_at: float | None, season: int) -> pd.DataFrame:
+                    winsorize_at: float | None, season: int, covariate_fills: dict[str, tuple[list[int], str]] | None = None) -> pd.DataFrame:
     """The first ``length`` periods as a model fitted at that cutoff sees them: values that validation
-    filled are filled again from this window alone, and outliers are clipped against it alone."""
+    filled (target and covariates) are filled again from this window alone, and outliers are clipped
+    against it alone."""
     window = history.iloc[:length].copy()
     if filled:
         missing = [p for p in filled if p < length]
@@ -138,6 +139,44 @@ def training_window(history: pd.DataFrame, length: int, filled: list[int], fill:
             y = window["y"].copy()
             y.iloc[missing] = np.nan
             window["y"] = fill_missing(y, fill).to_numpy()
+    for column, (positions, how) in (covariate_fills or {}).items():
+        inside = [p for p in positions if p < length]
+        if inside and column in window:
+            values = window[column].copy()
+            values.iloc[inside] = np.nan
+            window[column] = refill_covariate(values, how, values).to_numpy()
     if winsorize_at is not None:
         window["y"], _ = winsorize(window["y"].to_numpy(), season, winsorize_at)
     return window
+
+
+def fold_test(history: pd.DataFrame, start: int, end: int, covariate_fills: dict[str, tuple[list[int], str]] | None = None) -> pd.DataFrame:
+    """Periods ``start``..``end`` of the history as the future of a fold whose training window is the
+    first ``start`` periods: a covariate value validation filled there is filled as that window would
+    fill its future (zero, its last value or its mean), never from values after the cutoff."""
+    test = history.iloc[start:end].copy()
+    window = history.iloc[:start]
+    for column, (positions, how) in (covariate_fills or {}).items():
+        inside = [p - start for p in positions if start <= p < end]
+        if not inside or column not in test:
+            continue
+        past = window[column].copy()
+        past.iloc[[p for p in positions if p < start]] = np.nan
+        ahead = test[column].copy()
+        ahead.iloc[inside] = np.nan
+        both = refill_covariate(pd.concat([past, ahead], ignore_index=True), how, past)
+        test[column] = both.iloc[len(past):].to_numpy()
+    return test
+
+
+def refill_covariate(values: pd.Series, how: str, past: pd.Series) -> pd.Series:
+    """Missing covariate values filled by ``how`` from the given values of ``past`` alone (zero, ffill:
+    the previous value, mean, last); a window with no value of its own at all gets zeros."""
+    given = past.dropna()
+    if how == "zero" or given.empty:
+        return values.fillna(0.0)
+    if how == "ffill":
+        return values.ffill().bfill()
+    if how == "mean":
+        return values.fillna(float(given.mean()))
+    return values.fillna(float(given.iloc[-1]))

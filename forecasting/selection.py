@@ -17,7 +17,7 @@ from forecasting.backtest import (
 )
 from forecasting.errors import ModelFitError
 from forecasting.evidence import champion_reason, strong_evidence
-from forecasting.intervals import calibrate, standardized_errors
+from forecasting.intervals import calibrate, out_of_sample_coverage, standardized_errors
 from forecasting.metrics import METRICS
 from forecasting.models import Forecaster, ModelSpec, check_forecast, make_forecaster
 from forecasting.models.ensemble import EnsembleForecaster
@@ -65,6 +65,8 @@ def leaderboard(backtest: SegmentBacktest) -> pd.DataFrame:
         for name in METRICS:
             metric = metrics.get(name)
             row[name] = metric.value if metric is not None and metric.defined else None
+        # the interval the user receives is the calibrated one: its coverage, out of sample, fold by fold
+        row["coverage"] = out_of_sample_coverage(candidate.forecasts, getattr(backtest, "level", 0.9), getattr(backtest, "train_lengths", []))
         spread = [f[backtest.metric].value for f in candidate.fold_metrics if f[backtest.metric].defined]
         row[f"{backtest.metric}_std"] = float(np.std(spread, ddof=1)) if len(spread) > 1 else None  # fold-to-fold spread
         row["folds"] = len(candidate.fold_metrics)

@@ -22,6 +22,7 @@ from forecasting.ops.charts import (
     rank_labels,
 )
 from forecasting.ops.summary import training_summary
+from forecasting.reporting import accounting_columns
 from forecasting.validation import ValidationReport
 
 
@@ -31,13 +32,16 @@ def table_artifact(rows: list[dict], key: str, description: str) -> None:
 
 
 def validation_artifact(report: ValidationReport) -> None:
+    """One row per segment: its status, span and findings, and where every input row went (read = used +
+    dropped + merged) with every value the tool created or changed."""
     rows = [
-        {"segment": key, "status": "ok" if seg.ok else "error", "rows": seg.rows, "frequency": seg.frequency or "",
-         "first": seg.first or "", "last": seg.last or "", "errors": len(seg.errors), "warnings": len(seg.warnings),
-         "findings": " | ".join(f.message for f in seg.findings)[:500]}
+        {"segment": key, "status": "skipped" if seg.ok and seg.skipped else "ok" if seg.ok else "error", "rows": seg.rows,
+         "frequency": seg.frequency or "", "first": seg.first or "", "last": seg.last or "", "errors": len(seg.errors),
+         "warnings": len(seg.warnings), **accounting_columns(seg.accounting), "findings": " | ".join(f.message for f in seg.findings)[:500]}
         for key, seg in report.segments.items()
     ]
-    table_artifact(rows, "validation-report", "Validation report: one row per segment")
+    notes = "; ".join(report.notes)
+    table_artifact(rows, "validation-report", "Validation report: one row per segment" + (f" ({notes})" if notes else ""))
 
 
 def leaderboard_artifact(trained) -> None:

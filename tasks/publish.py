@@ -84,19 +84,52 @@ def champion_routes(client, segment_values: dict[str, dict], registry: RegistryC
     return routes
 
 
+def carried_over(client, segment_values: dict[str, dict], segment_cols: list[str], registry: RegistryConfig) -> tuple[dict[str, dict], dict[str, str]]:
+    """Segments with a champion under the registry's prefix that are not in today's data (a product not
+    in this month's extract, a retraining of some segments only): they stay routed with their current
+    champion. Returns ({segment key: values} to route, {segment key: why not} for champions of another
+    table: segment columns other than ``segment_cols`` cannot be routed by this router)."""
+    from forecasting.contract import parse_segment_key
+    from forecasting.mlops.registry import champion_segments
+
+    keep, other = {}, {}
+    for segment, name in champion_segments(client, registry).items():
+        if segment in segment_values:
+            continue
+        try:
+            values = parse_segment_key(segment)
+        except Exception:
+            other[segment] = f"{name}: its segment tag is not a segment key"
+            continue
+        if sorted(values) != sorted(segment_cols):
+            other[segment] = f"{name}: segment columns {sorted(values)} are not this run's {sorted(segment_cols)}"
+            continue
+        keep[segment] = values
+    return keep, other
+
+
 @task(name="publish-router", cache_policy=NO_CACHE, persist_result=True)
 def publish_router(segment_values: dict[str, dict], segment_cols: list[str], registry: RegistryConfig, tracking: TrackingConfig,
                    parent_run_id: str, tags: dict[str, str], promoted: list[str] = ()) -> tuple[PublishedModel, int]:
-    """Freeze the current champion of every segment of the data into one router model (a segment whose
-    retraining failed or was not asked for keeps its previous champion), register it, smoke-test it.
-    Every segment with a champion is routed, or nothing is registered (:class:`RouterIncomplete`)."""
+    """Freeze the current champion of every segment into one router model — the segments of the data (a
+    segment whose retraining failed or was not asked for keeps its previous champion) and every other
+    segment with a champion under the prefix (absent from today's data: see :func:`carried_over`) —
+    register it, smoke-test it. Every segment with a champion is routed, or nothing is registered
+    (:class:`RouterIncomplete`)."""
     import mlflow
 
     client = connect(tracking)
-    routes = champion_routes(client, segment_values, registry, list(promoted))
+    earlier, foreign = carried_over(client, segment_values, segment_cols, registry)
+    routes = champion_routes(client, {**segment_values, **earlier}, registry, list(promoted))
     unrouted = sorted(set(segment_values) - {r.segment for r in routes})
-    _logger().info("router: %d segment(s) routed; %d without a champion%s", len(routes), len(unrouted),
-                   f" (never promoted: {', '.join(unrouted[:10])})" if unrouted else "")
+    logger = _logger()
+    logger.info("router: %d segment(s) routed; %d without a champion%s", len(routes), len(unrouted),
+                f" (never promoted: {', '.join(unrouted[:10])})" if unrouted else "")
+    if earlier:
+        logger.info("router: %d segment(s) not in today's data keep their current champion: %s", len(earlier), ", ".join(sorted(earlier)[:10]))
+    if foreign:
+        logger.warning("router: %d champion(s) under the prefix %r are left out: %s", len(foreign), registry.model_prefix,
+                       "; ".join(f"{k} ({why})" for k, why in list(foreign.items())[:10]))
     with mlflow.start_run(run_id=parent_run_id):
         info, size = log_router(routes, segment_cols)
     router = publish_model(client, "router", registry.router_name(), info.model_uri, parent_run_id,

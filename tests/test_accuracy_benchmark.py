@@ -31,7 +31,7 @@ def test_every_candidate_and_anchor_is_scored_with_the_m3_metrics(records):
         assert all(math.isfinite(v) and v >= 0 for v in scores["mase"].values())
 
 
-def test_the_champion_is_its_candidate_refitted_and_the_oracle_bounds_it(records):
+def test_the_champion_is_its_candidate_refitted_and_the_oracle_picks_per_series(records):
     scores = []
     for record in records[0]:
         s = scoring.score(record)
@@ -41,8 +41,12 @@ def test_the_champion_is_its_candidate_refitted_and_the_oracle_bounds_it(records
     oracle = scoring.oracle(scores, candidates)
     table = scoring.table(scores, ["champion", *candidates])
     for metric in ("smape", "mase"):
-        assert oracle[metric] <= table["champion"][metric]
-        assert oracle[metric] <= min(table[c][metric] for c in candidates)
+        # the oracle picks the best family per series in hindsight: when the series are won by different
+        # families it is strictly better than every family's mean (a "best family on average" would tie)
+        winners = {min(candidates, key=lambda c, s=s: s[metric][c]) for s in scores}
+        assert len(winners) > 1, winners
+        assert oracle[metric] < min(table[c][metric] for c in candidates)
+        assert oracle[metric] == pytest.approx(np.mean([min(s[metric][c] for c in candidates) for s in scores]))
 
 
 def test_an_anchor_answered_by_the_pipelines_own_fit_equals_the_anchor_fitted_on_its_own(records):

@@ -80,6 +80,17 @@ def irregular(frame):
     frame["ds"] = (pd.Timestamp("2024-01-01") + pd.to_timedelta(np.cumsum(steps), unit="D")).strftime("%Y-%m-%d")
 
 
+def twelve_days_day_first(path):
+    """01/01/2024 .. 12/01/2024: twelve days of January day-first, a year of months month-first."""
+    frame = daily_frame(days=12, region="EU")
+    frame["ds"] = pd.to_datetime(frame["ds"]).dt.strftime("%d/%m/%Y")
+    return frame_csv(path, frame)
+
+
+def ends_early(frame):
+    frame.drop(index=frame.index[-30:], inplace=True)  # stopped reporting 30 days before the others
+
+
 # id, build(tmp_path) -> data file, extra CLI args, expected exit, text the error line must contain,
 # segments that must still be forecast
 CASES = [
@@ -124,10 +135,21 @@ CASES = [
     ("many-one-row-segments", one_row_segments, [], 1, "series too short: 1 period(s); at least 3 are needed", ["EU"]),
     ("covariate-missing-in-future", covariate_file, ["--covariates", "price"], 2,
      "covariate 'price' is not available for the forecast horizon: 7 of 7 future periods have no value", []),
+    ("two-signs", lambda p: mixed(p / "d.csv", bad_segment("BAD", set_cell(7, "y", "(-5)"))), [], 1,
+     "segment 'region=BAD': target 'y' has non-numeric values '(-5)' (row 129); a number with two signs", ["EU", "US"]),
+    ("day-month-ambiguous", lambda p: twelve_days_day_first(p / "d.csv"), [], 2,
+     "dates in 'ds' such as '01/01/2024' can be read day-first or month-first and both readings give a regular calendar", []),
+    ("date-format-that-does-not-fit", lambda p: single(p / "d.csv", lambda f: None), ["--date-format", "%d/%m/%Y"], 2,
+     "unparseable dates in 'ds' with --date-format %d/%m/%Y: '2024-01-01'", []),
+    ("date-format-not-strftime", lambda p: single(p / "d.csv", lambda f: None), ["--date-format", "dd/mm/yyyy"], 2,
+     "invalid setting data.date_format: 'dd/mm/yyyy' is not a strftime format", []),
+    ("stale-segment-refused", lambda p: mixed(p / "d.csv", bad_segment("BAD", ends_early)), ["--stale", "error"], 1,
+     "segment 'region=BAD': stale: its last observation 2024-01-30 is 30 D period(s) before the data's last date 2024-02-29", ["EU", "US"]),
 ]
 
 
-SEGMENT_LEVEL = {"unparseable-dates", "mixed-date-formats", "timezone-aware-dates", "many-one-row-segments", "covariate-missing-in-future"}
+SEGMENT_LEVEL = {"unparseable-dates", "mixed-date-formats", "timezone-aware-dates", "many-one-row-segments", "covariate-missing-in-future",
+                 "date-format-that-does-not-fit"}
 
 
 @pytest.mark.timeout(60)

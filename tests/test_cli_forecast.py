@@ -25,7 +25,7 @@ def test_forecast_of_the_real_series_covers_30_days_past_the_file_in_under_a_min
     assert result.returncode == 0, result.stderr
     assert elapsed < 60
     table = pd.read_csv(out)
-    assert list(table.columns) == ["IS_CGNA", "BUSINESS_SEGMENT", "MX_TYPE", "ds", "yhat", "yhat_lower", "yhat_upper", "model", "segment"]
+    assert list(table.columns) == ["IS_CGNA", "BUSINESS_SEGMENT", "MX_TYPE", "ds", "yhat", "yhat_lower", "yhat_upper", "model", "segment", "low_confidence"]
     # the partial last day (2025-11-19) is dropped and forecast instead: 30 days past the last date given
     assert len(table) == 31
     assert table["ds"].iloc[0] == "2025-11-19" and table["ds"].iloc[-1] == "2025-12-19"

@@ -602,3 +602,43 @@ def test_a_candidate_failing_in_the_last_fold_still_counts_for_the_choice_made_b
     assert "theta" in choose(backtest, 2)
     holdout = holdout_estimate(backtest)
     assert holdout["model"] != "theta" and holdout["fold"] == 3
+
+
+def _covariate_segment(poison: bool, fill: str):
+    """200 days, folds of 14 (cutoffs after days 158, 172, 186) with a price covariate (not a 0/1 flag)
+    blank on a few days in folds 1 and 2 and missing on day 185 (no row at all); with ``fill`` ffill its
+    first 187 days are blank (a leading gap). With ``poison`` every price from day 186 on — after fold
+    2's test days — is nonsense: a fill computed over the whole history (its mean, its last value, a
+    leading gap filled backwards, an absent day interpolated) carries it into folds 1 and 2."""
+    from forecasting.validation import ValidationPolicy, validate
+
+    rng = np.random.default_rng(5)
+    frame = daily_frame(days=200)
+    price = 10 + rng.normal(0, 1, 200).round(2)
+    if poison:
+        price[186:] = np.linspace(500, 900, 14)
+    frame["price"] = price.astype(str)
+    blanks = list(range(187)) if fill == "ffill" else [0, 1, 60, 150, 160, 165, 180]
+    frame.loc[blanks, "price"] = ""
+    frame = frame.drop(index=185)  # a day with no row: its price is missing like a blank cell
+    future = pd.DataFrame({"ds": pd.date_range("2024-07-19", periods=14).strftime("%Y-%m-%d"), "y": "", "price": "10"})
+    policy = ValidationPolicy(covariate_missing=fill, max_missing_fraction=0.5)
+    _, prepared = validate(pd.concat([frame, future], ignore_index=True), DataSpec(covariate_cols=["price"]), policy, 14, 3)
+    return prepared["all"]
+
+
+@pytest.mark.parametrize("fill", ["mean", "last", "ffill"])
+def test_covariate_fills_look_at_no_value_after_a_fold_cutoff(fill):
+    """Covariate fills (mean, last, ffill) and a day with no row are filled inside each training window
+    and, in a fold's test days, from that window alone. Before, they were filled once over the whole
+    history (the absent day like the target, by interpolation), so folds 1 and 2 saw the poison."""
+    from forecasting.backtest import BacktestSpec, run_backtest
+    from forecasting.models import ModelSpec
+
+    spec, models = BacktestSpec(horizon=14, folds=3), ModelSpec(models=["xgboost"], holidays_country=None)
+    clean = run_backtest(_covariate_segment(False, fill), models, spec)
+    poisoned = run_backtest(_covariate_segment(True, fill), models, spec)
+    before, after = _fold_view(clean), _fold_view(poisoned)
+    assert before["xgboost"][:2] == after["xgboost"][:2]
+    if fill != "ffill":  # with a 187-day leading gap fold 3's window has no price to learn from
+        assert before["xgboost"][2] != after["xgboost"][2]  # fold 3 forecasts with the poisoned prices

@@ -134,7 +134,7 @@ def test_an_excel_workbook_is_read_by_sheet_name_or_position(tmp_path, capsys):
         code, table, out, err = forecast(tmp_path, capsys, path, "--sheet", sheet, "--segment-cols", "segment", "--horizon", "6", *FAST)
         assert code == 0, err
         # a segment column called "segment": the key column of the output is segment_key
-        assert list(table.columns) == ["segment", "ds", "yhat", "yhat_lower", "yhat_upper", "model", "segment_key"]
+        assert list(table.columns) == ["segment", "ds", "yhat", "yhat_lower", "yhat_upper", "model", "segment_key", "low_confidence"]
         assert sorted(table["segment"].unique()) == ["N2522", "N2523"] and len(table) == 12
 
 

@@ -126,6 +126,23 @@ def test_rerun_with_the_same_data_trains_nothing_and_changed_data_retrains(e2e, 
         assert statuses["region=EU"] == "trained" and statuses["region=US"] == "cached"
 
 
+def test_a_segment_absent_from_todays_data_keeps_its_champion_in_the_router(e2e, tmp_path):
+    """docs/flows.md: the router covers every segment that has a champion. Before, a retraining on a file
+    without APAC rebuilt the router without it, and the endpoint answered "unknown segment"."""
+    from flows.training import forecast_training
+    from forecasting.serving.local import LocalTarget
+
+    today = pd.read_csv(e2e["data"], dtype=str)
+    today = today[today["region"].isin(["EU", "US"])]
+    today.to_csv(tmp_path / "today.csv", index=False)
+    with local_mlflow(e2e["home"]):
+        report = forecast_training(params(tmp_path / "today.csv"))
+    assert sorted(r["segment"] for r in report["segments"]) == ["region=EU", "region=US"]
+    assert report["router"]["promoted"] and report["endpoint"]["segments"] == 3
+    answer = LocalTarget().predict(pd.DataFrame({"region": ["APAC", "EU"], "ds": ["2024-07-19"] * 2}))
+    assert answer["region"].tolist() == ["APAC", "EU"] and answer["yhat"].notna().all()
+
+
 def test_failed_fraction_above_the_tolerance_fails_the_run(prefect_harness, tmp_path):
     from flows.training import TrainingFailed, forecast_training
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 from flows.cli.endpoint import cmd_health, cmd_predict, cmd_serve, cmd_server, cmd_smoke
 from flows.cli.exits import EXIT_BAD_INPUT, EXIT_OK, EXIT_SEGMENTS_FAILED
@@ -18,10 +19,10 @@ from flows.cli.operations import (
     cmd_predict_batch,
 )
 from flows.cli.parser import build_parser
-from flows.cli.training import cmd_demo, cmd_forecast, cmd_train
+from flows.cli.training import cmd_demo, cmd_forecast, cmd_train, cmd_validate
 from forecasting.system.runtime import pin_native_threads
 
-COMMANDS = {"forecast": cmd_forecast, "train": cmd_train, "demo": cmd_demo,
+COMMANDS = {"forecast": cmd_forecast, "validate": cmd_validate, "train": cmd_train, "demo": cmd_demo,
             "compare-actuals": cmd_compare_actuals, "predict-batch": cmd_predict_batch, "cleanup": cmd_cleanup, "monitor": cmd_monitor,
             "serve": cmd_serve, "server": cmd_server, "predict": cmd_predict, "health": cmd_health, "smoke": cmd_smoke}
 
@@ -29,6 +30,9 @@ COMMANDS = {"forecast": cmd_forecast, "train": cmd_train, "demo": cmd_demo,
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns its exit code (see :mod:`flows.cli.exits`)."""
     args = build_parser().parse_args(argv)
+    if not args.debug:  # library deprecation notes are for us, not for a user's screen (--debug shows them)
+        warnings.simplefilter("ignore")
+        os.environ.setdefault("PYTHONWARNINGS", "ignore")  # the worker processes too
     pin_native_threads()
     # A fresh ephemeral Prefect API migrates its SQLite database first: give it time on a slow machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")

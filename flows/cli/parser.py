@@ -43,6 +43,8 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     _field(parser, "--frequency", DataSpec, "frequency", "auto, D, B, W-MON, MS, ME, QS-JAN, QE-DEC, ...")
     parser.add_argument("--delimiter", default="auto", help="CSV delimiter (default: auto-detected among , ; tab |)")
     _field(parser, "--decimal", DataSpec, "decimal", "decimal separator of numbers written as text: . or ,")
+    parser.add_argument("--date-format", default=None, help="strftime format of the time column, e.g. %%d/%%m/%%Y (default: ISO, or the one "
+                        "day/month order that gives a regular calendar; refused when both or neither do)")
     parser.add_argument("--aggregate", default=None, help="aggregate each segment to this frequency first: W-MON, MS, QS, YS, ... (default: no)")
     parser.add_argument("--aggregate-how", default=None, help="sum (default), mean, last, max or min; per column as y=last,price=mean")
     parser.add_argument("--start", default=None, help="first date of the training window (default: the first date)")
@@ -58,6 +60,9 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     _field(parser, "--covariate-missing", ValidationPolicy, "covariate_missing",
            "missing covariate values: auto, error, zero, ffill, mean or last; per column as promo=zero,price=ffill")
     _field(parser, "--incomplete-trailing", ValidationPolicy, "incomplete_trailing", "a last period far below the ones before it: drop, warn or keep")
+    _field(parser, "--stale", ValidationPolicy, "stale", "a segment ending well before the data's last date: error, warn (forecast from its "
+           "own end, low confidence) or skip", choices=["error", "warn", "skip"])
+    _field(parser, "--stale-after", ValidationPolicy, "stale_after", "periods behind the data's last date that make a segment stale", type=int)
     _field(parser, "--transform", ModelSpec, "transform", "none or log")
     parser.add_argument("--non-negative", action="store_true", default=None, help="clip forecasts at zero")
     parser.add_argument("--all-models", action="store_true", default=None, help="also write every candidate's forecast (a row per candidate and date)")
@@ -92,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     forecast.add_argument("--workers", type=int, default=None,
                           help="segments fitted at once, in worker processes (default: the cores this machine lets us use)")
     _debug(forecast)
+
+    check = sub.add_parser("validate", help="validate every segment, no training: where every input row went, every value changed")
+    add_data_args(check)
+    check.add_argument("--report", default=None, help="also write the report as JSON here")
+    _debug(check)
 
     train = sub.add_parser("train", help="run the forecast-training flow: train, register, smoke-test, promote, deploy")
     add_data_args(train)

@@ -24,9 +24,11 @@ def job_from_args(args):
     options = parse_assignments(args.model_option or [])
     return ForecastJob.model_validate({
         "data": given(time_col=args.time_col, target_col=args.target_col, segment_cols=args.segment_cols,
-                      covariate_cols=args.covariates, frequency=args.frequency, decimal=args.decimal, aggregate=args.aggregate,
+                      covariate_cols=args.covariates, frequency=args.frequency, decimal=args.decimal, date_format=args.date_format,
+                      aggregate=args.aggregate,
                       aggregate_how=args.aggregate_how, start=args.start, end=args.end),
         "validation": given(duplicates=args.duplicates, fill_missing=args.fill_missing, incomplete_trailing=args.incomplete_trailing,
+                            stale=args.stale, stale_after=args.stale_after,
                             covariate_missing=None if by_column else missing, covariate_missing_by_column=by_column),
         "models": given(models=args.models, level=args.level, holidays_country=args.holidays, transform=args.transform,
                         non_negative=args.non_negative, all_models=args.all_models) | options,
@@ -63,6 +65,8 @@ def cmd_forecast(args) -> int:
         print(line)
     for outcome in run.failed:
         print(f"error: segment {outcome.segment!r}: {outcome.reason}", file=sys.stderr)
+    for outcome in run.skipped:
+        print(f"skipped: segment {outcome.segment!r}: {outcome.reason}", file=sys.stderr)
     if not run.trained:
         print("error: no segment could be trained; nothing written", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -77,6 +81,43 @@ def cmd_forecast(args) -> int:
         write_table(board, args.leaderboard)
     print(f"wrote {len(table)} rows for {len(run.trained)} segment(s) to {written} in {time.perf_counter() - started:.1f}s")
     return EXIT_SEGMENTS_FAILED if run.failed else EXIT_OK
+
+
+def cmd_validate(args) -> int:
+    """Validation only: every segment's report and row accounting, printed and optionally as JSON.
+    Exit 0 when every segment can be forecast (warnings allowed), 1 when some cannot, 2 when nothing
+    can be read."""
+    from flows.cli.sources import data_source
+    from forecasting.intake import load_data
+    from forecasting.pipeline import prepare
+    from forecasting.reporting import validation_lines
+    from forecasting.tables import write_json
+
+    job = job_from_args(args)
+    source = data_source(args.data, args, args.delimiter, args.sheet)
+    frame, spec = load_data(source, job.data, args.delimiter, args.sheet, args.covariates_file)
+    report, _ = prepare(frame, job.model_copy(update={"data": spec}))
+    for line in validation_lines(report):
+        print(line)
+    if args.report:
+        write_json(report_json(report), args.report)
+        print(f"report: {args.report}")
+    for key in report.failed:
+        print(f"error: segment {key!r}: {'; '.join(f.message for f in report.segments[key].errors)}", file=sys.stderr)
+    return EXIT_SEGMENTS_FAILED if report.failed else EXIT_OK
+
+
+def report_json(report) -> dict:
+    """The validation report as JSON: the table's notes and last date, and per segment its status,
+    findings and row accounting (with ``balanced``: read == used + dropped + merged)."""
+    segments = {}
+    for key, seg in report.segments.items():
+        body = seg.model_dump(mode="json")
+        body["status"] = "skipped" if seg.ok and seg.skipped else "ok" if seg.ok else "failed"
+        body["accounting"].update(rows_dropped=seg.accounting.rows_dropped, balanced=seg.accounting.balanced)
+        segments[key] = body
+    return {"notes": report.notes, "last_date": report.last_date, "segments": segments,
+            "rows_read": sum(s.accounting.rows_read for s in report.segments.values())}
 
 
 def training_parameters(args):

@@ -13,8 +13,7 @@ def forecast_run_vintage(run: ForecastRun, job: ForecastJob, run_id: str, source
     segment's last actual date, the champion's family and low-confidence reason, the data fingerprint."""
     segment_cols = job.data.segment_cols
     key = key_column(segment_cols)
-    table = forecast_frame(run, segment_cols)
-    table["low_confidence"] = table[key].map({o.segment: o.selection.low_confidence or None for o in run.trained})
+    table = forecast_frame(run, segment_cols)  # with each segment's low-confidence reason
     lineage = Lineage(run_id=run_id, origin="forecast", data_fingerprint=run.data_fingerprint or None, source=source,
                       interval_level=interval_percent(job.models.level))
     return vintage_frame(table, lineage, segment_cols, key, as_of={o.segment: o.report.last for o in run.trained})

@@ -133,3 +133,18 @@ def registered_models(client: MlflowClient, config: RegistryConfig, include_rout
             break
     router = config.router_name()
     return sorted(n for n in set(names) if include_router or n != router)
+
+
+def champion_segments(client: MlflowClient, config: RegistryConfig) -> dict[str, str]:
+    """Every segment model under the configured prefix that has a ``champion``, as {segment key:
+    registered name}, the key read from the champion version's ``segment`` tag (versions without one
+    are left out). For a router that covers every champion, not only the segments of today's data."""
+    out = {}
+    for name in registered_models(client, config):
+        version = alias_version(client, name, CHAMPION)
+        if version is None:
+            continue
+        segment = (client.get_model_version(name, version).tags or {}).get("segment")
+        if segment:
+            out[segment] = name
+    return out

@@ -99,7 +99,7 @@ def _log_bundle(client, run_id, segment, report, backtest, selection, plot: bool
     """The tables (and the plot) written once and logged in one call."""
     forecasts = backtest.forecasts_frame()
     tables = {"leaderboard": selection.leaderboard, "backtest_forecasts": forecasts, "forecast": selection.forecast,
-              "validation_report": report.model_dump(), "holdout": selection.holdout}
+              "validation": report.model_dump(), "holdout": selection.holdout}
     if selection.candidate_forecasts:  # models.all_models: every candidate's forecast of the horizon, one table
         tables["candidate_forecasts"] = pd.concat([f.assign(model=name, champion=name == selection.champion)
                                                    for name, f in selection.candidate_forecasts.items()], ignore_index=True)

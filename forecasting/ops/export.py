@@ -52,13 +52,19 @@ def export_forecasts(table: pd.DataFrame, path: str | Path, leaderboard: pd.Data
     if path.suffix.lower() not in EXCEL_SUFFIXES:
         return write_table(table, path)
     per_segment = {seg: part.reset_index(drop=True) for seg, part in table.groupby(key, sort=True)}
-    summary = pd.DataFrame([
-        {key: seg, "model": part["model" if "model" in part.columns else "family"].iloc[0],
-         "first": str(part["ds"].min())[:10], "last": str(part["ds"].max())[:10], "periods": len(part),
-         "forecast_total": float(part["yhat"].sum())}
-        for seg, part in per_segment.items()
-    ])
+    summary = pd.DataFrame([_summary_row(key, seg, part) for seg, part in per_segment.items()])
     if leaderboard is not None and not leaderboard.empty and "champion" in leaderboard:
         columns = [key, "mase", "smape", "wape", *(["low_confidence"] if "low_confidence" in leaderboard else [])]
         summary = summary.merge(leaderboard[leaderboard["champion"]][columns], on=key, how="left")
     return write_workbook(summary, per_segment, path)
+
+
+def _summary_row(key: str, segment: str, part: pd.DataFrame) -> dict:
+    """A segment's summary: its champion's periods and total (with ``all_models`` the other candidates'
+    rows follow on its sheet and count nowhere here)."""
+    if "champion" in part.columns:
+        part = part[part["champion"].astype(bool)]
+    row = {key: segment, "model": part["model" if "model" in part.columns else "family"].iloc[0],
+           "first": str(part["ds"].min())[:10], "last": str(part["ds"].max())[:10], "periods": len(part),
+           "forecast_total": float(part["yhat"].sum())}
+    return row

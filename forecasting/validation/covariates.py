@@ -1,5 +1,6 @@
 """Covariates of one segment: missing values filled as the policy says (and reported), no leak of the
-target, and a value for every period of the horizon."""
+target, and a value for every period of the horizon. A period with no row at all is a missing value
+like a blank cell: the covariate's own policy fills it (a 0/1 flag: 0), never the target's."""
 
 from __future__ import annotations
 
@@ -8,16 +9,23 @@ import pandas as pd
 
 from forecasting.contract import DataSpec
 from forecasting.frequency import future_dates
+from forecasting.preprocess import refill_covariate
+from forecasting.validation.accounting import Ledger
 from forecasting.validation.report import SegmentReport, ValidationPolicy
 
 
 def check_covariates(history: pd.DataFrame, future_rows: pd.DataFrame, spec: DataSpec, policy: ValidationPolicy,
-                     horizon: int, freq: str, report: SegmentReport) -> pd.DataFrame:
-    """The future frame (``ds`` of the horizon plus each usable covariate). Missing values are filled in
-    ``history`` in place as ``policy`` says, a leaky covariate that the policy drops is removed from it;
-    every other problem is an error in ``report``."""
+                     horizon: int, freq: str, report: SegmentReport, ledger: Ledger | None = None
+                     ) -> tuple[pd.DataFrame, dict[str, tuple[list[int], str]]]:
+    """The future frame (``ds`` of the horizon plus each usable covariate), and per covariate the history
+    positions that were filled and how (a backtest refills them from each training window alone).
+    Missing values are filled in ``history`` in place as ``policy`` says, a leaky covariate that the
+    policy drops is removed from it; every other problem is an error in ``report``; every fill and drop
+    is counted in ``ledger``."""
+    ledger = ledger or Ledger([])
     dates = future_dates(history["ds"].iloc[-1], horizon, freq)
     future = pd.DataFrame({"ds": dates})
+    fills: dict[str, tuple[list[int], str]] = {}
     target = spec.target_col
     for col in list(spec.covariate_cols):
         known = future_rows.set_index("ds")[col].dropna() if len(future_rows) else pd.Series(dtype=float)
@@ -32,6 +40,7 @@ def check_covariates(history: pd.DataFrame, future_rows: pd.DataFrame, spec: Dat
                 report.error(col, "leakage", f"{msg}; remove it or set leaky_covariates=drop")
             else:
                 report.warn(col, "leakage", f"{msg}; dropped")
+                ledger.change(col, "dropped", int(given.sum()), "leaks the target: column not used")
                 history.drop(columns=[col], inplace=True)
             continue
         how = _fill_rule(policy.covariate_fill(col), past)
@@ -44,12 +53,17 @@ def check_covariates(history: pd.DataFrame, future_rows: pd.DataFrame, spec: Dat
                 report.error(col, "covariate", f"covariate {col!r} has no value in the history to fill its {int(past.isna().sum() + ahead.isna().sum())} "
                              f"missing value(s) from (covariate_missing={how})")
                 continue
+            where = ("; in the backtest each training window fills its own from that window alone"
+                     if how in ("ffill", "mean", "last") and past.isna().any() else "")
             report.warn(col, "covariate_fill", f"covariate {col!r}: {int(past.isna().sum())} missing value(s) in the history and "
-                        f"{int(ahead.isna().sum())} in the forecast horizon filled with {_describe(how, past)}")
+                        f"{int(ahead.isna().sum())} in the forecast horizon filled with {_describe(how, past)}{where}")
+            ledger.change(col, "filled", int(past.isna().sum()), f"history: {_describe(how, past)}", history["ds"][past.isna()])
+            ledger.change(col, "filled", int(ahead.isna().sum()), f"forecast horizon: {_describe(how, past)}", dates[ahead.isna().to_numpy()])
+            fills[col] = ([int(p) for p in np.flatnonzero(past.isna().to_numpy())], how)
             history[col] = filled.iloc[: len(past)].to_numpy()
             ahead = pd.Series(filled.iloc[len(past):].to_numpy(), index=dates)
         future[col] = ahead.to_numpy()
-    return future
+    return future, fills
 
 
 def is_flag(values: pd.Series) -> bool:
@@ -67,16 +81,9 @@ def _fill_rule(rule: str, past: pd.Series) -> str:
 
 def fill_covariate(values: pd.Series, how: str, past: pd.Series) -> pd.Series | None:
     """History followed by the horizon, missing values filled; None when the history has no value."""
-    given = past.dropna()
-    if how == "zero":
-        return values.fillna(0.0)
-    if given.empty:
+    if how != "zero" and past.dropna().empty:
         return None
-    if how == "ffill":
-        return values.ffill().bfill()
-    if how == "mean":
-        return values.fillna(float(given.mean()))
-    return values.fillna(float(given.iloc[-1]))  # last
+    return refill_covariate(values, how, past)
 
 
 def _describe(how: str, past: pd.Series) -> str:

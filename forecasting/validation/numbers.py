@@ -1,10 +1,13 @@
 """Numbers as finance exports write them: ``1,234.50``, ``$1,234``, ``(1,234)`` for a negative, ``12.5%``,
 ``1.234,50`` with a decimal comma, ``EUR 1 234``. What is still not a number stays NaN and is reported
-by the caller with its rows."""
+by the caller with its rows; so is a cell with two signs (``(-5)``, ``--5``): which one was meant is a
+guess we do not make. Every cell that needed more than a plain number parse is counted by the form it
+was written in, so the report can say what was read how."""
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -19,44 +22,72 @@ _SPACES = "\u00a0\u202f\u2009 "
 _POINT = re.compile(r"^\d{1,3}(?:[, '\u00a0\u202f\u2009]\d{3})*(?:\.\d*)?$|^\d+(?:\.\d*)?$|^\.\d+$")
 _COMMA = re.compile(r"^\d{1,3}(?:[. '\u00a0\u202f\u2009]\d{3})*(?:,\d*)?$|^\d+(?:,\d*)?$|^,\d+$")
 _SCIENTIFIC = re.compile(r"^\d+(?:\.\d*)?[eE][+-]?\d+$")
+_MINUS = "-\u2212"  # the ASCII hyphen-minus and the unicode minus sign
+
+# The forms a cell was read in (the report lists each with its count).
+ZERO_MARKER = "accounting zero ('-') read as 0"
+ACCOUNTING_NEGATIVE = "accounting negative '(…)'"
+CURRENCY = "currency symbol or code removed"
+GROUPED = "thousands separators removed"
+PERCENT = "percentage divided by 100"
+DECIMAL_COMMA = "decimal comma"
 
 
-def parse_number(text: str, decimal: str = ".") -> float:
-    """One cell: a float, NaN when it is a missing marker, None when it is not a number."""
+def parse_number(text: str, decimal: str = ".", forms: list[str] | None = None) -> float | None:
+    """One cell: a float, NaN when it is a missing marker, None when it is not a number (two signs
+    included). ``forms``, when given, receives the forms the cell was written in (see the constants)."""
+    forms = [] if forms is None else forms
     s = text.strip()
     if s.lower() in MISSING_MARKERS:
         return float("nan")
     if _EDGE_CURRENCY.sub("", s).strip() in ZERO_MARKERS:
+        forms.append(ZERO_MARKER)
         return 0.0
-    negative = False
+    signs = 0
     if s.startswith("(") and s.endswith(")"):  # accounting negative
-        negative, s = True, s[1:-1].strip()
-    s = s.replace("\u2212", "-")  # the unicode minus sign
-    if s.startswith("-"):
-        negative, s = not negative, s[1:].strip()
-    s = _EDGE_CURRENCY.sub("", s)
-    if s.startswith("-"):  # $-1,234
-        negative, s = not negative, s[1:].strip()
+        signs, s = 1, s[1:-1].strip()
+        forms.append(ACCOUNTING_NEGATIVE)
+    if s[:1] and s[0] in _MINUS:
+        signs, s = signs + 1, s[1:].strip()
+    stripped = _EDGE_CURRENCY.sub("", s)
+    if stripped != s:
+        forms.append(CURRENCY)
+    s = stripped
+    if s[:1] and s[0] in _MINUS:  # $-1,234
+        signs, s = signs + 1, s[1:].strip()
+    if s.startswith("+") and not signs:
+        s = s[1:].strip()
+    if signs > 1 or s[:1] in ("+", "(", *_MINUS):  # two signs: '--5', '(-5)', '-(5)', '+-5'
+        return None
     percent = s.endswith("%")
     if percent:
         s = s[:-1].strip()
-    if s.startswith("+"):
-        s = s[1:]
+        forms.append(PERCENT)
     if decimal == "." and _SCIENTIFIC.match(s):
         value = float(s)
     elif decimal == "." and _POINT.match(s):
-        value = float(re.sub(f"[,'{_SPACES}]", "", s) or "nan")
+        plain = re.sub(f"[,'{_SPACES}]", "", s)
+        if plain != s:
+            forms.append(GROUPED)
+        value = float(plain or "nan")
     elif decimal == "," and _COMMA.match(s):
-        value = float(re.sub(f"[.'{_SPACES}]", "", s).replace(",", ".") or "nan")
+        plain = re.sub(f"[.'{_SPACES}]", "", s)
+        if plain != s:
+            forms.append(GROUPED)
+        if "," in plain:
+            forms.append(DECIMAL_COMMA)
+        value = float(plain.replace(",", ".") or "nan")
     else:
         return None
-    value = -value if negative else value
+    value = -value if signs else value
     return value / 100 if percent else value
 
 
-def parse_numbers(raw: pd.Series, decimal: str = ".") -> tuple[pd.Series, pd.Series]:
+def parse_numbers(raw: pd.Series, decimal: str = ".", forms: Counter | None = None) -> tuple[pd.Series, pd.Series]:
     """Every cell of a column as a float. Returns (values, not_a_number): blanks and missing markers
     are NaN and not flagged; cells that are no number in any of the accepted forms are NaN and flagged.
+    ``forms``, when given, counts the cells read in each non-plain form (thousands separators,
+    currency, accounting negatives, percentages, accounting zeros, decimal commas).
 
     Plain numbers take the fast path (``pd.to_numeric``); only the rest is read cell by cell, and with
     a decimal comma every text cell is (``1.234`` then means one thousand two hundred thirty-four)."""
@@ -72,9 +103,12 @@ def parse_numbers(raw: pd.Series, decimal: str = ".") -> tuple[pd.Series, pd.Ser
         todo &= ~numeric
     bad = pd.Series(False, index=raw.index)
     for index, cell in text[todo].items():
-        parsed = parse_number(str(cell), decimal)
+        cell_forms: list[str] = []
+        parsed = parse_number(str(cell), decimal, cell_forms)
         if parsed is None:
             bad[index] = True
         else:
             values[index] = parsed
+            if forms is not None:
+                forms.update(set(cell_forms))
     return values, bad

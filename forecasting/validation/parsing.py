@@ -4,6 +4,7 @@ naming the column, the values and their spreadsheet rows."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -13,8 +14,10 @@ from forecasting.validation.numbers import parse_numbers
 from forecasting.validation.report import SegmentReport, rows_text, values_text
 
 
-def parse_dates(raw: pd.Series, rows: pd.Series, col: str, report: SegmentReport) -> pd.Series | None:
-    """Timezone-naive dates in one format (never a guess between formats); None after an error."""
+def parse_dates(raw: pd.Series, rows: pd.Series, col: str, report: SegmentReport, date_format: str | None = None) -> pd.Series | None:
+    """Timezone-naive dates in one format (never a guess between formats); None after an error.
+    ``date_format``: the column's strftime format when it is not ISO (see
+    :func:`forecasting.validation.dates.choose_date_format`, which decides it for the whole column)."""
     if isinstance(raw.dtype, pd.DatetimeTZDtype):
         report.error(col, "timezone", f"time column {col!r} is timezone-aware ({raw.dtype.tz}); give timezone-naive local dates")
         return None
@@ -38,18 +41,21 @@ def parse_dates(raw: pd.Series, rows: pd.Series, col: str, report: SegmentReport
         parts = [f"{shape!r} ({n} rows, e.g. {text[shapes == shape].iloc[0]!r} at row {rows[shapes == shape].iloc[0]})" for shape, n in counts.items()]
         report.error(col, "dates", f"mixed date formats in {col!r}: " + " vs ".join(parts[:3]))
         return None
-    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601" if _is_iso(counts.index[0]) else None)
+    fmt = date_format or ("ISO8601" if _is_iso(counts.index[0]) else None)
+    parsed = pd.to_datetime(text, errors="coerce", format=fmt)
     bad = parsed.isna()
     if bad.any():
-        report.error(col, "dates", f"unparseable dates in {col!r}: {values_text(text[bad])} ({rows_text(rows[bad])})")
+        shown = f" with --date-format {date_format}" if date_format else ""
+        report.error(col, "dates", f"unparseable dates in {col!r}{shown}: {values_text(text[bad])} ({rows_text(rows[bad])})")
         return None
     return parsed
 
 
-def parse_target(raw: pd.Series, rows: pd.Series, col: str, report: SegmentReport, decimal: str = ".") -> pd.Series | None:
+def parse_target(raw: pd.Series, rows: pd.Series, col: str, report: SegmentReport, decimal: str = ".",
+                 forms: Counter | None = None) -> pd.Series | None:
     """Finite numbers as finance exports write them (:mod:`forecasting.validation.numbers`), blanks as
-    missing; None after an error."""
-    values, non_numeric = parse_numbers(raw, decimal)
+    missing; None after an error. ``forms`` counts the cells read in each non-plain form."""
+    values, non_numeric = parse_numbers(raw, decimal, forms)
     if non_numeric.any():
         report.error(col, "target", f"target {col!r} has non-numeric values {values_text(raw[non_numeric])} ({rows_text(rows[non_numeric])})"
                      + _decimal_hint(raw[non_numeric], decimal))
@@ -64,9 +70,10 @@ def parse_target(raw: pd.Series, rows: pd.Series, col: str, report: SegmentRepor
     return values
 
 
-def parse_covariate(raw: pd.Series, rows: pd.Series, col: str, report: SegmentReport, decimal: str = ".") -> np.ndarray:
+def parse_covariate(raw: pd.Series, rows: pd.Series, col: str, report: SegmentReport, decimal: str = ".",
+                    forms: Counter | None = None) -> np.ndarray:
     """Numbers as finance exports write them, blanks as missing; non-numeric values are an error."""
-    values, bad = parse_numbers(raw, decimal)
+    values, bad = parse_numbers(raw, decimal, forms)
     if bad.any():
         report.error(col, "covariate", f"covariate {col!r} has non-numeric values {values_text(raw[bad])} ({rows_text(rows[bad])})"
                      + _decimal_hint(raw[bad], decimal))
@@ -74,9 +81,12 @@ def parse_covariate(raw: pd.Series, rows: pd.Series, col: str, report: SegmentRe
 
 
 def _decimal_hint(bad: pd.Series, decimal: str) -> str:
-    """A hint when the values look written with the other decimal separator."""
-    if decimal == "." and bad.astype(str).str.fullmatch(r"-?[\d.]*\d,\d{1,2}").any():
+    """A hint when the values look written with the other decimal separator, or with two signs."""
+    text = bad.astype(str).str.strip()
+    if decimal == "." and text.str.fullmatch(r"-?[\d.]*\d,\d{1,2}").any():
         return "; if ',' is the decimal separator, set --decimal ,"
+    if (text.str.count(r"[(+\-\u2212]").ge(2) & text.str.contains(r"\d")).any():
+        return "; a number with two signs ('(-5)', '--5') is ambiguous: write it with one sign"
     return ""
 
 

@@ -30,6 +30,10 @@ class ValidationPolicy(BaseModel):
         "auto", description="missing covariate values, history and future: auto (zero for 0/1 flags, error otherwise), error, zero, "
         "ffill (the previous value), mean (of the history), last (the last value of the history)")
     covariate_missing_by_column: dict[str, CovariateFill] = Field(default_factory=dict, description="per covariate, e.g. {'price': 'ffill'}")
+    stale: Literal["error", "warn", "skip"] = Field(
+        "warn", description="a segment whose last observation is stale_after or more periods before the data's last date (a discontinued "
+        "product, a stale extract): error, warn (forecast from its own end, low confidence everywhere) or skip (not forecast, reported)")
+    stale_after: int = Field(3, ge=1, description="periods (of the segment's frequency) behind the data's last date that make a segment stale")
 
     @field_validator("covariate_missing_by_column", mode="before")
     @classmethod
@@ -57,12 +61,65 @@ class Finding(BaseModel):
         return f"segment {self.segment!r}: {self.message}"
 
 
+class RowDrop(BaseModel):
+    """Input rows that did not reach the model, and why."""
+
+    reason: str  # a check name: before_start, partial_first_period, no_target, covariates_before_end, ...
+    rows: int
+    first: str | None = None  # the dates of the rows dropped
+    last: str | None = None
+    detail: str = ""
+
+
+class ValueChange(BaseModel):
+    """Values the tool created or changed in one column: fills, parsed formats, aggregation, clips."""
+
+    column: str
+    what: Literal["filled", "parsed", "aggregated", "discarded", "clipped", "dropped", "merged"]
+    count: int
+    method: str
+    dates: list[str] = Field(default_factory=list)  # the first few periods concerned
+
+
+class RowAccounting(BaseModel):
+    """Every input row of a segment accounted for: ``rows_read == rows_used + rows_dropped + rows_merged``,
+    and every value the tool created or changed listed with its count and method."""
+
+    rows_read: int = 0
+    rows_used: int = 0
+    rows_merged: int = 0  # rows combined into another row of the same period (duplicates)
+    merged_by: str = ""
+    drops: list[RowDrop] = Field(default_factory=list)
+    changes: list[ValueChange] = Field(default_factory=list)
+    covariate_rows: int = 0  # future rows added from a covariates file (not input rows of the data)
+
+    @property
+    def rows_dropped(self) -> int:
+        return sum(d.rows for d in self.drops)
+
+    @property
+    def balanced(self) -> bool:
+        return self.rows_read == self.rows_used + self.rows_dropped + self.rows_merged
+
+    def summary(self) -> str:
+        """One line: ``60 rows read: 58 used, 1 dropped (before_start), 1 merged; 3 values filled``."""
+        parts = [f"{self.rows_used} used"]
+        if self.drops:
+            parts.append(f"{self.rows_dropped} dropped ({', '.join(sorted({d.reason for d in self.drops}))})")
+        if self.rows_merged:
+            parts.append(f"{self.rows_merged} merged ({self.merged_by})")
+        changed = "; ".join(f"{c.count} {c.column} {c.what} ({c.method})" for c in self.changes)
+        return f"{self.rows_read} rows read: {', '.join(parts)}" + (f"; {changed}" if changed else "")
+
+
 class SegmentReport(BaseModel):
     """Every finding of one segment, and what validation learned about it (frequency, span, folds)."""
 
     segment: str
     findings: list[Finding] = Field(default_factory=list)
     rows: int = 0
+    accounting: RowAccounting = Field(default_factory=RowAccounting)
+    skipped: str = ""  # why the segment is deliberately not forecast (a policy such as --stale skip), empty otherwise
     frequency: str | None = None
     first: str | None = None
     last: str | None = None
@@ -101,10 +158,16 @@ class SegmentReport(BaseModel):
 
 class ValidationReport(BaseModel):
     segments: dict[str, SegmentReport] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)  # about the whole table (how its dates were read, ...)
+    last_date: str | None = None  # the table's last observed date (stale segments are measured against it)
 
     @property
     def failed(self) -> list[str]:
         return [key for key, rep in self.segments.items() if not rep.ok]
+
+    @property
+    def skipped(self) -> list[str]:
+        return [key for key, rep in self.segments.items() if rep.ok and rep.skipped]
 
     def to_frame(self) -> pd.DataFrame:
         rows = [
@@ -130,6 +193,9 @@ class PreparedSegment:
     low_confidence: str = ""  # why the backtest cannot be trusted much (empty: it can)
     filled: list[int] = field(default_factory=list)  # history positions validation filled (refilled per training window)
     fill: str = "interpolate"
+    # per covariate: the history positions validation filled and how (refilled per training window, and
+    # in a backtest fold's test periods from that fold's training window alone)
+    covariate_fills: dict[str, tuple[list[int], str]] = field(default_factory=dict)
     winsorize_at: float | None = None  # outlier threshold when outliers are clipped before each fit
 
 
