@@ -192,3 +192,16 @@ def test_a_bad_source_or_table_is_one_line_naming_it_exit_2_and_nothing_written(
         assert secret not in captured.err + captured.out
     assert "champion" not in captured.out  # refused before any training
     assert warehouse.query(f"SELECT count(*), min(run_id), max(run_id) FROM {untouched}") == ["10|before|before"]
+
+
+def test_validate_reads_the_same_query_and_accounts_for_every_row(as_forecaster, tmp_path, capsys):
+    import json
+
+    from flows.cli import main
+
+    report = tmp_path / "validation.json"
+    code = main(["validate", "--data", as_forecaster.url(), "--query", training_query(), "--segment-cols", SEGMENTS, "--report", str(report)])
+    assert code == 0, capsys.readouterr().err
+    assert "BUSINESS_SEGMENT=Classic|IS_CGNA=1|MX_TYPE=Enterprise" in capsys.readouterr().out
+    written = json.loads(report.read_text())
+    assert written["rows_read"] == 675 and written["last_date"] == "2025-11-05"  # 2024-01-01 .. 2025-11-05, every row
