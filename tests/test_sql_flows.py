@@ -24,6 +24,7 @@ FAST = ["--models", "ets,theta", "--horizon", "7", "--folds", "1", "--holidays",
 BLOCK = "finance-warehouse"
 
 CREATE_BLOCK = """
+import os
 from prefect_sqlalchemy import ConnectionComponents, SqlAlchemyConnector
 SqlAlchemyConnector(connection_info=ConnectionComponents(driver="postgresql+psycopg", username="forecaster", password=os.environ["CANARY"],
                                                          host="127.0.0.1", port=int(os.environ["PGPORT_TEST"]), database="finance")
