@@ -27,7 +27,7 @@ from flows.training_report import (
 )
 from forecasting.contract import parse_segment_key
 from forecasting.errors import ConfigError, DataError
-from forecasting.fingerprint import config_fingerprint, segment_fingerprint
+from forecasting.fingerprint import config_fingerprint, prepared_fingerprint
 from forecasting.mlops.config import TrackingConfig
 from forecasting.mlops.tracking import connect, end_run, start_training_run
 from forecasting.pipeline import ForecastJob
@@ -74,6 +74,7 @@ class TrainingRun:
     tags: dict[str, str] = field(default_factory=dict)
     parent_run_id: str = ""
     experiment_id: str | None = None
+    vintage: dict | None = None  # the forecast-table write: table, run_id, rows
 
     @classmethod
     def begin(cls, params) -> "TrainingRun":
@@ -105,8 +106,9 @@ def end_parent_run(tracking: TrackingConfig, run_id: str, failed: bool) -> None:
 def validate_stage(run: TrainingRun) -> Validated:
     """Validate the table, keep the asked-for segments, show the report in the Prefect UI."""
     params = run.params
+    source = params.source()
     report, prepared, run.job = validate_data.with_options(result_storage=run.storage)(
-        params.resolved_data_path(), run.job, params.delimiter, params.sheet, params.resolved_covariates_path())
+        source, run.job, params.delimiter, params.sheet, params.resolved_covariates_path(), credentials_block=source.credentials_block)
     segment_values = routable_segments(report, prepared)
     if params.only_segments:
         report, prepared = only_segments(report, prepared, params.only_segments)
@@ -120,7 +122,7 @@ def validate_stage(run: TrainingRun) -> Validated:
 
 def open_mlflow_run(run: TrainingRun, validated: Validated) -> None:
     """The parent MLflow run, tagged with what identifies this training: data, configuration, code."""
-    data_hash = config_fingerprint(*(f"{s.key}:{segment_fingerprint(s.history, s.future)}" for s in validated.prepared.values()))
+    data_hash = prepared_fingerprint(validated.prepared)
     run.tags = {"orchestration_run_id": run.flow_run_id, "data_hash": data_hash,
                 "config_hash": config_fingerprint(run.job), "code_fingerprint": training_code()}
     run.parent_run_id, run.experiment_id = start_parent_run.with_options(**run.service)(
@@ -203,6 +205,8 @@ def finish_stage(run: TrainingRun, validated: Validated, trained: dict[str, Trai
     problem = verdict(rows, deployment, params.policy.max_failed_fraction)
     end_parent_run.with_options(**run.service)(params.tracking, run.parent_run_id, problem is not None)
     result = run_result(rows, deployment, run.parent_run_id, run.clock.lap("report"))
+    if run.vintage:
+        result["forecast_table"] = run.vintage
     if problem:
         return failed_state(TrainingFailed(problem, result))
     return result

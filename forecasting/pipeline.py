@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from forecasting.backtest import BacktestSpec, SegmentBacktest
 from forecasting.contract import DataSpec
 from forecasting.errors import ForecastingError
+from forecasting.fingerprint import prepared_fingerprint
 from forecasting.models import ModelSpec
 from forecasting.selection import Selection, run_segment
 from forecasting.system.pool import Progress, ordered_map
@@ -50,6 +51,7 @@ class SegmentOutcome:
 class ForecastRun:
     outcomes: dict[str, SegmentOutcome] = field(default_factory=dict)
     report: ValidationReport | None = None  # the whole table's validation (its notes and last date)
+    data_fingerprint: str = ""  # of the validated segments (forecasting.fingerprint.prepared_fingerprint)
 
     @property
     def trained(self) -> list[SegmentOutcome]:
@@ -106,7 +108,7 @@ def run_forecast(frame: pd.DataFrame, job: ForecastJob, workers: int = 1, progre
     todo = [(prepared[key], seg_report) for key, seg_report in report.segments.items() if key in prepared]
     trained = ordered_map(partial(_train_pair, job=job), todo, workers, progress, preload=(__name__,))
     outcomes = {outcome.segment: outcome for outcome in trained}
-    run = ForecastRun()
+    run = ForecastRun(data_fingerprint=prepared_fingerprint(prepared))
     for key, seg_report in report.segments.items():
         if key in outcomes:
             run.outcomes[key] = outcomes[key]

@@ -7,6 +7,8 @@ import argparse
 
 from pydantic import BaseModel
 
+from flows.cli.sources import add_forecasts_args, add_output_table_args, add_source_args
+
 
 def default_of(model: type[BaseModel], field: str):
     """A pydantic field's default, for help texts."""
@@ -29,7 +31,9 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     from forecasting.models import ModelSpec
     from forecasting.validation import ValidationPolicy
 
-    parser.add_argument("--data", required=True, help="CSV, Parquet or Excel (.xlsx) long table")
+    parser.add_argument("--data", required=True, help="CSV, Parquet or Excel (.xlsx) long table, or a database: a SQLAlchemy URL "
+                        "(postgresql+psycopg://user@host/db, no password) or databricks://catalog.schema.table, with --query or --table")
+    add_source_args(parser)
     parser.add_argument("--sheet", default=None, help="Excel sheet name, or its position from 0 (default: the first)")
     parser.add_argument("--covariates-file", default=None, help="a covariates table (promo calendar, prices) joined on the date and the segment columns it has")
     _field(parser, "--time-col", DataSpec, "time_col", "time column")
@@ -98,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     forecast = sub.add_parser("forecast", help="validate, backtest, select and forecast every segment (no server needed)")
     add_data_args(forecast)
-    forecast.add_argument("--output", required=True, help="output table: .csv, .parquet, or .xlsx (summary sheet + one sheet per segment; needs the excel extra)")
+    forecast.add_argument("--output", required=True, help="output table: .csv, .parquet, or .xlsx (summary sheet + one sheet per segment; needs the "
+                          "excel extra), or a forecast table: a database URL with --output-table, or databricks://catalog.schema.table")
+    add_output_table_args(forecast)
     forecast.add_argument("--leaderboard", default=None, help="also write the full leaderboard here")
     forecast.add_argument("--workers", type=int, default=None,
                           help="segments fitted at once, in worker processes (default: the cores this machine lets us use)")
@@ -132,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                                          "and response there (AI Gateway inference table)")
     _field(train, "--databricks-profile", DeployConfig, "databricks_profile", "~/.databrickscfg profile")
     train.add_argument("--report", default=None, help="write the JSON run report here")
+    add_output_table_args(train, output=True, credentials=True)
     _debug(train)
 
     serve = sub.add_parser("serve", help="the local serving endpoint (status, stop, rollback); Databricks endpoints (list, delete NAME)")
@@ -166,7 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     _debug(smoke)
 
     compare = sub.add_parser("compare-actuals", help="run the actuals-comparison flow: forecast vs actuals per segment, flag or retrain drifting ones")
-    compare.add_argument("--actuals", required=True, help="actuals table in the training data contract (CSV or Parquet)")
+    compare.add_argument("--actuals", required=True, help="actuals in the training data contract: CSV or Parquet, or a database URL "
+                         "or databricks://catalog.schema.table with --query or --table")
+    add_source_args(compare)
+    add_forecasts_args(compare)
     _field(compare, "--time-col", DataSpec, "time_col", "time column")
     _field(compare, "--target-col", DataSpec, "target_col", "target column")
     compare.add_argument("--segment-cols", default=None, help="comma-separated segment columns")
@@ -183,7 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     batch = sub.add_parser("predict-batch", help="run the batch-inference flow: every champion's next periods, one long table with lineage")
     batch.add_argument("--horizon", type=int, default=None, help="periods (default: each model's trained horizon)")
-    batch.add_argument("--output", default=None, help=".csv, .parquet or .xlsx (default: in the state directory)")
+    batch.add_argument("--output", default=None, help=".csv, .parquet or .xlsx (default: in the state directory), or a forecast table: "
+                       "a database URL with --output-table, or databricks://catalog.schema.table")
+    add_output_table_args(batch, credentials=True)
     _field(batch, "--model-prefix", RegistryConfig, "model_prefix", "prefix of the registered models")
     _debug(batch)
 

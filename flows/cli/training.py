@@ -38,6 +38,7 @@ def job_from_args(args):
 
 def cmd_forecast(args) -> int:
     from flows.cli.progress import ProgressBar
+    from flows.cli.sources import data_source, open_output_table, write_forecast_run
     from forecasting.errors import ConfigError
     from forecasting.intake import load_data
     from forecasting.ops.export import export_forecasts
@@ -54,11 +55,13 @@ def cmd_forecast(args) -> int:
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     job = job_from_args(args)
+    source = data_source(args.data, args, args.delimiter, args.sheet)
+    output_table = open_output_table(args.output, args.output_table)  # a table we may not write fails before any training
     if (args.reconcile or "none") != "none":  # every level of the segment columns, reconciled
         from flows.cli.hierarchy import cmd_forecast_hierarchy
 
-        return cmd_forecast_hierarchy(args, job)
-    frame, spec = load_data(args.data, job.data, args.delimiter, args.sheet, args.covariates_file)
+        return cmd_forecast_hierarchy(args, job, source, output_table)
+    frame, spec = load_data(source, job.data, args.delimiter, args.sheet, args.covariates_file)
     job = job.model_copy(update={"data": spec})
     started = time.perf_counter()
     run = run_forecast(frame, job, workers=args.workers or usable_cores(), progress=ProgressBar("forecast"))
@@ -73,10 +76,14 @@ def cmd_forecast(args) -> int:
         return EXIT_BAD_INPUT
     table = forecast_frame(run, job.data.segment_cols)
     board = leaderboard_frame(run, job.data.segment_cols)
-    export_forecasts(table, args.output, board, key_column(job.data.segment_cols))
+    if output_table is not None:
+        written = write_forecast_run(output_table, run, job, source)
+    else:
+        export_forecasts(table, args.output, board, key_column(job.data.segment_cols))
+        written = f"{args.output}"
     if args.leaderboard:
         write_table(board, args.leaderboard)
-    print(f"wrote {len(table)} rows for {len(run.trained)} segment(s) to {args.output} in {time.perf_counter() - started:.1f}s")
+    print(f"wrote {len(table)} rows for {len(run.trained)} segment(s) to {written} in {time.perf_counter() - started:.1f}s")
     return EXIT_SEGMENTS_FAILED if run.failed else EXIT_OK
 
 
@@ -84,13 +91,15 @@ def cmd_validate(args) -> int:
     """Validation only: every segment's report and row accounting, printed and optionally as JSON.
     Exit 0 when every segment can be forecast (warnings allowed), 1 when some cannot, 2 when nothing
     can be read."""
+    from flows.cli.sources import data_source
     from forecasting.intake import load_data
     from forecasting.pipeline import prepare
     from forecasting.reporting import validation_lines
     from forecasting.tables import write_json
 
     job = job_from_args(args)
-    frame, spec = load_data(args.data, job.data, args.delimiter, args.sheet, args.covariates_file)
+    source = data_source(args.data, args, args.delimiter, args.sheet)
+    frame, spec = load_data(source, job.data, args.delimiter, args.sheet, args.covariates_file)
     report, _ = prepare(frame, job.model_copy(update={"data": spec}))
     for line in validation_lines(report):
         print(line)
@@ -116,13 +125,14 @@ def report_json(report) -> dict:
 
 
 def training_parameters(args):
+    from flows.cli.sources import source_parameters
     from flows.parameters import TrainingParameters
 
     job = job_from_args(args)
     # Unity Catalog names need the Unity Catalog registry, unless the environment already names one
     uc_registry = "databricks-uc" if args.catalog and not os.environ.get("MLFLOW_REGISTRY_URI") else None
     return TrainingParameters.model_validate({
-        "data_path": args.data, "delimiter": args.delimiter, "sheet": args.sheet, "covariates_path": args.covariates_file,
+        **source_parameters(args), "covariates_path": args.covariates_file,
         **job.model_dump(),
         "tracking": given(experiment=args.experiment, registry_uri=uc_registry),
         "registry": given(model_prefix=args.model_prefix, uc_catalog=args.catalog, uc_schema=args.schema),
@@ -167,6 +177,9 @@ def print_report(report: dict) -> None:
         print(f"router: {report['router']['name']} v{report['router']['version']} ({report['router']['smoke']})")
     if report.get("endpoint"):
         print(f"endpoint: {report['endpoint']['url']} serving {report['endpoint']['model']} v{report['endpoint']['version']}")
+    if report.get("forecast_table"):
+        vintage = report["forecast_table"]
+        print(f"forecast table: {vintage['rows']} rows appended to {vintage['table']} (run_id {vintage['run_id']})")
 
 
 def cmd_train(args) -> int:
