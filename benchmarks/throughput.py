@@ -173,9 +173,7 @@ class Backend:
         """A fresh MLflow store for one run: SQLite in the run's state directory, or a new database."""
         if self.postgres is None:
             return None
-        database = f"mlflow_{name.replace('-', '_')}"
-        self.postgres._run("createdb", "-h", "127.0.0.1", "-p", str(self.postgres.port), "-U", "postgres", database)
-        return self.postgres.url(database)
+        return self.postgres.create_database(f"mlflow_{name.replace('-', '_')}")
 
     @contextlib.contextmanager
     def server_log(self, into: dict):

@@ -34,10 +34,11 @@ def actuals_comparison(params: ComparisonParameters) -> dict:
     logger = get_run_logger()
     actuals = read_actuals(resolve_input(params.actuals_path), params.data, params.delimiter)
     start, end = str(actuals["ds"].min().date()), str(actuals["ds"].max().date())
-    forecasts = champion_forecasts(params.tracking, start, end, sorted(actuals["segment"].unique()))
+    tracking = params.tracking.resolved()
+    forecasts = champion_forecasts(tracking, start, end, sorted(actuals["segment"].unique()))
     report = compare(actuals, forecasts, params.policy)
 
-    uri = params.tracking.resolved_tracking_uri()
+    uri = tracking.resolved_tracking_uri()
     template = comparison_summary(report, params.policy.band_metric, {"MLflow": mlflow_ui_url(uri) or uri})
     markdown, source = executive_summary(template, params.summary)
     output = Path(params.output_path or default_output("actuals-comparison"))

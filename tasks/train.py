@@ -5,11 +5,12 @@ other segments' training instead of in a stage of its own after all of them."""
 from __future__ import annotations
 
 import os
+import socket
 import time
 import traceback
 
 import pandas as pd
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.context import get_run_context
 
 from forecasting.errors import ForecastingError
@@ -56,6 +57,8 @@ def train_segments(
     ``registry``, each trained champion is published as soon as it is logged."""
     flow_run = getattr(get_run_context(), "task_run", None)
     computed_in = str(flow_run.flow_run_id) if flow_run is not None else None
+    host, pid = socket.gethostname(), os.getpid()
+    get_run_logger().info("training %s in process %d on %s", ", ".join(s.key for s in chunk), pid, host)
     with reaching(tracking):  # where finished runs of the same training are looked up (a retry reuses them)
         experiment_id = connect(tracking).get_run(parent_run_id).info.experiment_id
     results = []
@@ -63,7 +66,7 @@ def train_segments(
         result = _train_one(segment, reports[segment.key], job, tracking, parent_run_id, tags, computed_in, experiment_id)
         if registry is not None and result.status == "trained":
             _publish(result, registry, tracking, tags)
-        result.process_id = os.getpid()  # which worker trained it (the flow logs it with the segment's line)
+        result.process_id, result.host = pid, host  # which worker trained it (the flow logs it with the segment's line)
         results.append(result)
     return results
 
