@@ -177,13 +177,14 @@ class Backend:
 
     @contextlib.contextmanager
     def server_log(self, into: dict):
-        """Counts the problem lines the server logged while the block ran."""
+        """Counts the problem lines the server logged while the block ran. A missing log is an error,
+        not zero problems."""
         log = self.root / "prefect" / "server.log"
-        offset = log.stat().st_size if log.exists() else 0
+        if not log.exists():
+            raise RuntimeError(f"the Prefect server's log {log} does not exist: its problem lines cannot be counted")
+        offset = log.stat().st_size
         yield
-        text = log.read_bytes()[offset:].decode(errors="replace") if log.exists() else ""
-        for key, needle in LOG_PROBLEMS.items():
-            into[key] = into.get(key, 0) + text.count(needle)
+        count_problems(into, log.read_bytes()[offset:].decode(errors="replace"))
 
 
 def training_parameters(data: Path, forecast_job, chunk: int, tracking_uri: str | None) -> dict:
@@ -302,8 +303,12 @@ def from_report(report: dict, wall: float) -> dict:
 
 
 def count_problems(into: dict, text: str) -> None:
+    """Adds the lines of ``text`` holding each problem (LOG_PROBLEMS) to ``into``, and the lines read to
+    ``log_lines``, so a report of zero problems shows how much log it rests on."""
+    lines = text.splitlines()
+    into["log_lines"] = into.get("log_lines", 0) + len(lines)
     for key, needle in LOG_PROBLEMS.items():
-        into[key] = into.get(key, 0) + text.count(needle)
+        into[key] = into.get(key, 0) + sum(needle in line for line in lines)
 
 
 def describe(run: dict) -> dict:

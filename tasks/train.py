@@ -23,7 +23,7 @@ from forecasting.mlops.tracking import connect, reaching
 from forecasting.mlops.training_key import finished_segment_run, training_key
 from forecasting.pipeline import ForecastJob, train_segment
 from forecasting.selection import BASELINE
-from forecasting.system.runtime import work_seconds
+from forecasting.system.runtime import pin_native_threads, work_seconds
 from forecasting.system.transient import is_transient
 from forecasting.validation import PreparedSegment, SegmentReport
 from tasks.policies import cache_key, training_code
@@ -57,6 +57,7 @@ def train_segments(
     ``registry``, each trained champion is published as soon as it is logged."""
     flow_run = getattr(get_run_context(), "task_run", None)
     computed_in = str(flow_run.flow_run_id) if flow_run is not None else None
+    pin_native_threads()  # a Dask worker elsewhere has no thread variables of ours: one BLAS thread per task, as in the process pool
     host, pid = socket.gethostname(), os.getpid()
     get_run_logger().info("training %s in process %d on %s", ", ".join(s.key for s in chunk), pid, host)
     with reaching(tracking):  # where finished runs of the same training are looked up (a retry reuses them)

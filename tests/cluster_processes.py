@@ -13,17 +13,17 @@ from pathlib import Path
 from servers import BIN, stop
 
 from forecasting.system.processes import free_port
+from forecasting.system.runtime import THREAD_VARS
 
 LEAKY = ("MLFLOW_", "PREFECT_", "FORECAST_FLOWS_", "DASK_")
 
 
 def bare_env(home: Path, **extra: str) -> dict:
-    """What a process on another machine has: PATH to the installation, its own HOME and TMPDIR, one BLAS
-    thread; nothing of this test's MLflow, Prefect or state settings."""
+    """What a process on another machine has: PATH to the installation, its own HOME and TMPDIR; nothing
+    of this test's MLflow, Prefect, state or thread settings."""
     (home / "tmp").mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(LEAKY)}
-    return {**env, "HOME": str(home), "TMPDIR": str(home / "tmp"), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **extra}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(LEAKY) and k not in THREAD_VARS}
+    return {**env, "HOME": str(home), "TMPDIR": str(home / "tmp"), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **extra}
 
 
 class DaskCluster:
@@ -35,6 +35,7 @@ class DaskCluster:
         self.root = root
         self.address = f"tcp://127.0.0.1:{free_port()}"
         self.workers: dict[str, subprocess.Popen] = {}
+        self.addresses: dict[str, str] = {}  # worker name -> its address, once connected
         self.scheduler: subprocess.Popen | None = None
 
     def __enter__(self) -> "DaskCluster":
@@ -61,7 +62,7 @@ class DaskCluster:
         self.workers[name].wait(10)
 
     def wait_for_workers(self, count: int, timeout: float = 180) -> dict[str, int]:
-        """Waits until ``count`` workers are connected; returns each worker's name -> process id."""
+        """Waits until ``count`` workers are connected; returns each connected worker's name -> process id."""
         from distributed import Client
 
         deadline = time.monotonic() + timeout
@@ -69,6 +70,7 @@ class DaskCluster:
             while time.monotonic() < deadline:
                 workers = client.scheduler_info(n_workers=-1)["workers"]
                 if len(workers) >= count:
+                    self.addresses.update({info["name"]: address for address, info in workers.items()})
                     pids = client.run(os.getpid)
                     return {workers[address]["name"]: pid for address, pid in pids.items()}
                 dead = [name for name, p in self.workers.items() if p.poll() is not None]
