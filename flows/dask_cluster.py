@@ -57,4 +57,3 @@ def read_probe(path: str) -> str | None:
         return Path(path).read_text()
     except OSError:
         return None
-
