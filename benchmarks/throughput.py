@@ -173,19 +173,18 @@ class Backend:
         """A fresh MLflow store for one run: SQLite in the run's state directory, or a new database."""
         if self.postgres is None:
             return None
-        database = f"mlflow_{name.replace('-', '_')}"
-        self.postgres._run("createdb", "-h", "127.0.0.1", "-p", str(self.postgres.port), "-U", "postgres", database)
-        return self.postgres.url(database)
+        return self.postgres.create_database(f"mlflow_{name.replace('-', '_')}")
 
     @contextlib.contextmanager
     def server_log(self, into: dict):
-        """Counts the problem lines the server logged while the block ran."""
+        """Counts the problem lines the server logged while the block ran. A missing log is an error,
+        not zero problems."""
         log = self.root / "prefect" / "server.log"
-        offset = log.stat().st_size if log.exists() else 0
+        if not log.exists():
+            raise RuntimeError(f"the Prefect server's log {log} does not exist: its problem lines cannot be counted")
+        offset = log.stat().st_size
         yield
-        text = log.read_bytes()[offset:].decode(errors="replace") if log.exists() else ""
-        for key, needle in LOG_PROBLEMS.items():
-            into[key] = into.get(key, 0) + text.count(needle)
+        count_problems(into, log.read_bytes()[offset:].decode(errors="replace"))
 
 
 def training_parameters(data: Path, forecast_job, chunk: int, tracking_uri: str | None) -> dict:
@@ -304,8 +303,12 @@ def from_report(report: dict, wall: float) -> dict:
 
 
 def count_problems(into: dict, text: str) -> None:
+    """Adds the lines of ``text`` holding each problem (LOG_PROBLEMS) to ``into``, and the lines read to
+    ``log_lines``, so a report of zero problems shows how much log it rests on."""
+    lines = text.splitlines()
+    into["log_lines"] = into.get("log_lines", 0) + len(lines)
     for key, needle in LOG_PROBLEMS.items():
-        into[key] = into.get(key, 0) + text.count(needle)
+        into[key] = into.get(key, 0) + sum(needle in line for line in lines)
 
 
 def describe(run: dict) -> dict:

@@ -39,10 +39,11 @@ def actuals_comparison(params: ComparisonParameters) -> dict:
     source = params.source()
     actuals = read_actuals(source, params.data, credentials_block=source.credentials_block)
     start, end = str(actuals["ds"].min().date()), str(actuals["ds"].max().date())
-    forecasts = forecasts_to_compare(params, start, end, sorted(actuals["segment"].unique()))
+    tracking = params.tracking.resolved()  # once, here: every task reads the same tracking store
+    forecasts = forecasts_to_compare(params.model_copy(update={"tracking": tracking}), start, end, sorted(actuals["segment"].unique()))
     report = compare(actuals, forecasts, params.policy)
 
-    uri = params.tracking.resolved_tracking_uri()
+    uri = tracking.resolved_tracking_uri()
     template = comparison_summary(report, params.policy.band_metric, {"MLflow": mlflow_ui_url(uri) or uri})
     markdown, source = executive_summary(template, params.summary)
     output = Path(params.output_path or default_output("actuals-comparison"))

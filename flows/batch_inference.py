@@ -33,10 +33,11 @@ def batch_inference(params: BatchInferenceParameters = BatchInferenceParameters(
     table_target = params.forecast_table
     if table_target is not None:
         check_forecast_table(table_target, table_target.credentials_block)
-    names = list_models(params.tracking, params.registry)
+    tracking = params.tracking.resolved()  # once, here: every task reads the same registry
+    names = list_models(tracking, params.registry)
     if not names:
-        raise BatchInferenceFailed(f"no registered models under prefix {params.registry.model_prefix!r} at {params.tracking.resolved_tracking_uri()}")
-    futures = forecast_champions.map(chunks(names, params.models_per_task), tracking=unmapped(params.tracking), horizon=unmapped(params.horizon))
+        raise BatchInferenceFailed(f"no registered models under prefix {params.registry.model_prefix!r} at {tracking.resolved_tracking_uri()}")
+    futures = forecast_champions.map(chunks(names, params.models_per_task), tracking=unmapped(tracking), horizon=unmapped(params.horizon))
     frames, failures = [], {}
     for future in futures:
         chunk_frames, chunk_failures = future.result()

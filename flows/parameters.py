@@ -37,7 +37,8 @@ class RunPolicy(BaseModel):
     segments_per_task: int = Field(1, ge=1, le=1000, description="segments per task run (raise for thousands of segments)")
     segment_timeout_seconds: int = Field(600, ge=10, description="timeout per segment (a chunk gets this x its size)")
     retry_backoff_seconds: float = Field(2.0, ge=0, description="first retry delay of service calls; doubles each retry")
-    result_storage: str | None = Field(None, description="Prefect storage block for task results (default: local, in the state directory)")
+    result_storage: str | None = Field(None, description="Prefect storage block for task results, e.g. s3-bucket/results (default: Prefect's "
+                                       "default result storage when set, else local, in the state directory)")
 
     @model_validator(mode="after")
     def _address_needs_dask(self) -> "RunPolicy":

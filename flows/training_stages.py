@@ -13,6 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 
 from flows.chunks import chunks
+from flows.dask_cluster import check_workers_reach
 from flows.mlflow_ui import mlflow_ui_url, recorded
 from flows.segment_training import train_all
 from flows.training_report import (
@@ -42,7 +43,7 @@ from tasks.artifacts import (
     validation_artifact,
 )
 from tasks.deploy import deploy_router
-from tasks.policies import result_storage, service_retry_options, training_code
+from tasks.policies import ResultStorage, result_storage, service_retry_options, training_code
 from tasks.publish import publish_champions, publish_router
 from tasks.records import TrainedSegment
 from tasks.validate import validate_data
@@ -63,12 +64,14 @@ class StageClock:
 
 @dataclass
 class TrainingRun:
-    """What every stage of one flow run shares: its parameters, ids, storage and retry policy."""
+    """What every stage of one flow run shares: its parameters, ids, tracking settings (resolved once,
+    here), result storage and retry policy."""
 
     params: object  # flows.training.TrainingParameters
     job: ForecastJob
     flow_run_id: str
-    storage: str
+    tracking: TrackingConfig
+    storage: ResultStorage
     service: dict
     clock: StageClock = field(default_factory=StageClock)
     tags: dict[str, str] = field(default_factory=dict)
@@ -78,8 +81,15 @@ class TrainingRun:
 
     @classmethod
     def begin(cls, params) -> "TrainingRun":
+        """The run's shared settings. The tracking and registry URIs and the artifact root are read from
+        this process's environment now and handed to every task as values: a worker on another machine
+        logs where this run does, never where its own environment points. A Dask scheduler of the run's
+        own is asked first whether its workers can use what the run would hand them."""
         params.registry.router_name()  # names are validated before anything is uploaded
-        return cls(params, params.job(), str(get_run_context().flow_run.id), result_storage(params.policy.result_storage),
+        tracking, storage = params.tracking.resolved(), result_storage(params.policy.result_storage)
+        if params.policy.task_runner == "dask" and params.policy.dask_address:
+            check_workers_reach(params.policy.dask_address, tracking, storage.local_dir)
+        return cls(params, params.job(), str(get_run_context().flow_run.id), tracking, storage,
                    service_retry_options(params.policy.retry_backoff_seconds))
 
 
@@ -107,7 +117,7 @@ def validate_stage(run: TrainingRun) -> Validated:
     """Validate the table, keep the asked-for segments, show the report in the Prefect UI."""
     params = run.params
     source = params.source()
-    report, prepared, run.job = validate_data.with_options(result_storage=run.storage)(
+    report, prepared, run.job = validate_data.with_options(result_storage=run.storage.block)(
         source, run.job, params.delimiter, params.sheet, params.resolved_covariates_path(), credentials_block=source.credentials_block)
     segment_values = routable_segments(report, prepared)
     if params.only_segments:
@@ -126,7 +136,7 @@ def open_mlflow_run(run: TrainingRun, validated: Validated) -> None:
     run.tags = {"orchestration_run_id": run.flow_run_id, "data_hash": data_hash,
                 "config_hash": config_fingerprint(run.job), "code_fingerprint": training_code()}
     run.parent_run_id, run.experiment_id = start_parent_run.with_options(**run.service)(
-        run.params.tracking, run.tags, f"training-{run.flow_run_id[:8]}")
+        run.tracking, run.tags, f"training-{run.flow_run_id[:8]}")
 
 
 def train_stage(run: TrainingRun, validated: Validated) -> dict[str, TrainedSegment]:
@@ -147,7 +157,7 @@ def publish_stage(run: TrainingRun, trained: dict[str, TrainedSegment]) -> Publi
     good = [t for t in trained.values() if t.status == "trained"]
     publication = Publication({t.segment: t.published for t in good if t.published is not None and t.computed_in == run.flow_run_id})
     todo = chunks([t for t in good if t.segment not in publication.by_segment], params.policy.segments_per_task)
-    futures = publish_champions.with_options(**run.service).map(todo, registry=unmapped(params.registry), tracking=unmapped(params.tracking),
+    futures = publish_champions.with_options(**run.service).map(todo, registry=unmapped(params.registry), tracking=unmapped(run.tracking),
                                                                 tags=unmapped(run.tags))
     for future, chunk in zip(futures, todo):
         try:
@@ -168,13 +178,13 @@ def deploy_stage(run: TrainingRun, validated: Validated, publication: Publicatio
         return deployment
     try:
         router, size = publish_router.with_options(**run.service)(
-            validated.segment_values, params.data.segment_cols, params.registry, params.tracking, run.parent_run_id, run.tags,
+            validated.segment_values, params.data.segment_cols, params.registry, run.tracking, run.parent_run_id, run.tags,
             promoted=[segment for segment, published in publication.by_segment.items() if published.promoted])
         deployment.router = router
         logger.info("router %s version %s: %s (snapshot %.1f MB)", router.name, router.version, router.smoke, size / 1e6)
         if not router.promoted:
             raise RuntimeError(f"the router failed its smoke test: {router.smoke}")
-        deployment.endpoint = deploy_router.with_options(**run.service)(router.name, router.version, params.deploy, params.tracking)
+        deployment.endpoint = deploy_router.with_options(**run.service)(router.name, router.version, params.deploy, run.tracking)
     except Exception as exc:
         deployment.error = f"{type(exc).__name__}: {exc}"
         logger.error("deployment failed: %s", deployment.error)
@@ -188,7 +198,7 @@ def finish_stage(run: TrainingRun, validated: Validated, trained: dict[str, Trai
     Failed state carrying the report when the run failed (no traceback for an expected failure)."""
     params = run.params
     metric = run.job.backtest.metric
-    uri = params.tracking.resolved_tracking_uri()
+    uri = run.tracking.resolved_tracking_uri()
     # the MLflow UI `forecast-flows server start` runs beside Prefect; it may still be starting up
     browse = mlflow_ui_url(uri, wait=15.0 if recorded() else 0.0)
     urls = {key: run_url(browse or uri, run.experiment_id, result.run_id) for key, result in trained.items()}
@@ -203,7 +213,7 @@ def finish_stage(run: TrainingRun, validated: Validated, trained: dict[str, Trai
         links["Endpoint"] = deployment.endpoint.get("url", "")
     summary_artifact(rows, metric, links, params.summary)
     problem = verdict(rows, deployment, params.policy.max_failed_fraction)
-    end_parent_run.with_options(**run.service)(params.tracking, run.parent_run_id, problem is not None)
+    end_parent_run.with_options(**run.service)(run.tracking, run.parent_run_id, problem is not None)
     result = run_result(rows, deployment, run.parent_run_id, run.clock.lap("report"))
     if run.vintage:
         result["forecast_table"] = run.vintage

@@ -5,11 +5,12 @@ other segments' training instead of in a stage of its own after all of them."""
 from __future__ import annotations
 
 import os
+import socket
 import time
 import traceback
 
 import pandas as pd
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.context import get_run_context
 
 from forecasting.errors import ForecastingError
@@ -22,7 +23,7 @@ from forecasting.mlops.tracking import connect, reaching
 from forecasting.mlops.training_key import finished_segment_run, training_key
 from forecasting.pipeline import ForecastJob, train_segment
 from forecasting.selection import BASELINE
-from forecasting.system.runtime import work_seconds
+from forecasting.system.runtime import pin_native_threads, work_seconds
 from forecasting.system.transient import is_transient
 from forecasting.validation import PreparedSegment, SegmentReport
 from tasks.policies import cache_key, training_code
@@ -56,6 +57,9 @@ def train_segments(
     ``registry``, each trained champion is published as soon as it is logged."""
     flow_run = getattr(get_run_context(), "task_run", None)
     computed_in = str(flow_run.flow_run_id) if flow_run is not None else None
+    pin_native_threads()  # a Dask worker elsewhere has no thread variables of ours: one BLAS thread per task, as in the process pool
+    host, pid = socket.gethostname(), os.getpid()
+    get_run_logger().info("training %s in process %d on %s", ", ".join(s.key for s in chunk), pid, host)
     with reaching(tracking):  # where finished runs of the same training are looked up (a retry reuses them)
         experiment_id = connect(tracking).get_run(parent_run_id).info.experiment_id
     results = []
@@ -63,7 +67,7 @@ def train_segments(
         result = _train_one(segment, reports[segment.key], job, tracking, parent_run_id, tags, computed_in, experiment_id)
         if registry is not None and result.status == "trained":
             _publish(result, registry, tracking, tags)
-        result.process_id = os.getpid()  # which worker trained it (the flow logs it with the segment's line)
+        result.process_id, result.host = pid, host  # which worker trained it (the flow logs it with the segment's line)
         results.append(result)
     return results
 

@@ -123,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--workers", "--max-workers", type=int, default=None, dest="workers",
                        help="segments trained at once (default: the cores this machine lets the run use)")
     train.add_argument("--dask-address", default=None, help="tcp://host:port of a Dask scheduler, with --task-runner dask (default: a local cluster)")
+    train.add_argument("--result-storage", default=None, help="Prefect storage block for task results, e.g. s3-bucket/results (default: Prefect's "
+                       "default result storage when set, else local, in the state directory; Dask workers on other machines need one)")
     _field(train, "--segments-per-task", RunPolicy, "segments_per_task", "segments per task run", type=int)
     _field(train, "--max-failed-fraction", RunPolicy, "max_failed_fraction", "fail the run when more segments than this fail", type=float)
     _field(train, "--experiment", TrackingConfig, "experiment", "MLflow experiment")

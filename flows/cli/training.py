@@ -140,7 +140,8 @@ def training_parameters(args):
                         inference_table=args.inference_table, databricks_profile=args.databricks_profile),
         **given(skip_deploy=args.skip_deploy),
         "policy": given(max_failed_fraction=args.max_failed_fraction, segments_per_task=args.segments_per_task,
-                        task_runner=args.task_runner, workers=args.workers, dask_address=args.dask_address),
+                        task_runner=args.task_runner, workers=args.workers, dask_address=args.dask_address,
+                        result_storage=args.result_storage),
     })
 
 
@@ -152,6 +153,12 @@ def run_training(args) -> tuple[int, dict | None]:
     if params.policy.task_runner != "threads" or getattr(args, "persistent_server", False):
         api = ensure_local_server()
         print(f"Prefect API: {api} (UI: {api.removesuffix('/api')})")
+    if params.policy.task_runner == "dask" and params.policy.dask_address:
+        # the flow checks it too (deployments, Python); here a cluster that cannot run it is one line, and no run starts
+        from flows.dask_cluster import check_workers_reach
+        from tasks.policies import result_storage
+
+        check_workers_reach(params.policy.dask_address, params.tracking.resolved(), result_storage(params.policy.result_storage).local_dir)
     from flows.training import TrainingFailed, forecast_training
 
     state = forecast_training(params, return_state=True)
