@@ -17,7 +17,7 @@ import pandas as pd
 
 from forecasting.errors import ForecastingError
 from forecasting.hierarchy.structure import Hierarchy
-from forecasting.intervals import IntervalCalibration
+from forecasting.intervals import IntervalCalibration, apply
 
 MINT = ("ols", "wls_struct", "mint_shrink")
 NEEDS_RESIDUALS = ("mint_shrink",)
@@ -46,6 +46,7 @@ class Reconciliation:
     # "normality": bounds by normality_bounds from each node's calibrated base interval (bottom_up, MinT);
     # "calibrated": each node's own family interval around the reconciled forecast, widened by ``calibrations``.
     interval_method: str = "calibrated"
+    level: float = 0.9  # the interval level of the bounds
 
     def apply(self, base: np.ndarray) -> np.ndarray:
         """Reconciled forecasts of every node (rows in ``nodes`` order, a column per period)."""
@@ -53,6 +54,28 @@ class Reconciliation:
         if self.P is not None:
             return self.S @ (self.P @ base)
         return reconcile_arrays(self.method, self.S, self.nodes, self.tags, base, self.residuals, self.non_negative, self.middle_level)[0]
+
+
+def reconciled_forecasts(frozen: Reconciliation, base: np.ndarray, lower: np.ndarray, upper: np.ndarray, own_lower: np.ndarray,
+                         own_upper: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The reconciled forecasts and their interval, the same way at training and when a router serves:
+    ``base`` with its calibrated interval (``lower``, ``upper``) and the family's own (``own_lower``,
+    ``own_upper``), a row per node in ``frozen.nodes`` order, a column per period (``steps``: periods
+    ahead of the last observation). ``normality``: a coherent normal interval around the reconciled
+    means; ``calibrated``: each node's own interval moved to its reconciled forecast and widened by
+    its calibration on the reconciled backtest errors."""
+    values = frozen.apply(base)
+    if frozen.interval_method == "normality":
+        low, high = normality_bounds(frozen, base, lower, upper, frozen.level)
+        low, high = np.minimum(low, values), np.maximum(high, values)
+    else:
+        low, high = np.empty_like(values), np.empty_like(values)
+        for i, node in enumerate(frozen.nodes):
+            near, far = values[i] - (base[i] - own_lower[i]), values[i] + (own_upper[i] - base[i])
+            low[i], high[i] = apply(values[i], near, far, frozen.calibrations.get(node), steps)
+    if frozen.non_negative:
+        low, high = np.clip(low, 0, None), np.clip(high, 0, None)
+    return values, low, high
 
 
 def check_method(method: str, hierarchy: Hierarchy, middle_level: str | None) -> None:

@@ -24,9 +24,16 @@ from forecasting.hierarchy.evidence import (
 )
 from forecasting.hierarchy.levels import HierarchySpec
 from forecasting.hierarchy.nodes import hierarchy_segments
-from forecasting.hierarchy.reconcile import NORMALITY, Reconciliation, ReconciliationError, check_method, normality_bounds, reconcile
+from forecasting.hierarchy.reconcile import (
+    NORMALITY,
+    Reconciliation,
+    ReconciliationError,
+    check_method,
+    reconcile,
+    reconciled_forecasts,
+)
 from forecasting.hierarchy.structure import Hierarchy
-from forecasting.intervals import apply, calibrate, standardized_errors
+from forecasting.intervals import calibrate, standardized_errors
 from forecasting.pipeline import ForecastJob, ForecastRun, prepare, train_segment
 from forecasting.system.pool import Progress, ordered_map
 from forecasting.validation import PreparedSegment, SegmentReport
@@ -150,31 +157,20 @@ def reconcile_run(run: ForecastRun, hierarchy: Hierarchy, segments: dict[str, Pr
         why = f"{method}: asked for" + (f" (all-level {evidence.metric} {evidence.total(method):.3f} vs base {evidence.total('base'):.3f} "
                                         f"over {len(evidence.scored)} scored fold(s))" if method in evidence.scores and evidence.scored else "")
     calibrations = {}
-    lower, upper = np.empty_like(values), np.empty_like(values)
-    steps = np.arange(1, len(dates) + 1)
-    scored_folds = [folds[i] for i in evidence.scored]
     for i, node in enumerate(hierarchy.nodes):
-        model, own = selections[node].champion_model, raw[node]
-        points = _reconciled_points(i, scored_folds, evidence.reconciled.get(method, []), job.models.level)
-        calibration = (calibrate(points, job.models.level, len(dates), len(segments[node].history)) if points
-                       else getattr(model, "calibration", None))
-        calibrations[node] = calibration
-        low = values[i] - (own["yhat"].to_numpy(float) - own["yhat_lower"].to_numpy(float))
-        high = values[i] + (own["yhat_upper"].to_numpy(float) - own["yhat"].to_numpy(float))
-        lower[i], upper[i] = apply(values[i], low, high, calibration, steps)
-    calibrated = (lower, upper)
-    interval_method = "calibrated"
-    if method in NORMALITY:  # a coherent normal distribution around the reconciled means: better coverage where it exists
-        base_lower = np.vstack([selections[node].forecast["yhat_lower"].to_numpy(float) for node in hierarchy.nodes])
-        base_upper = np.vstack([selections[node].forecast["yhat_upper"].to_numpy(float) for node in hierarchy.nodes])
-        lower, upper = normality_bounds(frozen, base, base_lower, base_upper, job.models.level)
-        lower, upper = np.minimum(lower, values), np.maximum(upper, values)
-        interval_method = "normality"
-    elif not evidence.reconciled.get(method):
+        points = _reconciled_points(i, [folds[k] for k in evidence.scored], evidence.reconciled.get(method, []), job.models.level)
+        calibrations[node] = (calibrate(points, job.models.level, len(dates), len(segments[node].history)) if points
+                              else getattr(selections[node].champion_model, "calibration", None))
+    interval_method = "normality" if method in NORMALITY else "calibrated"  # a coherent normal distribution where it exists
+    if interval_method == "calibrated" and not evidence.reconciled.get(method):
         notes.append("intervals: no reconciled backtest fold to calibrate on; each node keeps its base interval's width, centred on the reconciled forecast")
-    if non_negative:
-        lower, upper = np.clip(lower, 0, None), np.clip(upper, 0, None)
-    frozen = dataclasses.replace(frozen, calibrations=calibrations, interval_method=interval_method)
+    frozen = dataclasses.replace(frozen, calibrations=calibrations, interval_method=interval_method, level=job.models.level)
+    steps = np.arange(1, len(dates) + 1)
+    bounds = {side: np.vstack([selections[node].forecast[side].to_numpy(float) for node in hierarchy.nodes]) for side in ("yhat_lower", "yhat_upper")}
+    own = {side: np.vstack([raw[node][side].to_numpy(float) for node in hierarchy.nodes]) for side in ("yhat_lower", "yhat_upper")}
+    values, lower, upper = reconciled_forecasts(frozen, base, bounds["yhat_lower"], bounds["yhat_upper"], own["yhat_lower"], own["yhat_upper"], steps)
+    calibrated = reconciled_forecasts(dataclasses.replace(frozen, interval_method="calibrated"), base, bounds["yhat_lower"], bounds["yhat_upper"],
+                                      own["yhat_lower"], own["yhat_upper"], steps)[1:]
     result = HierarchyRun(run, hierarchy, method, spec.reconcile, frozen, evidence, dates, base, values, lower, upper, why,
                           [*evidence.notes, *notes], metric=job.backtest.metric)
     result.calibrated_bounds = calibrated
