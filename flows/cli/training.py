@@ -40,7 +40,8 @@ def cmd_forecast(args) -> int:
     from flows.cli.progress import ProgressBar
     from forecasting.errors import ConfigError
     from forecasting.intake import load_data
-    from forecasting.ops.export import export_forecasts
+    from forecasting.explain.bridge import bridge_lines
+    from forecasting.ops.export import EXCEL_SUFFIXES, export_forecasts
     from forecasting.pipeline import (
         forecast_frame,
         key_column,
@@ -57,7 +58,9 @@ def cmd_forecast(args) -> int:
     frame, spec = load_data(args.data, job.data, args.delimiter, args.sheet, args.covariates_file)
     job = job.model_copy(update={"data": spec})
     started = time.perf_counter()
-    run = run_forecast(frame, job, workers=args.workers or usable_cores(), progress=ProgressBar("forecast"))
+    workbook = Path(args.output).suffix.lower() in EXCEL_SUFFIXES
+    explain = bool(getattr(args, "components", False)) or workbook  # the workbook has components and bridge sheets
+    run = run_forecast(frame, job, workers=args.workers or usable_cores(), progress=ProgressBar("forecast"), explain=explain)
     for line in summary_lines(run, job.backtest.metric):
         print(line)
     for outcome in run.failed:
@@ -67,9 +70,21 @@ def cmd_forecast(args) -> int:
     if not run.trained:
         print("error: no segment could be trained; nothing written", file=sys.stderr)
         return EXIT_BAD_INPUT
-    table = forecast_frame(run, job.data.segment_cols)
+    if getattr(args, "components", False):
+        for outcome in run.trained:
+            if outcome.explanation is not None:
+                print("\n".join(bridge_lines(outcome.segment, outcome.explanation.bridge)))
+    key = key_column(job.data.segment_cols)
     board = leaderboard_frame(run, job.data.segment_cols)
-    export_forecasts(table, args.output, board, key_column(job.data.segment_cols))
+    if workbook:
+        from forecasting.ops.workbook import audit_facts, write_audited_workbook
+
+        table = forecast_frame(run, job.data.segment_cols, components=True)
+        write_audited_workbook(table, args.output, run, board, key, audit_facts(run, job, args.data),
+                               keep_components=bool(getattr(args, "components", False)))
+    else:
+        table = forecast_frame(run, job.data.segment_cols, components=bool(getattr(args, "components", False)))
+        export_forecasts(table, args.output, board, key)
     if args.leaderboard:
         write_table(board, args.leaderboard)
     print(f"wrote {len(table)} rows for {len(run.trained)} segment(s) to {args.output} in {time.perf_counter() - started:.1f}s")
