@@ -76,14 +76,19 @@ def bridge(forecast: pd.DataFrame, actuals: pd.DataFrame, frequency: str) -> Bri
     columns = [c for c in first if c in found] + [c for c in found if c not in first + last] + [c for c in last if c in found]
     total = lambda frame, column: float(frame[column].sum()) if column in frame else 0.0  # noqa: E731
     rows = [(START, float(then["y"].sum()), "total")]
+    scale = 1e-9 * max(abs(float(then["y"].sum())), 1.0)
     for column in columns:
-        if (column not in now or not now[column].any()) and (column not in then or not then[column].any()):
+        if max(_size(now, column), _size(then, column)) <= scale:
             continue  # zero on both sides (no clipping, no holiday in either year): not a step of the bridge
         rows.append((column.removeprefix(PREFIX), total(now, column) - total(then, column), "change"))
     rows.append((END, float(now[[c for c in columns if c in now]].to_numpy(float).sum()), "total"))
     table = pd.DataFrame(rows, columns=["step", "value", "kind"])
     first, last = dates[covered].min(), dates[covered].max()
     return Bridge(table, periods, horizon, str(first.date()), str(last.date()), note)
+
+
+def _size(frame: pd.DataFrame, column: str) -> float:
+    return float(frame[column].abs().sum()) if column in frame else 0.0
 
 
 def bridge_lines(segment: str, result: Bridge, width: int = 12) -> list[str]:

@@ -93,7 +93,9 @@ def explain_forecast(model, history: pd.DataFrame, dates: pd.DatetimeIndex | int
     clipped = np.clip(total, 0, None) - total if model.context.non_negative else np.zeros_like(total)
     if not _adds_up(total + clipped, yhat):
         raise AssertionError(f"{model.name}: the components add up to {total + clipped} instead of {yhat}")
-    parts["adjustment"] = clipped + (yhat - total - clipped)  # the clipping, and float rounding (< 1e-9 relative)
+    rounding = yhat - total - clipped  # float rounding of the sum: kept for exactness, dropped when it is noise
+    rounding[np.abs(rounding) <= 1e-12 * np.maximum(np.abs(yhat), 1.0)] = 0.0
+    parts["adjustment"] = clipped + rounding
     if model.context.non_negative:
         decomposition += "; adjustment = what clipping at zero removed"
     return Components(_frame(dates, parts, covariates), decomposition)
