@@ -77,7 +77,8 @@ def cmd_forecast(args) -> int:
     key = key_column(job.data.segment_cols)
     board = leaderboard_frame(run, job.data.segment_cols)
     if workbook:
-        from forecasting.ops.workbook import audit_facts, write_audited_workbook
+        from forecasting.ops.audit import audit_facts
+        from forecasting.ops.workbook import write_audited_workbook
 
         table = forecast_frame(run, job.data.segment_cols, components=True)
         write_audited_workbook(table, args.output, run, board, key, audit_facts(run, job, args.data),

@@ -86,7 +86,7 @@ def explain_forecast(model, history: pd.DataFrame, dates: pd.DatetimeIndex | int
         decomposition += f"; the yearly season removed before fitting ({season.harmonics} Fourier harmonics) is in season"
     parts = {name: values[positions] for name, values in parts.items()}
     if model.context.transform == "log":
-        parts = _undo_log(parts, covariates)
+        parts = undo_log(parts, covariates)
         decomposition += "; log transform undone with each component's effect taken in turn (trend first)"
     yhat = model.forecast(dates, future, calibrated=False)["yhat"].to_numpy(dtype=float)
     total = sum(parts.values())
@@ -138,7 +138,7 @@ def _restore_long_season(parts, season, positions, covariates):
     return {**parts, "season": parts.get("season", 0.0) + lift}
 
 
-def _undo_log(parts, covariates):
+def undo_log(parts: dict[str, np.ndarray], covariates) -> dict[str, np.ndarray]:
     """``expm1`` of the total as a telescoping sum: each component's effect given the ones before it."""
     out, running, before = {}, 0.0, 0.0
     for name in ordered(parts, covariates):

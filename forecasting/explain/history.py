@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecasting.explain.components import PREFIX, _undo_log, column_names, model_scale_history, ordered
+from forecasting.explain.components import PREFIX, column_names, model_scale_history, ordered, undo_log
 from forecasting.explain.decompose import stl_split
 from forecasting.explain.families import prophet_parts, prophet_predict, stl_period
 
@@ -52,7 +52,7 @@ def history_components(model, history: pd.DataFrame) -> tuple[pd.DataFrame, str]
         lift = total * (np.exp(long_season.component(positions)) - 1) if long_season.log else long_season.component(positions)
         parts["season"] = parts["season"] + lift
     if model.context.transform == "log":
-        parts = _undo_log(parts, covariates)
+        parts = undo_log(parts, covariates)
     names = column_names(covariates)
     out = history[["ds", "y"]].reset_index(drop=True).copy()
     for name in ordered(parts, covariates):

@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 
 from forecasting.errors import ConfigError
-from forecasting.ops.audit import audit_facts  # noqa: F401  (the CLI builds the facts through this module)
 from forecasting.ops.export import sheet_names
 from forecasting.tables import atomic_output
 
