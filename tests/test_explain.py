@@ -269,6 +269,12 @@ def test_forecast_components_adds_columns_that_add_up_to_yhat(two_segments, tmp_
     assert "last year (actual)" in out and "+ trend" in out and "forecastability" in out
     board = pd.read_csv(tmp_path / "board.csv")
     assert set(board["forecastability"]) <= set("ABCD") and board.loc[board["champion"], "decomposition"].str.startswith("ensemble").all()
+    every = tmp_path / "every.parquet"  # with every candidate's rows, only the champion's are explained
+    assert main(["forecast", "--data", str(two_segments), "--segment-cols", "region", *FAST, "--components", "--all-models", "--output", str(every)]) == 0
+    table = pd.read_parquet(every)
+    champion, others = table[table["champion"]], table[~table["champion"]]
+    assert len(others) and others[added].isna().all().all()
+    assert np.allclose(champion[added].sum(axis=1), champion["yhat"], rtol=1e-9, atol=0)
 
 
 def test_the_workbook_formulas_recompute_to_the_values_written(two_segments, tmp_path):
