@@ -102,10 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     forecast = sub.add_parser("forecast", help="validate, backtest, select and forecast every segment (no server needed)")
     add_data_args(forecast)
-    forecast.add_argument("--output", required=True, help="output table: .csv, .parquet, or .xlsx (summary sheet + one sheet per segment; needs the "
-                          "excel extra), or a forecast table: a database URL with --output-table, or databricks://catalog.schema.table")
+    forecast.add_argument("--output", required=True, help="output table: .csv, .parquet, or .xlsx (a workbook that audits itself: summary with "
+                          "live totals, one sheet per segment, components, bridge and audit sheets; needs the excel extra), or a forecast "
+                          "table: a database URL with --output-table, or databricks://catalog.schema.table")
     add_output_table_args(forecast)
     forecast.add_argument("--leaderboard", default=None, help="also write the full leaderboard here")
+    forecast.add_argument("--components", action="store_true", help="add the champion's additive components (component_trend, component_season, "
+                          "..., adding up to yhat) to the output, and print each segment's bridge from the same periods last year")
     forecast.add_argument("--workers", type=int, default=None,
                           help="segments fitted at once, in worker processes (default: the cores this machine lets us use)")
     add_hierarchy_args(forecast)

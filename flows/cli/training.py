@@ -41,7 +41,8 @@ def cmd_forecast(args) -> int:
     from flows.cli.sources import data_source, open_output_table, write_forecast_run
     from forecasting.errors import ConfigError
     from forecasting.intake import load_data
-    from forecasting.ops.export import export_forecasts
+    from forecasting.explain.bridge import bridge_lines
+    from forecasting.ops.export import EXCEL_SUFFIXES, export_forecasts
     from forecasting.pipeline import (
         forecast_frame,
         key_column,
@@ -64,7 +65,9 @@ def cmd_forecast(args) -> int:
     frame, spec = load_data(source, job.data, args.delimiter, args.sheet, args.covariates_file)
     job = job.model_copy(update={"data": spec})
     started = time.perf_counter()
-    run = run_forecast(frame, job, workers=args.workers or usable_cores(), progress=ProgressBar("forecast"))
+    workbook = Path(args.output).suffix.lower() in EXCEL_SUFFIXES
+    explain = bool(getattr(args, "components", False)) or workbook  # the workbook has components and bridge sheets
+    run = run_forecast(frame, job, workers=args.workers or usable_cores(), progress=ProgressBar("forecast"), explain=explain)
     for line in summary_lines(run, job.backtest.metric):
         print(line)
     for outcome in run.failed:
@@ -74,13 +77,27 @@ def cmd_forecast(args) -> int:
     if not run.trained:
         print("error: no segment could be trained; nothing written", file=sys.stderr)
         return EXIT_BAD_INPUT
-    table = forecast_frame(run, job.data.segment_cols)
+    if getattr(args, "components", False):
+        for outcome in run.trained:
+            if outcome.explanation is not None:
+                print("\n".join(bridge_lines(outcome.segment, outcome.explanation.bridge)))
+    key = key_column(job.data.segment_cols)
     board = leaderboard_frame(run, job.data.segment_cols)
     if output_table is not None:
+        table = forecast_frame(run, job.data.segment_cols, components=bool(getattr(args, "components", False)))
         written = write_forecast_run(output_table, run, job, source)
+    elif workbook:
+        from forecasting.ops.audit import audit_facts
+        from forecasting.ops.workbook import write_audited_workbook
+
+        table = forecast_frame(run, job.data.segment_cols, components=True)
+        write_audited_workbook(table, args.output, run, board, key, audit_facts(run, job, args.data),
+                               keep_components=bool(getattr(args, "components", False)))
+        written = args.output
     else:
-        export_forecasts(table, args.output, board, key_column(job.data.segment_cols))
-        written = f"{args.output}"
+        table = forecast_frame(run, job.data.segment_cols, components=bool(getattr(args, "components", False)))
+        export_forecasts(table, args.output, board, key)
+        written = args.output
     if args.leaderboard:
         write_table(board, args.leaderboard)
     print(f"wrote {len(table)} rows for {len(run.trained)} segment(s) to {written} in {time.perf_counter() - started:.1f}s")
