@@ -44,7 +44,8 @@ def training_vintage(run, validated, trained: dict, publication) -> pd.DataFrame
         if result.status != "trained" or not result.forecast:
             continue
         published = publication.by_segment.get(result.segment)
-        frame = pd.DataFrame(result.forecast)[["ds", "yhat", "yhat_lower", "yhat_upper"]]
+        forecast = pd.DataFrame(result.forecast)  # a reconciled hierarchy's rows also carry level and yhat_base
+        frame = forecast[["ds", "yhat", "yhat_lower", "yhat_upper", *[c for c in ("yhat_base", "level") if c in forecast]]]
         frames.append(frame.assign(**{c: result.values.get(c) for c in segment_cols}, **{key: result.segment}, model=result.champion,
                                    registered_model=published.name if published else None,
                                    model_version=published.version if published else None,

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, model_validator
 from flows.paths import resolve_input
 from forecasting.backtest import BacktestSpec
 from forecasting.contract import DataSpec
+from forecasting.hierarchy.levels import HierarchySpec
 from forecasting.forecast_table import ForecastTableTarget
 from forecasting.mlops.config import RegistryConfig, TrackingConfig
 from forecasting.models import ModelSpec
@@ -76,6 +77,8 @@ class TrainingParameters(BaseModel):
     validation: ValidationPolicy = Field(default_factory=ValidationPolicy)
     models: ModelSpec = Field(default_factory=ModelSpec)
     backtest: BacktestSpec = Field(default_factory=BacktestSpec)
+    hierarchy: HierarchySpec = Field(default_factory=HierarchySpec, description="every level of the segment columns forecast and reconciled "
+                                     "(reconcile: none, a method, or auto); levels as 'region;region,product'")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     deploy: DeployConfig = Field(default_factory=DeployConfig)

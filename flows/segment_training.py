@@ -76,7 +76,8 @@ def train_segments_flow(work: SegmentWork) -> dict[str, TrainedSegment]:
     chunk_reports = [{seg.key: validated.report.segments[seg.key] for seg in chunk} for chunk in segment_chunks]
     tracking = run.tracking.for_run(len(validated.prepared))  # forecast plots: auto decided by the run's size
     futures = train.map(segment_chunks, reports=chunk_reports, job=unmapped(run.job), tracking=unmapped(tracking),
-                        parent_run_id=unmapped(run.parent_run_id), tags=unmapped(run.tags), registry=unmapped(run.params.registry))
+                        parent_run_id=unmapped(run.parent_run_id), tags=unmapped(run.tags), registry=unmapped(run.params.registry),
+                        keep_outcomes=unmapped(validated.hierarchy is not None))
     chunk_of = {id(future): chunk for future, chunk in zip(futures, segment_chunks)}
     trained: dict[str, TrainedSegment] = {}
     for future in as_completed(futures):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.reconcile_stage import reconcile_stage
 from flows.forecast_table_stage import check_forecast_table_stage, forecast_table_stage
 from flows.parameters import RunPolicy, TrainingParameters
 from flows.training_stages import (
@@ -45,10 +46,11 @@ def forecast_training(params: TrainingParameters = TrainingParameters()) -> dict
     validated = validate_stage(run)
     open_mlflow_run(run, validated)
     trained = train_stage(run, validated)
+    reconciled = reconcile_stage(run, validated, trained)
     publication = publish_stage(run, trained)
     forecast_table_stage(run, validated, trained, publication)
-    deployment = deploy_stage(run, validated, publication)
-    return finish_stage(run, validated, trained, publication, deployment)
+    deployment = deploy_stage(run, validated, publication, reconciled)
+    return finish_stage(run, validated, trained, publication, deployment, reconciled)
 
 
 __all__ = ["RunPolicy", "TrainingFailed", "TrainingParameters", "forecast_training"]

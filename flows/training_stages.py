@@ -99,6 +99,7 @@ class Validated:
     prepared: dict[str, PreparedSegment]
     segment_values: dict[str, dict]  # every segment of the data, for the router
     failures: dict[str, dict]  # report rows of the segments that failed validation
+    hierarchy: object | None = None  # forecasting.hierarchy.Hierarchy when the run reconciles: its aggregates are in ``prepared``
 
 
 @task(name="start-mlflow-run", cache_policy=NO_CACHE)
@@ -119,6 +120,11 @@ def validate_stage(run: TrainingRun) -> Validated:
     source = params.source()
     report, prepared, run.job = validate_data.with_options(result_storage=run.storage.block)(
         source, run.job, params.delimiter, params.sheet, params.resolved_covariates_path(), credentials_block=source.credentials_block)
+    hierarchy = None
+    if params.hierarchy.active:  # the aggregates become segments: validated, trained, registered and routed like any
+        if params.only_segments:
+            raise ConfigError("only_segments cannot retrain part of a reconciled hierarchy: reconciliation needs every node")
+        report, prepared, hierarchy = hierarchy_nodes(report, prepared, params.hierarchy, run.job)
     segment_values = routable_segments(report, prepared)
     if params.only_segments:
         report, prepared = only_segments(report, prepared, params.only_segments)
@@ -127,7 +133,22 @@ def validate_stage(run: TrainingRun) -> Validated:
                 for key, seg in report.segments.items() if not seg.ok}
     failures.update({key: skipped_row(key, seg.skipped) for key, seg in report.segments.items() if seg.ok and seg.skipped})
     run.clock.lap("validate")
-    return Validated(report, prepared, segment_values, failures)
+    return Validated(report, prepared, segment_values, failures, hierarchy)
+
+
+def hierarchy_nodes(report: ValidationReport, prepared: dict, spec, job: ForecastJob):
+    """The report and segments with every aggregate node of the hierarchy added (a bottom segment that
+    stopped before the others is reported as skipped: it only adds to its aggregates' history)."""
+    from forecasting.hierarchy.nodes import hierarchy_segments
+
+    hierarchy, nodes, stopped = hierarchy_segments(report, prepared, spec, job.data.segment_cols, job.backtest.horizon,
+                                                   job.backtest.folds, job.models.non_negative)
+    segments = dict(report.segments)
+    for key in stopped:
+        segments[key] = segments[key].model_copy(update={"skipped": "stopped before the others' last period: not forecast, it adds to "
+                                                                    "its aggregates' history"})
+    segments.update({segment.key: node_report for segment, node_report in nodes})
+    return report.model_copy(update={"segments": dict(sorted(segments.items()))}), {s.key: s for s, _ in nodes}, hierarchy
 
 
 def open_mlflow_run(run: TrainingRun, validated: Validated) -> None:
@@ -168,18 +189,20 @@ def publish_stage(run: TrainingRun, trained: dict[str, TrainedSegment]) -> Publi
     return publication
 
 
-def deploy_stage(run: TrainingRun, validated: Validated, publication: Publication) -> Deployment:
-    """Freeze every segment's champion into the router, smoke-test it, serve it. A failure keeps the
-    champions registered and promoted; the run reports it and fails after its report."""
+def deploy_stage(run: TrainingRun, validated: Validated, publication: Publication, reconciled=None) -> Deployment:
+    """Freeze every segment's champion into the router (with a hierarchy, the reconciliation too: it
+    serves every node reconciled), smoke-test it, serve it. A failure keeps the champions registered and
+    promoted; the run reports it and fails after its report."""
     params, logger = run.params, get_run_logger()
     deployment = Deployment()
-    if params.skip_deploy or not publication.any_promoted:
+    if params.skip_deploy or not publication.any_promoted or (reconciled is not None and reconciled.error):
         run.clock.lap("deploy")
         return deployment
     try:
         router, size = publish_router.with_options(**run.service)(
             validated.segment_values, params.data.segment_cols, params.registry, run.tracking, run.parent_run_id, run.tags,
-            promoted=[segment for segment, published in publication.by_segment.items() if published.promoted])
+            promoted=[segment for segment, published in publication.by_segment.items() if published.promoted],
+            reconciliation=reconciled.frozen if reconciled is not None else None)
         deployment.router = router
         logger.info("router %s version %s: %s (snapshot %.1f MB)", router.name, router.version, router.smoke, size / 1e6)
         if not router.promoted:
@@ -193,7 +216,7 @@ def deploy_stage(run: TrainingRun, validated: Validated, publication: Publicatio
 
 
 def finish_stage(run: TrainingRun, validated: Validated, trained: dict[str, TrainedSegment], publication: Publication,
-                 deployment: Deployment):
+                 deployment: Deployment, reconciled=None):
     """The report rows, the artifacts, the MLflow run's final status, and the flow's result: a
     Failed state carrying the report when the run failed (no traceback for an expected failure)."""
     params = run.params
@@ -212,11 +235,13 @@ def finish_stage(run: TrainingRun, validated: Validated, trained: dict[str, Trai
     if deployment.endpoint:
         links["Endpoint"] = deployment.endpoint.get("url", "")
     summary_artifact(rows, metric, links, params.summary)
-    problem = verdict(rows, deployment, params.policy.max_failed_fraction)
+    problem = (reconciled.error if reconciled is not None and reconciled.error else None) or verdict(rows, deployment, params.policy.max_failed_fraction)
     end_parent_run.with_options(**run.service)(run.tracking, run.parent_run_id, problem is not None)
     result = run_result(rows, deployment, run.parent_run_id, run.clock.lap("report"))
     if run.vintage:
         result["forecast_table"] = run.vintage
+    if reconciled is not None:
+        result["reconciliation"] = reconciled.summary or {"error": reconciled.error}
     if problem:
         return failed_state(TrainingFailed(problem, result))
     return result
@@ -236,7 +261,7 @@ def routable_segments(report: ValidationReport, prepared: dict) -> dict[str, dic
     validation today may still have a champion from an earlier run)."""
     values = {}
     for key in report.segments:
-        if key in prepared:
+        if key in prepared and None not in prepared[key].values.values():  # an aggregate node: its key names <all> for the columns it sums over
             values[key] = dict(prepared[key].values)
             continue
         try:

@@ -156,3 +156,22 @@ def waterfall_figure(segment: str, table: pd.DataFrame, subtitle: str | None = N
     ax.grid(axis="y", alpha=0.3)
     fig.suptitle(segment if not subtitle else f"{segment}\n{subtitle}", fontsize=9)
     return fig
+
+
+def stacked_total_figure(total: str, history: pd.DataFrame, forecast: pd.DataFrame, children: dict[str, pd.DataFrame],
+                         method: str, size: tuple[float, float] = (8, 4)) -> Figure:
+    """A reconciled hierarchy at a glance: the total's history and forecast as a line, its children's
+    reconciled forecasts stacked under it (they add up to the line), the interval shaded."""
+    fig = Figure(figsize=size, layout="constrained")
+    ax = fig.subplots()
+    history, forecast = _dates(history), _dates(forecast)
+    ax.plot(history["ds"], history["y"], color="black", linewidth=1, label="actual (total)")
+    dates = forecast["ds"]
+    layers = [children[name].set_index(pd.to_datetime(children[name]["ds"]))["yhat"].reindex(pd.DatetimeIndex(dates)).to_numpy(float)
+              for name in children]
+    if layers:
+        ax.stackplot(dates, *layers, labels=list(children), alpha=0.6)
+    ax.plot(dates, forecast["yhat"], color="black", linestyle="--", linewidth=1.2, label=f"total forecast ({method})")
+    ax.fill_between(dates, forecast["yhat_lower"], forecast["yhat_upper"], color="grey", alpha=0.2, label="interval")
+    _finish(fig, ax, total, f"children stacked: they add up to the total ({method})")
+    return fig

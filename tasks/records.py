@@ -53,3 +53,6 @@ class TrainedSegment:
     computed_in: str | None = None
     fingerprint: str = ""
     training_key: str = ""  # segment, data, configuration and code: what registration is idempotent on
+    # a hierarchy run: (forecasting.pipeline.SegmentOutcome, the champion's own-interval forecast) for the
+    # reconcile stage, dropped once it has reconciled
+    outcome: object | None = None

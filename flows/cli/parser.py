@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="run the forecast-training flow: train, register, smoke-test, promote, deploy")
     add_data_args(train)
+    add_hierarchy_args(train)
     train.add_argument("--skip-deploy", action="store_true", default=None, help="stop after promoting the champions")
     _field(train, "--task-runner", RunPolicy, "task_runner", "processes, threads or dask", choices=["processes", "threads", "dask"])
     train.add_argument("--workers", "--max-workers", type=int, default=None, dest="workers",

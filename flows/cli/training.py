@@ -11,7 +11,7 @@ from flows.cli.exits import EXIT_BAD_INPUT, EXIT_OK, EXIT_SEGMENTS_FAILED
 from flows.cli.parser import build_parser, given
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent.parent
-SAMPLE_DATA = PACKAGE_ROOT / "examples" / "data" / "finance_segments.csv"
+SAMPLE_DATA = PACKAGE_ROOT / "examples" / "data" / "tourism_zones.csv"  # a real grouped sample: 4 states x 3 zones
 
 
 def job_from_args(args):
@@ -155,6 +155,7 @@ def training_parameters(args):
         "registry": given(model_prefix=args.model_prefix, uc_catalog=args.catalog, uc_schema=args.schema),
         "deploy": given(target=args.target, endpoint_name=args.endpoint, workload_size=args.workload_size, scale_to_zero=args.scale_to_zero,
                         inference_table=args.inference_table, databricks_profile=args.databricks_profile),
+        "hierarchy": given(reconcile=args.reconcile, levels=args.levels, middle_level=args.middle_level),
         **given(skip_deploy=args.skip_deploy),
         "policy": given(max_failed_fraction=args.max_failed_fraction, segments_per_task=args.segments_per_task,
                         task_runner=args.task_runner, workers=args.workers, dask_address=args.dask_address,
@@ -197,6 +198,17 @@ def print_report(report: dict) -> None:
         base = f"{row['baseline_value']:.3f}" if row.get("baseline_value") is not None else "-"
         where = f"{row['registered_model']} v{row['version']}" if row.get("version") else (row.get("reason") or "")[:80]
         print(f"{row['segment'][:40]:40s} {row['status']:8s} {str(row.get('champion') or '-'):15s} {metric:>8s} {base:>9s}  {where}")
+    reconciled = report.get("reconciliation")
+    if reconciled:
+        if reconciled.get("error"):
+            print(f"reconciliation: {reconciled['error']}")
+        else:
+            print(f"reconciliation: {reconciled['method']} ({reconciled['asked']}) over {reconciled['nodes']} node(s); why: {reconciled['why']}; "
+                  f"sums hold to {reconciled['coherence_gap']:.1e}")
+            for level in reconciled["levels"]:
+                scores = ", ".join(f"{k} {v:.3f}" for k, v in level.items() if k not in ("level", "nodes", "metric", "folds_scored", "used")
+                                   and isinstance(v, float))
+                print(f"  {level['level']:<20s} {level['nodes']:>4} node(s): {scores}")
     if report.get("router"):
         print(f"router: {report['router']['name']} v{report['router']['version']} ({report['router']['smoke']})")
     if report.get("endpoint"):
@@ -220,9 +232,10 @@ def cmd_train(args) -> int:
 
 def cmd_demo(args) -> int:
     """The main job on the bundled sample data, through a local Prefect server, ending in a served router."""
-    print(f"demo: training {SAMPLE_DATA.relative_to(PACKAGE_ROOT)} (3 segments, horizon 30) through the forecast-training flow")
+    print(f"demo: training {SAMPLE_DATA.relative_to(PACKAGE_ROOT)} (12 segments: 4 states x 3 zones, quarterly; with the total, each "
+          "state and each zone, 20 nodes reconciled by --reconcile auto; horizon 8) through the forecast-training flow")
     demo_args = build_parser().parse_args(
-        ["train", "--data", str(SAMPLE_DATA), "--segment-cols", "region,product", "--horizon", "30",
+        ["train", "--data", str(SAMPLE_DATA), "--segment-cols", "state,zone", "--reconcile", "auto", "--horizon", "8",
          "--report", str(Path(args.output_dir) / "training-report.json")]
     )
     demo_args.persistent_server = True
@@ -239,5 +252,6 @@ def cmd_demo(args) -> int:
     print("\nwhere to look:")
     print(f"  Prefect UI : {os.environ.get('PREFECT_API_URL', '').removesuffix('/api')}  (flow run 'forecast-training', tab Artifacts: a chart per segment)")
     print(f"  MLflow UI  : {mlflow_ui or f'.venv/bin/forecast-flows server start   (tracking store: {tracking})'}")
-    print("  endpoint   : .venv/bin/forecast-flows serve status ; .venv/bin/forecast-flows predict --segment region=EU --periods 14")
+    print("  endpoint   : .venv/bin/forecast-flows serve status ; .venv/bin/forecast-flows predict --segment state=NSW --periods 8"
+          "   (NSW's total; state=NSW|zone=Coast for one zone: they add up)")
     return code
