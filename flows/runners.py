@@ -33,11 +33,11 @@ def make_task_runner(kind: str, workers: int | None = None, dask_address: str | 
 
 
 class WorkerProcessTaskRunner(ProcessPoolTaskRunner):
-    """Prefect's process runner on :func:`~forecasting.system.pool.worker_pool`: its spawned workers
-    would import the caller's ``__main__`` again, which runs a script's top-level flow call once more
-    (then fails: "not finished its bootstrapping phase") and fails outright for a script read from
-    standard input. Everything else (settings and context to the workers, their logs and events back)
-    is Prefect's; the workers are joined when the runner exits."""
+    """Prefect's process runner with its workers started by :func:`~forecasting.system.pool.worker_pool`.
+    Prefect's own (spawn) workers import the caller's ``__main__`` again: a script's top-level flow call
+    ran once more in each and failed ("not finished its bootstrapping phase"), and a script read from
+    standard input failed outright. Everything else (settings and context to the workers, their logs
+    and events back) is Prefect's; the workers are joined when the runner exits."""
 
     def __enter__(self):
         super().__enter__()

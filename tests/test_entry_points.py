@@ -139,8 +139,11 @@ def parse_result(stdout: str) -> dict:
 
 
 def assert_clean_console(printed: str) -> None:
+    """A run where nothing failed prints no traceback and no error line (the temporary server's own
+    included: its telemetry printed "database is locked" tracebacks, and offline an error line)."""
     assert "Traceback" not in printed, printed[-3000:]
     assert "database is locked" not in printed, printed[-3000:]
+    assert [line for line in printed.splitlines() if "| ERROR" in line] == [], printed[-3000:]
 
 
 def assert_no_worker_left(outcome: dict) -> None:
