@@ -120,8 +120,9 @@ def run_forecast(frame: pd.DataFrame, job: ForecastJob, workers: int = 1, progre
         frame: the long table as read.
         job: data contract, validation policy, model set and backtest.
         workers: segments trained at once, in worker processes (1: one after the other, in this
-            process); the results are the same either way. From a script, call it under
-            ``if __name__ == "__main__":`` (worker processes import the script again).
+            process); the results are the same either way. No ``if __name__ == "__main__":`` guard
+            is needed (the workers never import the caller's main module): a script, standard input,
+            ``python -c`` and notebooks all work. The workers are stopped before this returns.
         progress: called with (segments done, segments to train) as segments finish.
         explain: also split each champion's forecast into components, with a bridge from last year.
 
@@ -131,7 +132,7 @@ def run_forecast(frame: pd.DataFrame, job: ForecastJob, workers: int = 1, progre
     """
     report, prepared = prepare(frame, job)
     todo = [(prepared[key], seg_report) for key, seg_report in report.segments.items() if key in prepared]
-    trained = ordered_map(partial(_train_pair, job=job, explain=explain), todo, workers, progress, preload=(__name__,))
+    trained = ordered_map(partial(_train_pair, job=job, explain=explain), todo, workers, progress)
     outcomes = {outcome.segment: outcome for outcome in trained}
     run = ForecastRun(data_fingerprint=prepared_fingerprint(prepared))
     for key, seg_report in report.segments.items():

@@ -87,7 +87,7 @@ def run_hierarchy_forecast(frame: pd.DataFrame, job: ForecastJob, spec: Hierarch
     if spec.reconcile != "auto":
         check_method(spec.reconcile, hierarchy, spec.middle_level)  # before the training, not after it
     clock.append(time.perf_counter())
-    trained = ordered_map(partial(_train_node, job=job), nodes, workers, progress, preload=(__name__,))
+    trained = ordered_map(partial(_train_node, job=job), nodes, workers, progress)
     clock.append(time.perf_counter())
     outcomes = [outcome for outcome, _ in trained]
     failed = [o for o in outcomes if o.status != "trained"]
