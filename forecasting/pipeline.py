@@ -132,7 +132,7 @@ def run_forecast(frame: pd.DataFrame, job: ForecastJob, workers: int = 1, progre
     """
     report, prepared = prepare(frame, job)
     todo = [(prepared[key], seg_report) for key, seg_report in report.segments.items() if key in prepared]
-    trained = ordered_map(partial(_train_pair, job=job, explain=explain), todo, workers, progress)
+    trained = ordered_map(partial(_train_pair, job=job, explain=explain), todo, workers, progress, cost=lambda pair: segment_cost(pair[0]))
     outcomes = {outcome.segment: outcome for outcome in trained}
     run = ForecastRun(data_fingerprint=prepared_fingerprint(prepared))
     for key, seg_report in report.segments.items():
@@ -145,6 +145,12 @@ def run_forecast(frame: pd.DataFrame, job: ForecastJob, workers: int = 1, progre
             run.outcomes[key] = SegmentOutcome(key, {}, "failed", seg_report, reason)
     run.report = report
     return run
+
+
+def segment_cost(segment: PreparedSegment) -> int:
+    """An estimate of a segment's training work, for scheduling the costliest first: its history's
+    length (every family's fit grows with it)."""
+    return len(segment.history)
 
 
 def key_column(segment_cols: list[str]) -> str:

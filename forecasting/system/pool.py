@@ -25,10 +25,14 @@ def worker_pool(workers: int, initializer: Callable | None = None, initargs: tup
     return ProcessPoolExecutor(workers, mp_context=get_context("loky"), initializer=initializer, initargs=initargs)
 
 
-def ordered_map(fn: Callable, items: Iterable, workers: int, progress: Progress | None = None) -> list:
+def ordered_map(fn: Callable, items: Iterable, workers: int, progress: Progress | None = None,
+                cost: Callable | None = None) -> list:
     """``[fn(item) for item in items]``, with up to ``workers`` processes (one BLAS/OpenMP thread each).
     ``fn`` and the items must pickle. ``progress(done, total)`` is called as items finish. An exception
-    raised by ``fn`` cancels what has not started and is raised here, as the loop would raise it."""
+    raised by ``fn`` cancels what has not started and is raised here, as the loop would raise it.
+    ``cost(item)``: an estimate of an item's work; the costliest start first (longest processing time
+    first: the last items to finish are short, so fewer cores wait at the tail). The answers keep
+    the order of ``items``."""
     items = list(items)
     total = len(items)
     if progress:
@@ -40,8 +44,10 @@ def ordered_map(fn: Callable, items: Iterable, workers: int, progress: Progress 
             if progress:
                 progress(len(results), total)
         return results
+    order = sorted(range(total), key=lambda i: -cost(items[i])) if cost else range(total)  # stable: equal costs keep their order
     with worker_pool(min(workers, total), initializer=pin_native_threads) as pool:
-        futures = [pool.submit(fn, item) for item in items]
+        submitted = {i: pool.submit(fn, items[i]) for i in order}
+        futures = [submitted[i] for i in range(total)]
         pending, done = set(futures), 0
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
