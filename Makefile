@@ -11,7 +11,7 @@ export OPENBLAS_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv demo test test-quick ui-check work-pool bench bench-accuracy clean
+.PHONY: venv demo test test-quick ui-check work-pool bench bench-accuracy bench-hierarchy clean
 
 venv: $(STAMP)
 
@@ -62,3 +62,8 @@ bench: $(STAMP)
 # Forecast accuracy on M3 monthly (+ FINANCE) and the daily finance series; see docs/benchmarks.md.
 bench-accuracy: $(STAMP)
 	$(PY) -m benchmarks.accuracy
+
+# Reconciled hierarchies beside hierarchicalforecast's own pipeline (AutoETS + MinT shrink) on real grouped
+# data (fpp2 visnights and prison, the bundled grouped sample); see docs/benchmarks.md.
+bench-hierarchy: $(STAMP)
+	$(PY) -m benchmarks.hierarchy $(BENCH_ARGS)

@@ -76,7 +76,7 @@ class LocalPostgres:
         try:
             self._run("pg_ctl", "-D", str(data), "-o", options, "-l", str(log), "-w", "-t", "120", "start")
             for database in self.databases:
-                self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", SYSTEM_USER, database)
+                self.create_database(database)
         except subprocess.CalledProcessError as exc:
             detail = (exc.stderr or "").strip() or (log.read_text()[-2000:] if log.exists() else "")
             self.__exit__()
@@ -92,6 +92,11 @@ class LocalPostgres:
             pass
         shutil.rmtree(self.root, ignore_errors=True)
         self.root = None
+
+    def create_database(self, database: str) -> str:
+        """A new empty database on this cluster; returns its URL."""
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", SYSTEM_USER, database)
+        return self.url(database)
 
     def query(self, database: str, sql: str) -> list[str]:
         """Rows of ``sql`` (psql, tab-separated), for checks."""

@@ -41,6 +41,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from benchmarks import overhead
 from benchmarks.machine import environment
 from forecasting.models import DEFAULT_MODELS
 from forecasting.system.runtime import pin_native_threads, usable_cores, work_seconds
@@ -173,19 +174,18 @@ class Backend:
         """A fresh MLflow store for one run: SQLite in the run's state directory, or a new database."""
         if self.postgres is None:
             return None
-        database = f"mlflow_{name.replace('-', '_')}"
-        self.postgres._run("createdb", "-h", "127.0.0.1", "-p", str(self.postgres.port), "-U", "postgres", database)
-        return self.postgres.url(database)
+        return self.postgres.create_database(f"mlflow_{name.replace('-', '_')}")
 
     @contextlib.contextmanager
     def server_log(self, into: dict):
-        """Counts the problem lines the server logged while the block ran."""
+        """Counts the problem lines the server logged while the block ran. A missing log is an error,
+        not zero problems."""
         log = self.root / "prefect" / "server.log"
-        offset = log.stat().st_size if log.exists() else 0
+        if not log.exists():
+            raise RuntimeError(f"the Prefect server's log {log} does not exist: its problem lines cannot be counted")
+        offset = log.stat().st_size
         yield
-        text = log.read_bytes()[offset:].decode(errors="replace") if log.exists() else ""
-        for key, needle in LOG_PROBLEMS.items():
-            into[key] = into.get(key, 0) + text.count(needle)
+        count_problems(into, log.read_bytes()[offset:].decode(errors="replace"))
 
 
 def training_parameters(data: Path, forecast_job, chunk: int, tracking_uri: str | None) -> dict:
@@ -217,7 +217,8 @@ def deployment_run(backend: Backend, data: Path, forecast_job, chunk: int, home:
                 worker.wait(timeout=6 * 3600)
         count_problems(problems, (home / "worker.log").read_text(errors="replace"))
         wall, report = _finished_run(flow_run_id, home)
-    return {**from_report(report, wall), "peak_rss_mb": monitor.peak / 1e6, **problems}
+        parts = {**overhead.split(flow_run_id, report, wall, CORES), **overhead.result_persistence(home / "prefect-results")}
+    return {**from_report(report, wall), "peak_rss_mb": monitor.peak / 1e6, **problems, "overhead": parts}
 
 
 def _start_deployment_run(params: dict):
@@ -304,8 +305,12 @@ def from_report(report: dict, wall: float) -> dict:
 
 
 def count_problems(into: dict, text: str) -> None:
+    """Adds the lines of ``text`` holding each problem (LOG_PROBLEMS) to ``into``, and the lines read to
+    ``log_lines``, so a report of zero problems shows how much log it rests on."""
+    lines = text.splitlines()
+    into["log_lines"] = into.get("log_lines", 0) + len(lines)
     for key, needle in LOG_PROBLEMS.items():
-        into[key] = into.get(key, 0) + text.count(needle)
+        into[key] = into.get(key, 0) + sum(needle in line for line in lines)
 
 
 def describe(run: dict) -> dict:
@@ -412,6 +417,13 @@ def main(argv: list[str] | None = None) -> int:
         save(args, argv, results, started)  # after every size: an interrupted run keeps what it measured
     payload = save(args, argv, results, started)
     print(table(results))
+    for r in results:
+        if r.get("overhead"):
+            parts = r["overhead"]
+            print(f"\nN={r['n']} {r['run']}: where the {r['wall']:.1f} s went (seconds of wall; slot parts / {CORES} cores)")
+            for name, value in parts.items():
+                share = f"  ({value / r['wall']:.1%})" if name not in ("task_runs", "result_files", "result_mb") else ""
+                print(f"  {name:<26} {value:8.1f}{share}")
     print(f"\n{len(results)} runs in {payload['total_seconds']:.0f} s; JSON: {args.output}")
     return 0
 

@@ -12,6 +12,9 @@ from flows.parameters import SAMPLE_DATA, TRAINING_DEPLOYMENT
 WORK_POOL = "forecast-pool"
 PREFECT_VERSION = "3.9.1"  # the version these deployments are tested with
 TIMEZONE = os.environ.get("FORECAST_FLOWS_TIMEZONE", "UTC")
+# The SQL-sourced retraining: where the warehouse is (no password: that is in the block) and the block's name.
+SQL_WAREHOUSE = "postgresql+psycopg://forecaster@warehouse.internal:5432/finance"
+SQL_CREDENTIALS_BLOCK = "finance-warehouse"
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,7 @@ class Deployment:
     cron: str | None = None  # a cron schedule in TIMEZONE, or
     interval_seconds: int | None = None  # a fixed interval
     parameters: dict = field(default_factory=dict)
+    active: bool = True  # False: the schedule is created paused (it needs setup first, e.g. a credentials block)
 
 
 DEPLOYMENTS = [
@@ -31,6 +35,19 @@ DEPLOYMENTS = [
         "Retrain, select, register, smoke-test and deploy one champion per segment.",
         ("forecasting", "training"), cron="0 6 * * 1",  # Mondays 06:00
         parameters={"params": {"data_path": SAMPLE_DATA, "data": {"segment_cols": ["region", "product"]}, "backtest": {"horizon": 30}}},
+    ),
+    Deployment(
+        "weekly-retraining-sql", "flows/training.py:forecast_training",
+        "Retrain on the finance warehouse: actuals from PostgreSQL (password in the SqlAlchemyConnector block "
+        f"{SQL_CREDENTIALS_BLOCK!r}), every run's forecasts appended to finance.forecasts with lineage. "
+        "Paused until the block exists and data_source/forecast_table name your database: see docs/production.md.",
+        ("forecasting", "training", "sql"), cron="30 6 * * 1",  # Mondays 06:30
+        parameters={"params": {
+            "data_source": {"location": SQL_WAREHOUSE, "credentials_block": SQL_CREDENTIALS_BLOCK,
+                            "query": "SELECT ds, region, product, y FROM finance.daily_actuals WHERE ds >= CURRENT_DATE - INTERVAL '3 years'"},
+            "forecast_table": {"url": SQL_WAREHOUSE, "table": "finance.forecasts", "credentials_block": SQL_CREDENTIALS_BLOCK},
+            "data": {"segment_cols": ["region", "product"]}, "backtest": {"horizon": 30}}},
+        active=False,
     ),
     Deployment(
         "daily-comparison", "flows/actuals_comparison.py:actuals_comparison",

@@ -25,7 +25,7 @@ def load_flow(entrypoint: str):
 def deployments():
     out = []
     for d in DEPLOYMENTS:
-        schedule = Cron(d.cron, timezone=TIMEZONE) if d.cron else Interval(d.interval_seconds)
+        schedule = Cron(d.cron, timezone=TIMEZONE, active=d.active) if d.cron else Interval(d.interval_seconds, active=d.active)
         out.append(load_flow(d.entrypoint).to_deployment(name=d.name, description=d.description, schedule=schedule,
                                                          parameters=d.parameters or None, tags=list(d.tags)))
     return out

@@ -1,22 +1,26 @@
-"""The `actuals-comparison` flow: load actuals -> join with the forecasts each champion made when it was
-promoted -> score and band every segment -> report (file, table and markdown artifacts) -> flag the
+"""The `actuals-comparison` flow: load actuals (a file or a database) -> join with the forecasts made
+before them (the forecast table's vintages, else those each champion made when it was promoted) -> score and band every segment -> report (file, table and markdown artifacts) -> flag the
 segments that keep missing, or start their retraining through the training deployment."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 from prefect import flow, get_run_logger
 
 from flows.mlflow_ui import mlflow_ui_url
 from flows.parameters import ComparisonParameters
-from flows.paths import default_output, resolve_input
-from forecasting.ops.comparison import compare
+from flows.paths import default_output
+from forecasting.errors import ConfigError
+from forecasting.mlops.champion_forecasts import COLUMNS
+from forecasting.ops.comparison import compare, vintage_forecasts
 from forecasting.ops.export import export_forecasts
 from forecasting.ops.llm_summary import executive_summary
 from forecasting.ops.summary import comparison_summary
 from forecasting.tables import write_json, write_table
 from tasks.artifacts import comparison_artifacts, comparison_chart_artifacts
+from tasks.forecast_table import forecast_vintages
 from tasks.operations import champion_forecasts, read_actuals, trigger_retraining
 
 
@@ -32,12 +36,14 @@ def actuals_comparison(params: ComparisonParameters) -> dict:
         report and summary paths; the retraining flow run when drifting segments were retrained.
     """
     logger = get_run_logger()
-    actuals = read_actuals(resolve_input(params.actuals_path), params.data, params.delimiter)
+    source = params.source()
+    actuals = read_actuals(source, params.data, credentials_block=source.credentials_block)
     start, end = str(actuals["ds"].min().date()), str(actuals["ds"].max().date())
-    forecasts = champion_forecasts(params.tracking, start, end, sorted(actuals["segment"].unique()))
+    tracking = params.tracking.resolved()  # once, here: every task reads the same tracking store
+    forecasts = forecasts_to_compare(params.model_copy(update={"tracking": tracking}), start, end, sorted(actuals["segment"].unique()))
     report = compare(actuals, forecasts, params.policy)
 
-    uri = params.tracking.resolved_tracking_uri()
+    uri = tracking.resolved_tracking_uri()
     template = comparison_summary(report, params.policy.band_metric, {"MLflow": mlflow_ui_url(uri) or uri})
     markdown, source = executive_summary(template, params.summary)
     output = Path(params.output_path or default_output("actuals-comparison"))
@@ -61,3 +67,25 @@ def actuals_comparison(params: ComparisonParameters) -> dict:
             logger.info("retraining started: flow run %s", result["retraining"]["flow_run_name"])
             write_json(result, output.with_suffix(".json"))
     return result
+
+
+def forecasts_to_compare(params: ComparisonParameters, start: str, end: str, segments: list[str]):
+    """The forecast table's vintages for the segments it has, MLflow's promoted forecasts for the rest
+    (all of them without a forecast table); a ``forecast_source`` column says which."""
+    frames, remaining = [], list(segments)
+    table = params.forecast_table
+    if table is not None:
+        vintages = vintage_forecasts(forecast_vintages(table, segments, start, end, table.credentials_block))
+        frames.append(vintages)
+        remaining = [s for s in segments if s not in set(vintages["segment"])]
+        get_run_logger().info("%d of %d segment(s) compared with %s; %d with MLflow's promoted forecasts",
+                              len(segments) - len(remaining), len(segments), table.describe(), len(remaining))
+    if remaining:
+        try:
+            frames.append(champion_forecasts(params.tracking, start, end, remaining).assign(forecast_source="mlflow"))
+        except ConfigError:
+            if table is None:
+                raise
+            get_run_logger().warning("no MLflow experiment %r to fall back on for %d segment(s)", params.tracking.experiment, len(remaining))
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*COLUMNS, "forecast_source"])

@@ -17,8 +17,9 @@ def model_cleanup(params: CleanupParameters = CleanupParameters()) -> list[dict]
     Returns:
         One row per model version: kept (newest, or carrying an alias) or deleted / would delete.
     """
-    names = list_models(params.tracking, params.registry, params.include_router)
-    plan = cleanup_models(names, params.tracking, params.keep, params.dry_run)
+    tracking = params.tracking.resolved()  # once, here: the plan and its application read the same registry
+    names = list_models(tracking, params.registry, params.include_router)
+    plan = cleanup_models(names, tracking, params.keep, params.dry_run)
     plan_artifact(plan, params.dry_run)
     deleted = [p for p in plan if p["action"] in ("deleted", "would delete")]
     get_run_logger().info("%s %d version(s) across %d model(s)", "would delete" if params.dry_run else "deleted", len(deleted), len(names))

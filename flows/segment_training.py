@@ -14,7 +14,7 @@ from prefect.futures import as_completed
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel, ConfigDict, model_serializer
 
-from flows.chunks import chunks
+from flows.chunks import chunks, longest_first
 from flows.runners import api_for_workers, make_task_runner
 from flows.training_report import failure_row
 from forecasting.system.runtime import usable_cores
@@ -69,14 +69,15 @@ def train_segments_flow(work: SegmentWork) -> dict[str, TrainedSegment]:
     run, validated, progress, logger = work.run, work.validated, work.progress, get_run_logger()
     this_run = str(get_run_context().flow_run.id)
     policy = run.params.policy
-    train = train_segments.with_options(result_storage=run.storage, **run.service,
+    train = train_segments.with_options(result_storage=run.storage.block, **run.service,
                                         timeout_seconds=policy.segment_timeout_seconds * policy.segments_per_task)
-    segment_chunks = chunks(list(validated.prepared.values()), policy.segments_per_task)
+    segment_chunks = chunks(longest_first(list(validated.prepared.values())), policy.segments_per_task)
     # each task gets only its chunk's reports: the whole report per task would pickle O(segments²)
     chunk_reports = [{seg.key: validated.report.segments[seg.key] for seg in chunk} for chunk in segment_chunks]
-    tracking = run.params.tracking.for_run(len(validated.prepared))  # forecast plots: auto decided by the run's size
+    tracking = run.tracking.for_run(len(validated.prepared))  # forecast plots: auto decided by the run's size
     futures = train.map(segment_chunks, reports=chunk_reports, job=unmapped(run.job), tracking=unmapped(tracking),
-                        parent_run_id=unmapped(run.parent_run_id), tags=unmapped(run.tags), registry=unmapped(run.params.registry))
+                        parent_run_id=unmapped(run.parent_run_id), tags=unmapped(run.tags), registry=unmapped(run.params.registry),
+                        keep_outcomes=unmapped(validated.hierarchy is not None))
     chunk_of = {id(future): chunk for future, chunk in zip(futures, segment_chunks)}
     trained: dict[str, TrainedSegment] = {}
     for future in as_completed(futures):
@@ -120,5 +121,6 @@ def log_segment(logger, result: TrainedSegment, position: str) -> None:
     score, baseline = result.metrics.get(metric), result.baseline.get(metric)
     fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
     runner_up = f", runner-up {result.runner_up}" if result.runner_up else ""
-    logger.info("[%s] segment %s: champion %s, backtest %s %s (seasonal naive %s)%s; trained in %.1f s by process %d", position, result.segment,
-                result.champion, metric.upper(), fmt(score), fmt(baseline), runner_up, result.seconds, result.process_id)
+    logger.info("[%s] segment %s: champion %s, backtest %s %s (seasonal naive %s)%s; trained in %.1f s by process %d on %s", position,
+                result.segment, result.champion, metric.upper(), fmt(score), fmt(baseline), runner_up, result.seconds, result.process_id,
+                result.host)

@@ -1,5 +1,6 @@
 """The `forecast-training` flow: validate -> train and backtest per segment (mapped) -> register as
-challenger -> smoke-test -> promote to champion -> router -> deploy -> smoke-test the endpoint.
+challenger -> smoke-test -> promote to champion -> (append the forecasts to the forecast table) -> router
+-> deploy -> smoke-test the endpoint.
 
 Plain Python: ``from flows.training import forecast_training; forecast_training(TrainingParameters(...))``.
 """
@@ -9,6 +10,8 @@ from __future__ import annotations
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.reconcile_stage import reconcile_stage
+from flows.forecast_table_stage import check_forecast_table_stage, forecast_table_stage
 from flows.parameters import RunPolicy, TrainingParameters
 from flows.training_stages import (
     TrainingFailed,
@@ -39,12 +42,15 @@ def forecast_training(params: TrainingParameters = TrainingParameters()) -> dict
         with :class:`TrainingFailed` carrying the same report.
     """
     run = TrainingRun.begin(params)
+    check_forecast_table_stage(run)
     validated = validate_stage(run)
     open_mlflow_run(run, validated)
     trained = train_stage(run, validated)
+    reconciled = reconcile_stage(run, validated, trained)
     publication = publish_stage(run, trained)
-    deployment = deploy_stage(run, validated, publication)
-    return finish_stage(run, validated, trained, publication, deployment)
+    forecast_table_stage(run, validated, trained, publication)
+    deployment = deploy_stage(run, validated, publication, reconciled)
+    return finish_stage(run, validated, trained, publication, deployment, reconciled)
 
 
 __all__ = ["RunPolicy", "TrainingFailed", "TrainingParameters", "forecast_training"]

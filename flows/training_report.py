@@ -73,6 +73,8 @@ def segment_row(result: TrainedSegment, published: PublishedModel | None, endpoi
         # register + smoke test + promote inside the training task (0 when the publish stage did it)
         "publish_seconds": round(published.seconds, 4) if published is not None and published is result.published else 0.0,
         "train_seconds": round(result.seconds, 4),
+        "process_id": result.process_id,  # where it trained: a worker process, on this machine or a Dask worker's
+        "host": result.host,
         # what selection did instead of the first-ranked candidate, a reused run: never silently
         "notes": list(result.notes) if result.status == "trained" else [],
     }

@@ -13,6 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 
 from flows.chunks import chunks
+from flows.dask_cluster import check_workers_reach
 from flows.mlflow_ui import mlflow_ui_url, recorded
 from flows.segment_training import train_all
 from flows.training_report import (
@@ -27,7 +28,7 @@ from flows.training_report import (
 )
 from forecasting.contract import parse_segment_key
 from forecasting.errors import ConfigError, DataError
-from forecasting.fingerprint import config_fingerprint, segment_fingerprint
+from forecasting.fingerprint import config_fingerprint, prepared_fingerprint
 from forecasting.mlops.config import TrackingConfig
 from forecasting.mlops.tracking import connect, end_run, start_training_run
 from forecasting.pipeline import ForecastJob
@@ -42,7 +43,7 @@ from tasks.artifacts import (
     validation_artifact,
 )
 from tasks.deploy import deploy_router
-from tasks.policies import result_storage, service_retry_options, training_code
+from tasks.policies import ResultStorage, result_storage, service_retry_options, training_code
 from tasks.publish import publish_champions, publish_router
 from tasks.records import TrainedSegment
 from tasks.validate import validate_data
@@ -63,22 +64,32 @@ class StageClock:
 
 @dataclass
 class TrainingRun:
-    """What every stage of one flow run shares: its parameters, ids, storage and retry policy."""
+    """What every stage of one flow run shares: its parameters, ids, tracking settings (resolved once,
+    here), result storage and retry policy."""
 
     params: object  # flows.training.TrainingParameters
     job: ForecastJob
     flow_run_id: str
-    storage: str
+    tracking: TrackingConfig
+    storage: ResultStorage
     service: dict
     clock: StageClock = field(default_factory=StageClock)
     tags: dict[str, str] = field(default_factory=dict)
     parent_run_id: str = ""
     experiment_id: str | None = None
+    vintage: dict | None = None  # the forecast-table write: table, run_id, rows
 
     @classmethod
     def begin(cls, params) -> "TrainingRun":
+        """The run's shared settings. The tracking and registry URIs and the artifact root are read from
+        this process's environment now and handed to every task as values: a worker on another machine
+        logs where this run does, never where its own environment points. A Dask scheduler of the run's
+        own is asked first whether its workers can use what the run would hand them."""
         params.registry.router_name()  # names are validated before anything is uploaded
-        return cls(params, params.job(), str(get_run_context().flow_run.id), result_storage(params.policy.result_storage),
+        tracking, storage = params.tracking.resolved(), result_storage(params.policy.result_storage)
+        if params.policy.task_runner == "dask" and params.policy.dask_address:
+            check_workers_reach(params.policy.dask_address, tracking, storage.local_dir)
+        return cls(params, params.job(), str(get_run_context().flow_run.id), tracking, storage,
                    service_retry_options(params.policy.retry_backoff_seconds))
 
 
@@ -88,6 +99,7 @@ class Validated:
     prepared: dict[str, PreparedSegment]
     segment_values: dict[str, dict]  # every segment of the data, for the router
     failures: dict[str, dict]  # report rows of the segments that failed validation
+    hierarchy: object | None = None  # forecasting.hierarchy.Hierarchy when the run reconciles: its aggregates are in ``prepared``
 
 
 @task(name="start-mlflow-run", cache_policy=NO_CACHE)
@@ -105,8 +117,14 @@ def end_parent_run(tracking: TrackingConfig, run_id: str, failed: bool) -> None:
 def validate_stage(run: TrainingRun) -> Validated:
     """Validate the table, keep the asked-for segments, show the report in the Prefect UI."""
     params = run.params
-    report, prepared, run.job = validate_data.with_options(result_storage=run.storage)(
-        params.resolved_data_path(), run.job, params.delimiter, params.sheet, params.resolved_covariates_path())
+    source = params.source()
+    report, prepared, run.job = validate_data.with_options(result_storage=run.storage.block)(
+        source, run.job, params.delimiter, params.sheet, params.resolved_covariates_path(), credentials_block=source.credentials_block)
+    hierarchy = None
+    if params.hierarchy.active:  # the aggregates become segments: validated, trained, registered and routed like any
+        if params.only_segments:
+            raise ConfigError("only_segments cannot retrain part of a reconciled hierarchy: reconciliation needs every node")
+        report, prepared, hierarchy = hierarchy_nodes(report, prepared, params.hierarchy, run.job)
     segment_values = routable_segments(report, prepared)
     if params.only_segments:
         report, prepared = only_segments(report, prepared, params.only_segments)
@@ -115,16 +133,31 @@ def validate_stage(run: TrainingRun) -> Validated:
                 for key, seg in report.segments.items() if not seg.ok}
     failures.update({key: skipped_row(key, seg.skipped) for key, seg in report.segments.items() if seg.ok and seg.skipped})
     run.clock.lap("validate")
-    return Validated(report, prepared, segment_values, failures)
+    return Validated(report, prepared, segment_values, failures, hierarchy)
+
+
+def hierarchy_nodes(report: ValidationReport, prepared: dict, spec, job: ForecastJob):
+    """The report and segments with every aggregate node of the hierarchy added (a bottom segment that
+    stopped before the others is reported as skipped: it only adds to its aggregates' history)."""
+    from forecasting.hierarchy.nodes import hierarchy_segments
+
+    hierarchy, nodes, stopped = hierarchy_segments(report, prepared, spec, job.data.segment_cols, job.backtest.horizon,
+                                                   job.backtest.folds, job.models.non_negative)
+    segments = dict(report.segments)
+    for key in stopped:
+        segments[key] = segments[key].model_copy(update={"skipped": "stopped before the others' last period: not forecast, it adds to "
+                                                                    "its aggregates' history"})
+    segments.update({segment.key: node_report for segment, node_report in nodes})
+    return report.model_copy(update={"segments": dict(sorted(segments.items()))}), {s.key: s for s, _ in nodes}, hierarchy
 
 
 def open_mlflow_run(run: TrainingRun, validated: Validated) -> None:
     """The parent MLflow run, tagged with what identifies this training: data, configuration, code."""
-    data_hash = config_fingerprint(*(f"{s.key}:{segment_fingerprint(s.history, s.future)}" for s in validated.prepared.values()))
+    data_hash = prepared_fingerprint(validated.prepared)
     run.tags = {"orchestration_run_id": run.flow_run_id, "data_hash": data_hash,
                 "config_hash": config_fingerprint(run.job), "code_fingerprint": training_code()}
     run.parent_run_id, run.experiment_id = start_parent_run.with_options(**run.service)(
-        run.params.tracking, run.tags, f"training-{run.flow_run_id[:8]}")
+        run.tracking, run.tags, f"training-{run.flow_run_id[:8]}")
 
 
 def train_stage(run: TrainingRun, validated: Validated) -> dict[str, TrainedSegment]:
@@ -145,7 +178,7 @@ def publish_stage(run: TrainingRun, trained: dict[str, TrainedSegment]) -> Publi
     good = [t for t in trained.values() if t.status == "trained"]
     publication = Publication({t.segment: t.published for t in good if t.published is not None and t.computed_in == run.flow_run_id})
     todo = chunks([t for t in good if t.segment not in publication.by_segment], params.policy.segments_per_task)
-    futures = publish_champions.with_options(**run.service).map(todo, registry=unmapped(params.registry), tracking=unmapped(params.tracking),
+    futures = publish_champions.with_options(**run.service).map(todo, registry=unmapped(params.registry), tracking=unmapped(run.tracking),
                                                                 tags=unmapped(run.tags))
     for future, chunk in zip(futures, todo):
         try:
@@ -156,23 +189,25 @@ def publish_stage(run: TrainingRun, trained: dict[str, TrainedSegment]) -> Publi
     return publication
 
 
-def deploy_stage(run: TrainingRun, validated: Validated, publication: Publication) -> Deployment:
-    """Freeze every segment's champion into the router, smoke-test it, serve it. A failure keeps the
-    champions registered and promoted; the run reports it and fails after its report."""
+def deploy_stage(run: TrainingRun, validated: Validated, publication: Publication, reconciled=None) -> Deployment:
+    """Freeze every segment's champion into the router (with a hierarchy, the reconciliation too: it
+    serves every node reconciled), smoke-test it, serve it. A failure keeps the champions registered and
+    promoted; the run reports it and fails after its report."""
     params, logger = run.params, get_run_logger()
     deployment = Deployment()
-    if params.skip_deploy or not publication.any_promoted:
+    if params.skip_deploy or not publication.any_promoted or (reconciled is not None and reconciled.error):
         run.clock.lap("deploy")
         return deployment
     try:
         router, size = publish_router.with_options(**run.service)(
-            validated.segment_values, params.data.segment_cols, params.registry, params.tracking, run.parent_run_id, run.tags,
-            promoted=[segment for segment, published in publication.by_segment.items() if published.promoted])
+            validated.segment_values, params.data.segment_cols, params.registry, run.tracking, run.parent_run_id, run.tags,
+            promoted=[segment for segment, published in publication.by_segment.items() if published.promoted],
+            reconciliation=reconciled.frozen if reconciled is not None else None)
         deployment.router = router
         logger.info("router %s version %s: %s (snapshot %.1f MB)", router.name, router.version, router.smoke, size / 1e6)
         if not router.promoted:
             raise RuntimeError(f"the router failed its smoke test: {router.smoke}")
-        deployment.endpoint = deploy_router.with_options(**run.service)(router.name, router.version, params.deploy, params.tracking)
+        deployment.endpoint = deploy_router.with_options(**run.service)(router.name, router.version, params.deploy, run.tracking)
     except Exception as exc:
         deployment.error = f"{type(exc).__name__}: {exc}"
         logger.error("deployment failed: %s", deployment.error)
@@ -181,12 +216,12 @@ def deploy_stage(run: TrainingRun, validated: Validated, publication: Publicatio
 
 
 def finish_stage(run: TrainingRun, validated: Validated, trained: dict[str, TrainedSegment], publication: Publication,
-                 deployment: Deployment):
+                 deployment: Deployment, reconciled=None):
     """The report rows, the artifacts, the MLflow run's final status, and the flow's result: a
     Failed state carrying the report when the run failed (no traceback for an expected failure)."""
     params = run.params
     metric = run.job.backtest.metric
-    uri = params.tracking.resolved_tracking_uri()
+    uri = run.tracking.resolved_tracking_uri()
     # the MLflow UI `forecast-flows server start` runs beside Prefect; it may still be starting up
     browse = mlflow_ui_url(uri, wait=15.0 if recorded() else 0.0)
     urls = {key: run_url(browse or uri, run.experiment_id, result.run_id) for key, result in trained.items()}
@@ -200,9 +235,13 @@ def finish_stage(run: TrainingRun, validated: Validated, trained: dict[str, Trai
     if deployment.endpoint:
         links["Endpoint"] = deployment.endpoint.get("url", "")
     summary_artifact(rows, metric, links, params.summary)
-    problem = verdict(rows, deployment, params.policy.max_failed_fraction)
-    end_parent_run.with_options(**run.service)(params.tracking, run.parent_run_id, problem is not None)
+    problem = (reconciled.error if reconciled is not None and reconciled.error else None) or verdict(rows, deployment, params.policy.max_failed_fraction)
+    end_parent_run.with_options(**run.service)(run.tracking, run.parent_run_id, problem is not None)
     result = run_result(rows, deployment, run.parent_run_id, run.clock.lap("report"))
+    if run.vintage:
+        result["forecast_table"] = run.vintage
+    if reconciled is not None:
+        result["reconciliation"] = reconciled.summary or {"error": reconciled.error}
     if problem:
         return failed_state(TrainingFailed(problem, result))
     return result
@@ -222,7 +261,7 @@ def routable_segments(report: ValidationReport, prepared: dict) -> dict[str, dic
     validation today may still have a champion from an earlier run)."""
     values = {}
     for key in report.segments:
-        if key in prepared:
+        if key in prepared and None not in prepared[key].values.values():  # an aggregate node: its key names <all> for the columns it sums over
             values[key] = dict(prepared[key].values)
             continue
         try:

@@ -20,6 +20,12 @@ def segment_fingerprint(history: pd.DataFrame, future: pd.DataFrame) -> str:
     return hashlib.sha256((data_hash(history) + data_hash(future)).encode()).hexdigest()[:16]
 
 
+def prepared_fingerprint(prepared: dict) -> str:
+    """The data fingerprint of a run: every validated segment's key and content (MLflow's ``data_hash``
+    tag and the forecast table's ``data_fingerprint``): identical data, identical fingerprint."""
+    return config_fingerprint(*(f"{s.key}:{segment_fingerprint(s.history, s.future)}" for s in prepared.values()))
+
+
 def config_fingerprint(*configs: BaseModel | dict | str) -> str:
     parts = [c.model_dump_json() if isinstance(c, BaseModel) else json.dumps(c, sort_keys=True, default=str) for c in configs]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]

@@ -9,17 +9,19 @@ import pandas as pd
 
 from forecasting.contract import COVARIATES_FILE_ROW, DataSpec
 from forecasting.errors import DataError
+from forecasting.sources import Credentials, DataSource, read_source
 from forecasting.tables import read_table
 from forecasting.validation.dates import DateFormat, choose_date_format
 from forecasting.validation.parsing import parse_dates
 from forecasting.validation.report import SegmentReport
 
 
-def load_data(path: str | Path, spec: DataSpec, delimiter: str = "auto", sheet: str | int | None = None,
-              covariates_path: str | Path | None = None, covariates_sheet: str | int | None = None) -> tuple[pd.DataFrame, DataSpec]:
-    """The table to validate, and the spec with the covariates file's columns added as covariates when
-    the spec names none."""
-    frame = read_table(path, delimiter, sheet)
+def load_data(path: str | Path | DataSource, spec: DataSpec, delimiter: str = "auto", sheet: str | int | None = None,
+              covariates_path: str | Path | None = None, covariates_sheet: str | int | None = None,
+              credentials: Credentials | None = None) -> tuple[pd.DataFrame, DataSpec]:
+    """The table to validate (a file, or a SQL or Unity Catalog source: :mod:`forecasting.sources`), and
+    the spec with the covariates file's columns added as covariates when the spec names none."""
+    frame = read_source(path, credentials, [spec.time_col, spec.target_col, *spec.segment_cols], delimiter=delimiter, sheet=sheet)
     if not covariates_path:
         return frame, spec
     covariates = read_table(covariates_path, delimiter, covariates_sheet)

@@ -1,12 +1,14 @@
 """The charts of a segment: history with the champion's forecast, its interval and the runner-up's
-forecast (dashed); and a forecast against the actuals that came in. Drawn without pyplot (no global
-figure registry, safe in worker threads); the same figures go to MLflow and to the Prefect UI."""
+forecast (dashed); a forecast against the actuals that came in; a bridge from last year as a waterfall.
+Drawn without pyplot (no global figure registry, safe in worker threads); the same figures go to MLflow
+and to the Prefect UI."""
 
 from __future__ import annotations
 
 import base64
 import io
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -110,3 +112,66 @@ def data_uri(fig: Figure, dpi: int = 72) -> str:
 def close(fig) -> None:
     """Kept for callers: a pyplot-free figure is freed with its last reference."""
     fig.clear()
+
+
+UP, DOWN, TOTAL = "#2e8b57", "#c0392b", "#555555"
+
+
+def waterfall_figure(segment: str, table: pd.DataFrame, subtitle: str | None = None, size: tuple[float, float] = (8, 4)) -> Figure:
+    """A bridge as a waterfall: the first total as a bar from zero, each change as a bar floating from
+    the running total (green up, red down, its value on it), the last total as a bar from zero.
+
+    Args:
+        table: ``step``, ``value``, ``kind`` (``total`` or ``change``), in order
+            (:class:`forecasting.explain.bridge.Bridge`'s table).
+    """
+    fig = Figure(figsize=size, layout="constrained")
+    ax = fig.add_subplot()
+    running = 0.0
+    for i, (step, value, kind) in enumerate(table[["step", "value", "kind"]].itertuples(index=False)):
+        if kind == "total":
+            bottom, height, color = 0.0, value, TOTAL
+            running = value
+        else:
+            bottom, height, color = running, value, UP if value >= 0 else DOWN
+            running += value
+        ax.bar(i, height, bottom=bottom, color=color, width=0.6)
+        label = f"{value:,.0f}" if kind == "total" else f"{value:+,.0f}"
+        ax.annotate(label, (i, bottom + height), ha="center", va="bottom" if height >= 0 else "top", fontsize=7)
+        if i < len(table) - 1:
+            ax.plot([i + 0.3, i + 0.7], [running, running], color=TOTAL, linewidth=0.6)
+    ax.set_xticks(range(len(table)), [str(s) for s in table["step"]], rotation=20, ha="right", fontsize=7)
+    # the axis starts near the lowest running total, not at zero: changes of a few percent stay visible
+    values, kinds = table["value"].to_numpy(float), table["kind"].to_numpy()
+    levels = np.array([values[0], *np.cumsum(np.where(kinds == "total", 0.0, values))[1:-1] + values[0], values[-1]])
+    span = max(float(levels.max() - levels.min()), 1e-9)
+    low, high = float(levels.min()) - 0.6 * span, float(levels.max()) + 0.25 * span
+    if levels.min() >= 0 > low:
+        low = 0.0
+    ax.set_ylim(low, high)
+    from matplotlib.ticker import FuncFormatter
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    ax.tick_params(axis="y", labelsize=7)
+    ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(segment if not subtitle else f"{segment}\n{subtitle}", fontsize=9)
+    return fig
+
+
+def stacked_total_figure(total: str, history: pd.DataFrame, forecast: pd.DataFrame, children: dict[str, pd.DataFrame],
+                         method: str, size: tuple[float, float] = (8, 4)) -> Figure:
+    """A reconciled hierarchy at a glance: the total's history and forecast as a line, its children's
+    reconciled forecasts stacked under it (they add up to the line), the interval shaded."""
+    fig = Figure(figsize=size, layout="constrained")
+    ax = fig.subplots()
+    history, forecast = _dates(history), _dates(forecast)
+    ax.plot(history["ds"], history["y"], color="black", linewidth=1, label="actual (total)")
+    dates = forecast["ds"]
+    layers = [children[name].set_index(pd.to_datetime(children[name]["ds"]))["yhat"].reindex(pd.DatetimeIndex(dates)).to_numpy(float)
+              for name in children]
+    if layers:
+        ax.stackplot(dates, *layers, labels=list(children), alpha=0.6)
+    ax.plot(dates, forecast["yhat"], color="black", linestyle="--", linewidth=1.2, label=f"total forecast ({method})")
+    ax.fill_between(dates, forecast["yhat_lower"], forecast["yhat_upper"], color="grey", alpha=0.2, label="interval")
+    _finish(fig, ax, total, f"children stacked: they add up to the total ({method})")
+    return fig

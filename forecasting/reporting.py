@@ -6,7 +6,8 @@ import pandas as pd
 
 
 def summary_lines(run, metric: str) -> list[str]:
-    """A short leaderboard: one line per segment with its champion, the baseline and the honest holdout."""
+    """A short leaderboard: one line per segment with its champion, the baseline and the honest holdout,
+    then why that champion, the segment's forecastability and its notes."""
     from forecasting.selection import (
         BASELINE,  # here: exports must not import every model family
     )
@@ -31,6 +32,12 @@ def summary_lines(run, metric: str) -> list[str]:
         lines.append(f"{outcome.segment[:40]:40s} {sel.champion:15s} {_fmt(champ):>8s} {_fmt(base):>15s} {gain}  {holdout}")
         if sel.why:
             lines.append(f"  why: {sel.why}")
+        if getattr(outcome, "forecastability", None) is not None:
+            from forecasting.explain.forecastability import grade_line
+
+            lines.append(f"  {grade_line(outcome.forecastability)}")
+            if outcome.forecastability.note:
+                lines.append(f"  note: {outcome.forecastability.note}")
         if sel.low_confidence:
             lines.append(f"  LOW CONFIDENCE: {sel.low_confidence}")
         for finding in outcome.report.warnings:

@@ -22,7 +22,8 @@ from forecasting.ops.comparison import load_actuals
 from forecasting.ops.monitor import MonitorReport, probe, probe_request
 from forecasting.serving import make_target
 from forecasting.serving.config import DeployConfig
-from forecasting.tables import read_table
+from forecasting.sources import DataSource, read_source
+from tasks.credentials import sql_credentials
 from tasks.policies import service_retry_options
 
 RETRY_BACKOFF_SECONDS = 2.0  # first retry delay; doubles each retry (four retries, about 30 s in all)
@@ -30,8 +31,11 @@ SERVICE = service_retry_options(RETRY_BACKOFF_SECONDS)
 
 
 @task(name="load-actuals", cache_policy=NO_CACHE)
-def read_actuals(path: str, spec: DataSpec, delimiter: str = "auto") -> pd.DataFrame:
-    return load_actuals(read_table(path, delimiter), spec)
+def read_actuals(path: str | DataSource, spec: DataSpec, delimiter: str = "auto", credentials_block: str | None = None) -> pd.DataFrame:
+    """Actuals from a file, a SQL query or table, or a Unity Catalog table (a SQL password from the block
+    or the environment)."""
+    frame = read_source(path, sql_credentials(credentials_block), [spec.time_col, spec.target_col, *spec.segment_cols], delimiter=delimiter)
+    return load_actuals(frame, spec)
 
 
 @task(name="load-champion-forecasts", cache_policy=NO_CACHE, **SERVICE)

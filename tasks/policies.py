@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from prefect.filesystems import LocalFileSystem
@@ -37,16 +38,49 @@ def service_retry_options(backoff_seconds: float) -> dict:
     }
 
 
-def result_storage(configured: str | None = None) -> str:
-    """A block reference for task results: the configured one (any Prefect storage block, e.g.
-    ``s3-bucket/results``), else a local file system block under the project's state directory."""
-    if configured:
-        return configured
+@dataclass(frozen=True)
+class ResultStorage:
+    """Where a run's task results go: a Prefect storage block reference, and the directory on this
+    machine when it is our local default (a worker on another machine cannot write there)."""
+
+    block: str
+    local_dir: Path | None = None
+
+
+def result_storage(configured: str | None = None) -> ResultStorage:
+    """The configured block (any Prefect storage block, e.g. ``s3-bucket/results``), else Prefect's own
+    default result storage when one is set (``PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK``, or the server's
+    default: ``prefect experimental result-storage set``), else a local file system block under the
+    state directory."""
+    block = configured or prefect_default_storage()
+    if block:
+        return ResultStorage(block)
     path = Path(state_dir()) / "prefect-results"
     path.mkdir(parents=True, exist_ok=True)
     name = "forecast-flows-" + hashlib.sha256(str(path).encode()).hexdigest()[:10]
     LocalFileSystem(basepath=str(path)).save(name, overwrite=True)
-    return f"local-file-system/{name}"
+    return ResultStorage(f"local-file-system/{name}", path)
+
+
+def prefect_default_storage() -> str | None:
+    """Prefect's default result storage block as ``type-slug/name``: the setting, else the server's
+    (None when neither is set, or the server does not keep one)."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import PrefectHTTPStatusError
+    from prefect.settings import get_current_settings
+
+    configured = get_current_settings().results.default_storage_block
+    if configured:
+        return configured
+    try:
+        with get_client(sync_client=True) as client:
+            block_id = client.read_server_default_result_storage().default_result_storage_block_id
+            if block_id is None:
+                return None
+            document = client.read_block_document(block_id, include_secrets=False)
+    except PrefectHTTPStatusError:  # a server older than the setting
+        return None
+    return f"{document.block_type.slug}/{document.name}"
 
 
 def cache_key(*parts: str) -> str:

@@ -110,7 +110,7 @@ def carried_over(client, segment_values: dict[str, dict], segment_cols: list[str
 
 @task(name="publish-router", cache_policy=NO_CACHE, persist_result=True)
 def publish_router(segment_values: dict[str, dict], segment_cols: list[str], registry: RegistryConfig, tracking: TrackingConfig,
-                   parent_run_id: str, tags: dict[str, str], promoted: list[str] = ()) -> tuple[PublishedModel, int]:
+                   parent_run_id: str, tags: dict[str, str], promoted: list[str] = (), reconciliation=None) -> tuple[PublishedModel, int]:
     """Freeze the current champion of every segment into one router model — the segments of the data (a
     segment whose retraining failed or was not asked for keeps its previous champion) and every other
     segment with a champion under the prefix (absent from today's data: see :func:`carried_over`) —
@@ -130,8 +130,12 @@ def publish_router(segment_values: dict[str, dict], segment_cols: list[str], reg
     if foreign:
         logger.warning("router: %d champion(s) under the prefix %r are left out: %s", len(foreign), registry.model_prefix,
                        "; ".join(f"{k} ({why})" for k, why in list(foreign.items())[:10]))
+    if reconciliation is not None:  # a reconciled router needs every node of the hierarchy
+        unrouted_nodes = [node for node in reconciliation.nodes if node not in {r.segment for r in routes}]
+        if unrouted_nodes:
+            raise RouterIncomplete(f"the router cannot serve the reconciled hierarchy: node(s) {', '.join(unrouted_nodes[:5])} have no champion")
     with mlflow.start_run(run_id=parent_run_id):
-        info, size = log_router(routes, segment_cols)
+        info, size = log_router(routes, segment_cols, reconciliation=reconciliation)
     router = publish_model(client, "router", registry.router_name(), info.model_uri, parent_run_id,
                            {"kind": "router", "segments": str(len(routes)), **tags}, check=smoke_test_router)
     return router, size

@@ -42,6 +42,7 @@ class TrainedSegment:
     low_confidence: str = ""  # why the champion rests on thin evidence (empty: it does not)
     why: str = ""  # why this champion won, with the backtest evidence (forecasting.evidence.champion_reason)
     process_id: int = 0  # the process that trained it (a worker of the process runner, or the flow's own)
+    host: str = ""  # the machine that process ran on (a Dask worker's)
     notes: list[str] = field(default_factory=list)
     run_id: str | None = None
     model_uri: str | None = None
@@ -52,3 +53,6 @@ class TrainedSegment:
     computed_in: str | None = None
     fingerprint: str = ""
     training_key: str = ""  # segment, data, configuration and code: what registration is idempotent on
+    # a hierarchy run: (forecasting.pipeline.SegmentOutcome, the champion's own-interval forecast) for the
+    # reconcile stage, dropped once it has reconciled
+    outcome: object | None = None

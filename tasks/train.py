@@ -5,11 +5,12 @@ other segments' training instead of in a stage of its own after all of them."""
 from __future__ import annotations
 
 import os
+import socket
 import time
 import traceback
 
 import pandas as pd
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.context import get_run_context
 
 from forecasting.errors import ForecastingError
@@ -22,7 +23,7 @@ from forecasting.mlops.tracking import connect, reaching
 from forecasting.mlops.training_key import finished_segment_run, training_key
 from forecasting.pipeline import ForecastJob, train_segment
 from forecasting.selection import BASELINE
-from forecasting.system.runtime import work_seconds
+from forecasting.system.runtime import pin_native_threads, work_seconds
 from forecasting.system.transient import is_transient
 from forecasting.validation import PreparedSegment, SegmentReport
 from tasks.policies import cache_key, training_code
@@ -39,7 +40,8 @@ def chunk_cache_key(context, parameters) -> str:
     tracking: TrackingConfig = parameters["tracking"]
     fingerprints = [f"{s.key}:{segment_fingerprint(s.history, s.future)}" for s in chunk]
     destination = f"{tracking.resolved_tracking_uri()}|{tracking.experiment}"
-    return "train-" + cache_key(*fingerprints, config_fingerprint(job), destination, training_code())
+    keep = "keep-outcomes" if parameters.get("keep_outcomes") else ""  # a cached result without them cannot be reconciled
+    return "train-" + cache_key(*fingerprints, config_fingerprint(job), destination, training_code(), keep)
 
 
 @task(name="train-chunk", persist_result=True, cache_key_fn=chunk_cache_key, timeout_seconds=600)
@@ -51,19 +53,24 @@ def train_segments(
     parent_run_id: str,
     tags: dict[str, str],
     registry: RegistryConfig | None = None,
+    keep_outcomes: bool = False,
 ) -> list[TrainedSegment]:
     """One task run per chunk of segments (one segment by default), never one per model. With a
-    ``registry``, each trained champion is published as soon as it is logged."""
+    ``registry``, each trained champion is published as soon as it is logged. ``keep_outcomes``: each
+    result also carries the segment's backtest and selection (a hierarchy's reconcile stage needs them)."""
     flow_run = getattr(get_run_context(), "task_run", None)
     computed_in = str(flow_run.flow_run_id) if flow_run is not None else None
+    pin_native_threads()  # a Dask worker elsewhere has no thread variables of ours: one BLAS thread per task, as in the process pool
+    host, pid = socket.gethostname(), os.getpid()
+    get_run_logger().info("training %s in process %d on %s", ", ".join(s.key for s in chunk), pid, host)
     with reaching(tracking):  # where finished runs of the same training are looked up (a retry reuses them)
         experiment_id = connect(tracking).get_run(parent_run_id).info.experiment_id
     results = []
     for segment in chunk:
-        result = _train_one(segment, reports[segment.key], job, tracking, parent_run_id, tags, computed_in, experiment_id)
+        result = _train_one(segment, reports[segment.key], job, tracking, parent_run_id, tags, computed_in, experiment_id, keep_outcomes)
         if registry is not None and result.status == "trained":
             _publish(result, registry, tracking, tags)
-        result.process_id = os.getpid()  # which worker trained it (the flow logs it with the segment's line)
+        result.process_id, result.host = pid, host  # which worker trained it (the flow logs it with the segment's line)
         results.append(result)
     return results
 
@@ -82,7 +89,7 @@ def _logged_before(tracking: TrackingConfig, experiment_id: str, key: str):
         return finished_segment_run(connect(tracking), experiment_id, key)
 
 
-def _train_one(segment, report, job, tracking, parent_run_id, tags, computed_in, experiment_id) -> TrainedSegment:
+def _train_one(segment, report, job, tracking, parent_run_id, tags, computed_in, experiment_id, keep_outcome=False) -> TrainedSegment:
     started = time.perf_counter()
     fingerprint = segment_fingerprint(segment.history, segment.future)
     key = training_key(segment.key, fingerprint, config_fingerprint(job), training_code())
@@ -101,6 +108,9 @@ def _train_one(segment, report, job, tracking, parent_run_id, tags, computed_in,
         return base
     selection, backtest = outcome.selection, outcome.backtest
     base.fit_cpu_seconds = work_seconds() - work_started
+    if keep_outcome:  # the champion's own (uncalibrated) interval too: the reconciled interval is built on it
+        own = selection.champion_model.forecast(pd.DatetimeIndex(segment.future["ds"]), segment.future, calibrated=False)
+        base.outcome = (outcome, own)
     tracking_started = time.perf_counter()
     notes = list(selection.notes)
     try:

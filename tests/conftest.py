@@ -59,6 +59,21 @@ def isolated_mlflow_environment():
 
 
 @pytest.fixture(scope="session")
+def postgres():
+    """One throwaway PostgreSQL cluster for the whole session (`initdb` + `pg_ctl` on loopback, as the
+    `postgres` user when we are root); each test creates the databases it needs with
+    ``postgres.create_database(name)``. No PostgreSQL on the machine fails the test, with the reason."""
+    from benchmarks.postgres import LocalPostgres, unavailable
+
+    reason = unavailable()
+    if reason:
+        pytest.fail(f"the PostgreSQL tests start their own cluster and cannot: {reason} "
+                    "(Debian: apt-get install postgresql; .ci/run installs it)", pytrace=False)
+    with LocalPostgres([], durable=False) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
 def prefect_harness():
     """One Prefect test API for the session, flow heartbeats off (they cost ~1 s per flow run)."""
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings

@@ -1,6 +1,7 @@
 """A small HTTP server that speaks the subset of the Databricks REST API our Databricks target and the
 CLI use: serving endpoints (list, create — with an AI Gateway —, get, update config, put AI Gateway,
-delete, invocations — model and chat), host metadata and current user.
+delete, invocations — model and chat), host metadata and current user, and the SQL Statement Execution
+API on a stand-in warehouse (``server.sql``: tests/databricks_sql.py) for Unity Catalog tables.
 
 This is a contract test of OUR READING of the API, not Databricks itself. Faults can be injected:
 throttling/unavailable answers, a configuration update that fails, an endpoint that never gets READY,
@@ -21,6 +22,8 @@ import json
 import re
 import threading
 
+from databricks_sql import StatementExecution
+
 
 class ContractServer:
     def __init__(self, ready_after_polls: int = 2):
@@ -37,6 +40,7 @@ class ContractServer:
         self.failing_versions: set[str] = set()  # served versions whose invocations answer 500
         self.fail_polls_while_updating = 0  # GETs of an endpoint with an update pending that answer 500
         self.lock = threading.Lock()
+        self.sql = StatementExecution()
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -53,9 +57,23 @@ class ContractServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
+            def _raw(self, status: int, payload: bytes, headers: dict):
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
             def _handle(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}") if length else {}
+                sql = server.sql.route(self.command, self.path.split("?")[0] if "/external-results/" not in self.path else self.path,
+                                       body, f"http://{self.headers['Host']}", dict(self.headers))
+                if sql is not None:
+                    with server.lock:
+                        server.requests.append({"method": self.command, "path": self.path, "body": body, "headers": dict(self.headers)})
+                    return self._raw(sql[0], sql[1], sql[2]) if len(sql) == 3 else self._reply(*sql)
                 with server.lock:
                     server.requests.append({"method": self.command, "path": self.path, "body": body, "headers": dict(self.headers)})
                     for i, (fragment, status) in enumerate(server.inject):

@@ -46,14 +46,17 @@ def stop(process: subprocess.Popen) -> None:
             pass
 
 
-def start_prefect_server(home: Path, **settings: str) -> tuple[subprocess.Popen, str, dict]:
+def start_prefect_server(home: Path, database: str | None = None, **settings: str) -> tuple[subprocess.Popen, str, dict]:
     """`prefect server start` on a free loopback port with its own PREFECT_HOME; returns the env to use.
-    ``settings``: extra PREFECT_* variables for the server."""
+    ``database``: a PostgreSQL URL (default: SQLite in ``home``); ``settings``: extra PREFECT_* variables
+    for the server."""
+    from flows.local_server import database_url
+
     port = free_port()
     # host and port as settings too: the UI asks the server where its API is (ui-settings)
     env = {**os.environ, **settings, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port),
-           "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+           "PREFECT_API_DATABASE_CONNECTION_URL": database_url(database, home),
            "PATH": str(BIN) + os.pathsep + os.environ.get("PATH", "")}
     for key in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
         env.pop(key, None)
@@ -65,19 +68,20 @@ def start_prefect_server(home: Path, **settings: str) -> tuple[subprocess.Popen,
     return process, api, {**env, "PREFECT_API_URL": api}
 
 
-def start_mlflow_server(home: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
-    process, url = launch_mlflow_server(home, port)
+def start_mlflow_server(home: Path, port: int | None = None, backend: str | None = None) -> tuple[subprocess.Popen, str]:
+    process, url = launch_mlflow_server(home, port, backend)
     wait_http(url + "/health", 120, process)
     return process, url
 
 
-def launch_mlflow_server(home: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
-    """`mlflow server` on SQLite in ``home``, started but not yet waited for."""
+def launch_mlflow_server(home: Path, port: int | None = None, backend: str | None = None) -> tuple[subprocess.Popen, str]:
+    """`mlflow server` on SQLite in ``home`` (or the ``backend`` store, e.g. a PostgreSQL URL), serving
+    the artifacts itself (stored in ``home/artifacts``), started but not yet waited for."""
     port = port or free_port()
     home.mkdir(parents=True, exist_ok=True)
     log = open(home / "mlflow-server.log", "ab")
     process = subprocess.Popen(
-        [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}",
+        [str(BIN / "mlflow"), "server", "--backend-store-uri", backend or f"sqlite:///{home / 'mlflow.db'}", "--serve-artifacts",
          "--artifacts-destination", (home / "artifacts").as_uri(), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         env={**os.environ, "PATH": str(BIN) + os.pathsep + os.environ.get("PATH", "")},

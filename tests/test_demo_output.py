@@ -28,6 +28,8 @@ def test_a_normal_demo_prints_no_warning_lines(tmp_path):
     assert result.returncode == 0, output
     assert [line for line in output.splitlines() if WARNING.search(line)] == []
     assert "Successfully registered model" not in output and "Created version" not in output
-    segments = re.findall(r"\[\d/3\] segment (\S+): champion \w+, backtest MASE \d\.\d{3} \(seasonal naive \d\.\d{3}\)", output)
-    assert sorted(segments) == ["product=Cards|region=APAC", "product=Cards|region=EU", "product=Cards|region=US"]
+    segments = re.findall(r"\[\d+/20\] segment (\S+): champion \w+, backtest MASE \d\.\d{3} \(seasonal naive \d\.\d{3}\)", output)
+    states, zones = ("<all>", "NSW", "SA", "VIC", "WA"), ("<all>", "Coast", "Inner", "Metro")
+    assert sorted(segments) == sorted(f"state={s}|zone={z}" for s in states for z in zones)  # every node of the hierarchy
+    assert re.search(r"reconciliation: \w+ \(auto\) over 20 node\(s\); why: .+; sums hold to \d\.\de[+-]\d+", output)
     assert re.search(r"MLflow UI  : http://127\.0\.0\.1:\d+", output)

@@ -1,6 +1,7 @@
 """A real database for real load: the local Prefect server on PostgreSQL, and MLflow tracking to
-PostgreSQL, each running a real small training. The cluster is our own (`initdb` + `pg_ctl` in a
-temporary directory on a free loopback port, as the `postgres` user when we are root)."""
+PostgreSQL, each running a real small training. The cluster is the session's own (the `postgres`
+fixture: `initdb` + `pg_ctl` in a temporary directory on a free loopback port, as the `postgres` user
+when we are root); without PostgreSQL on the machine these tests fail, they do not skip."""
 
 import json
 import os
@@ -12,17 +13,8 @@ import pytest
 from conftest import segments_csv
 from mlflow_helpers import local_mlflow
 
-from benchmarks.postgres import LocalPostgres, unavailable
-
-pytestmark = pytest.mark.skipif(unavailable() is not None, reason=f"no local PostgreSQL cluster: {unavailable()}")
 BIN = Path(sys.executable).parent / "forecast-flows"
 SMALL = ["--models", "ets,theta", "--horizon", "14", "--folds", "2", "--holidays", "none"]
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    with LocalPostgres(["prefect", "mlflow"], durable=False) as cluster:
-        yield cluster
 
 
 def cli(env, *args, timeout=600):
@@ -34,19 +26,19 @@ def test_the_local_prefect_server_runs_on_postgresql_and_trains(postgres, tmp_pa
     env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI", "PREFECT_HOME")}
     env["FORECAST_FLOWS_HOME"] = str(tmp_path / "home")
     data = segments_csv(tmp_path / "data.csv", regions=("EU", "US", "APAC"))
-    started = cli(env, "server", "start", "--database", postgres.url("prefect"))
+    started = cli(env, "server", "start", "--database", postgres.create_database("server_prefect"))
     assert started.returncode == 0, started.stderr[-2000:]
     try:
-        assert f"database: postgresql+asyncpg://postgres@127.0.0.1:{postgres.port}/prefect" in started.stdout
+        assert f"database: postgresql+asyncpg://postgres@127.0.0.1:{postgres.port}/server_prefect" in started.stdout
         train = cli(env, "train", "--data", str(data), "--segment-cols", "region", *SMALL, "--skip-deploy", "--report", str(tmp_path / "r.json"))
         assert train.returncode == 0, train.stderr[-3000:]
         assert [row["status"] for row in json.loads((tmp_path / "r.json").read_text())["segments"]] == ["trained"] * 3
         # the runs are in PostgreSQL: the flow, its train-segments subflow, one task run per segment
-        flows = postgres.query("prefect", "select f.name from flow_run r join flow f on f.id = r.flow_id where r.state_type = 'COMPLETED' order by f.name")
+        flows = postgres.query("server_prefect", "select f.name from flow_run r join flow f on f.id = r.flow_id where r.state_type = 'COMPLETED' order by f.name")
         assert flows == ["forecast-training", "train-segments"]
-        assert postgres.query("prefect", "select count(*) from task_run where name like 'train-chunk-%' and state_type = 'COMPLETED'") == ["3"]
+        assert postgres.query("server_prefect", "select count(*) from task_run where name like 'train-chunk-%' and state_type = 'COMPLETED'") == ["3"]
         status = cli(env, "server", "status")
-        assert f"database postgresql+asyncpg://postgres@127.0.0.1:{postgres.port}/prefect" in status.stdout
+        assert f"database postgresql+asyncpg://postgres@127.0.0.1:{postgres.port}/server_prefect" in status.stdout
         other = cli(env, "server", "start", "--database", "sqlite")
         assert other.returncode == 2 and other.stderr.count("\n") == 1 and "server stop` it first" in other.stderr
     finally:
@@ -68,7 +60,7 @@ def test_mlflow_tracks_a_training_to_postgresql(postgres, prefect_harness, tmp_p
 
     from flows.training import forecast_training
 
-    uri = postgres.url("mlflow")
+    uri = postgres.create_database("training_mlflow")
     data = segments_csv(tmp_path / "data.csv", regions=("EU", "US"))
     with local_mlflow(tmp_path):
         report = forecast_training(params(data, skip_deploy=True, tracking={"experiment": "on-postgres", "tracking_uri": uri}))
@@ -83,5 +75,5 @@ def test_mlflow_tracks_a_training_to_postgresql(postgres, prefect_harness, tmp_p
         champion = client.get_model_version_by_alias(row["registered_model"], "champion")
         assert str(champion.version) == row["version"] and champion.tags["smoke_test"] == "passed"
     # in PostgreSQL, not in a SQLite file somewhere
-    assert postgres.query("mlflow", "select count(*) from runs") == ["3"]
-    assert int(postgres.query("mlflow", "select count(*) from registered_models")[0]) == 2
+    assert postgres.query("training_mlflow", "select count(*) from runs") == ["3"]
+    assert int(postgres.query("training_mlflow", "select count(*) from registered_models")[0]) == 2

@@ -56,6 +56,9 @@ def test_the_cli_flags_set_the_run_policy_and_default_to_the_model():
     assert old_flag.workers == 1
     dask = training_parameters(build_parser().parse_args([*base, "--task-runner", "dask", "--dask-address", "tcp://10.0.0.5:8786"])).policy
     assert (dask.task_runner, dask.dask_address) == ("dask", "tcp://10.0.0.5:8786")
+    assert default.result_storage is None
+    stored = training_parameters(build_parser().parse_args([*base, "--result-storage", "s3-bucket/results"])).policy
+    assert stored.result_storage == "s3-bucket/results"
 
 
 def test_a_dask_address_without_the_dask_runner_is_one_clear_line(capsys):
@@ -119,7 +122,7 @@ def test_a_plain_python_call_trains_in_worker_processes_on_its_temporary_server(
         from test_task_runners import flow_logs
         from flows.training import forecast_training
 
-        if __name__ == "__main__":  # worker processes import this script again: the guard every multiprocessing script needs
+        if __name__ == "__main__":  # not needed (tests/test_entry_points.py), still works
             state = forecast_training(params({str(data)!r}, skip_deploy=True), return_state=True)
             print(json.dumps({{"completed": state.is_completed(), "pid": os.getpid(),
                               "statuses": [row["status"] for row in state.result()["segments"]],

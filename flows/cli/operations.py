@@ -11,10 +11,11 @@ from flows.cli.parser import given
 
 def cmd_compare_actuals(args) -> int:
     from flows.actuals_comparison import actuals_comparison
+    from flows.cli.sources import actuals_parameters
     from flows.parameters import ComparisonParameters
 
     params = ComparisonParameters.model_validate({
-        "actuals_path": args.actuals, "delimiter": args.delimiter,
+        **actuals_parameters(args), "delimiter": args.delimiter,
         "data": given(time_col=args.time_col, target_col=args.target_col, segment_cols=args.segment_cols),
         "policy": given(band_metric=args.band_metric, drift_threshold=args.drift_threshold,
                         consecutive_periods=args.consecutive_periods, on_drift=args.on_drift),
@@ -30,6 +31,9 @@ def cmd_compare_actuals(args) -> int:
     totals = result["totals"]
     if totals.get("segments"):
         print(f"{'total (volume-weighted)':40s} {totals['status']:10s} {pct(totals['wape']):>7s} {pct(totals['mape']):>7s} {pct(totals['bias']):>7s} {pct(totals['coverage']):>6s}")
+    sources = [row.get("forecast_source") for row in result["segments"] if row.get("forecast_source")]
+    if sources:
+        print("compared with: " + ", ".join(f"{name} ({sources.count(name)} segment(s))" for name in sorted(set(sources))))
     if result["unmatched"]:
         print(f"no champion forecast for: {', '.join(result['unmatched'])}", file=sys.stderr)
     print(f"report: {result['report_path']}  summary: {result['summary_path']}")
@@ -45,11 +49,16 @@ def cmd_compare_actuals(args) -> int:
 
 def cmd_predict_batch(args) -> int:
     from flows.batch_inference import batch_inference
+    from flows.cli.sources import forecast_table_parameters
     from flows.parameters import BatchInferenceParameters
 
-    params = BatchInferenceParameters(horizon=args.horizon, output_path=args.output, registry=given(model_prefix=args.model_prefix))
+    table = forecast_table_parameters(args.output, args.output_table, args.credentials_block)
+    params = BatchInferenceParameters(horizon=args.horizon, output_path=None if table else args.output, registry=given(model_prefix=args.model_prefix),
+                                      forecast_table=table)
     result = batch_inference(params)
     print(f"wrote {result['rows']} rows for {result['segments']} segment(s) to {result['output_path']}")
+    if result.get("forecast_table"):
+        print(f"appended to {result['forecast_table']['table']} (run_id {result['forecast_table']['run_id']})")
     return EXIT_OK
 
 

@@ -7,6 +7,8 @@ import argparse
 
 from pydantic import BaseModel
 
+from flows.cli.sources import add_forecasts_args, add_output_table_args, add_source_args
+
 
 def default_of(model: type[BaseModel], field: str):
     """A pydantic field's default, for help texts."""
@@ -29,7 +31,9 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     from forecasting.models import ModelSpec
     from forecasting.validation import ValidationPolicy
 
-    parser.add_argument("--data", required=True, help="CSV, Parquet or Excel (.xlsx) long table")
+    parser.add_argument("--data", required=True, help="CSV, Parquet or Excel (.xlsx) long table, or a database: a SQLAlchemy URL "
+                        "(postgresql+psycopg://user@host/db, no password) or databricks://catalog.schema.table, with --query or --table")
+    add_source_args(parser)
     parser.add_argument("--sheet", default=None, help="Excel sheet name, or its position from 0 (default: the first)")
     parser.add_argument("--covariates-file", default=None, help="a covariates table (promo calendar, prices) joined on the date and the segment columns it has")
     _field(parser, "--time-col", DataSpec, "time_col", "time column")
@@ -68,6 +72,18 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
                              "xgboost.max_depth=6, xgboost.lags=14, xgboost.search=true (docs/models-and-selection.md)")
 
 
+def add_hierarchy_args(parser: argparse.ArgumentParser) -> None:
+    """Forecast every level of the segment columns and reconcile them (docs/hierarchy.md)."""
+    from forecasting.hierarchy import HierarchySpec
+
+    _field(parser, "--reconcile", HierarchySpec, "reconcile", "none (each segment alone), bottom_up, top_down, middle_out, ols, "
+           "wls_struct, mint_shrink, or auto (the best all-level backtest score)",
+           choices=["none", "bottom_up", "top_down", "middle_out", "ols", "wls_struct", "mint_shrink", "auto"])
+    parser.add_argument("--levels", default=None, help='levels to forecast and reconcile, e.g. "region;region,product" (";" between '
+                        'levels, "," inside one; the total and the bottom are always there; default: every combination of --segment-cols)')
+    parser.add_argument("--middle-level", default=None, help="the level middle_out anchors on, e.g. region (default: none)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from flows.parameters import (
         CleanupParameters,
@@ -86,10 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     forecast = sub.add_parser("forecast", help="validate, backtest, select and forecast every segment (no server needed)")
     add_data_args(forecast)
-    forecast.add_argument("--output", required=True, help="output table: .csv, .parquet, or .xlsx (summary sheet + one sheet per segment; needs the excel extra)")
+    forecast.add_argument("--output", required=True, help="output table: .csv, .parquet, or .xlsx (a workbook that audits itself: summary with "
+                          "live totals, one sheet per segment, components, bridge and audit sheets; needs the excel extra), or a forecast "
+                          "table: a database URL with --output-table, or databricks://catalog.schema.table")
+    add_output_table_args(forecast)
     forecast.add_argument("--leaderboard", default=None, help="also write the full leaderboard here")
+    forecast.add_argument("--components", action="store_true", help="add the champion's additive components (component_trend, component_season, "
+                          "..., adding up to yhat) to the output, and print each segment's bridge from the same periods last year")
     forecast.add_argument("--workers", type=int, default=None,
                           help="segments fitted at once, in worker processes (default: the cores this machine lets us use)")
+    add_hierarchy_args(forecast)
     _debug(forecast)
 
     check = sub.add_parser("validate", help="validate every segment, no training: where every input row went, every value changed")
@@ -99,11 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="run the forecast-training flow: train, register, smoke-test, promote, deploy")
     add_data_args(train)
+    add_hierarchy_args(train)
     train.add_argument("--skip-deploy", action="store_true", default=None, help="stop after promoting the champions")
     _field(train, "--task-runner", RunPolicy, "task_runner", "processes, threads or dask", choices=["processes", "threads", "dask"])
     train.add_argument("--workers", "--max-workers", type=int, default=None, dest="workers",
                        help="segments trained at once (default: the cores this machine lets the run use)")
     train.add_argument("--dask-address", default=None, help="tcp://host:port of a Dask scheduler, with --task-runner dask (default: a local cluster)")
+    train.add_argument("--result-storage", default=None, help="Prefect storage block for task results, e.g. s3-bucket/results (default: Prefect's "
+                       "default result storage when set, else local, in the state directory; Dask workers on other machines need one)")
     _field(train, "--segments-per-task", RunPolicy, "segments_per_task", "segments per task run", type=int)
     _field(train, "--max-failed-fraction", RunPolicy, "max_failed_fraction", "fail the run when more segments than this fail", type=float)
     _field(train, "--experiment", TrackingConfig, "experiment", "MLflow experiment")
@@ -119,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                                          "and response there (AI Gateway inference table)")
     _field(train, "--databricks-profile", DeployConfig, "databricks_profile", "~/.databrickscfg profile")
     train.add_argument("--report", default=None, help="write the JSON run report here")
+    add_output_table_args(train, output=True, credentials=True)
     _debug(train)
 
     serve = sub.add_parser("serve", help="the local serving endpoint (status, stop, rollback); Databricks endpoints (list, delete NAME)")
@@ -153,7 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
     _debug(smoke)
 
     compare = sub.add_parser("compare-actuals", help="run the actuals-comparison flow: forecast vs actuals per segment, flag or retrain drifting ones")
-    compare.add_argument("--actuals", required=True, help="actuals table in the training data contract (CSV or Parquet)")
+    compare.add_argument("--actuals", required=True, help="actuals in the training data contract: CSV or Parquet, or a database URL "
+                         "or databricks://catalog.schema.table with --query or --table")
+    add_source_args(compare)
+    add_forecasts_args(compare)
     _field(compare, "--time-col", DataSpec, "time_col", "time column")
     _field(compare, "--target-col", DataSpec, "target_col", "target column")
     compare.add_argument("--segment-cols", default=None, help="comma-separated segment columns")
@@ -170,7 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     batch = sub.add_parser("predict-batch", help="run the batch-inference flow: every champion's next periods, one long table with lineage")
     batch.add_argument("--horizon", type=int, default=None, help="periods (default: each model's trained horizon)")
-    batch.add_argument("--output", default=None, help=".csv, .parquet or .xlsx (default: in the state directory)")
+    batch.add_argument("--output", default=None, help=".csv, .parquet or .xlsx (default: in the state directory), or a forecast table: "
+                       "a database URL with --output-table, or databricks://catalog.schema.table")
+    add_output_table_args(batch, credentials=True)
     _field(batch, "--model-prefix", RegistryConfig, "model_prefix", "prefix of the registered models")
     _debug(batch)
 

@@ -11,7 +11,7 @@ from flows.cli.exits import EXIT_BAD_INPUT, EXIT_OK, EXIT_SEGMENTS_FAILED
 from flows.cli.parser import build_parser, given
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent.parent
-SAMPLE_DATA = PACKAGE_ROOT / "examples" / "data" / "finance_segments.csv"
+SAMPLE_DATA = PACKAGE_ROOT / "examples" / "data" / "tourism_zones.csv"  # a real grouped sample: 4 states x 3 zones
 
 
 def job_from_args(args):
@@ -38,9 +38,11 @@ def job_from_args(args):
 
 def cmd_forecast(args) -> int:
     from flows.cli.progress import ProgressBar
+    from flows.cli.sources import data_source, open_output_table, write_forecast_run
     from forecasting.errors import ConfigError
     from forecasting.intake import load_data
-    from forecasting.ops.export import export_forecasts
+    from forecasting.explain.bridge import bridge_lines
+    from forecasting.ops.export import EXCEL_SUFFIXES, export_forecasts
     from forecasting.pipeline import (
         forecast_frame,
         key_column,
@@ -54,10 +56,18 @@ def cmd_forecast(args) -> int:
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     job = job_from_args(args)
-    frame, spec = load_data(args.data, job.data, args.delimiter, args.sheet, args.covariates_file)
+    source = data_source(args.data, args, args.delimiter, args.sheet)
+    output_table = open_output_table(args.output, args.output_table)  # a table we may not write fails before any training
+    if (args.reconcile or "none") != "none":  # every level of the segment columns, reconciled
+        from flows.cli.hierarchy import cmd_forecast_hierarchy
+
+        return cmd_forecast_hierarchy(args, job, source, output_table)
+    frame, spec = load_data(source, job.data, args.delimiter, args.sheet, args.covariates_file)
     job = job.model_copy(update={"data": spec})
     started = time.perf_counter()
-    run = run_forecast(frame, job, workers=args.workers or usable_cores(), progress=ProgressBar("forecast"))
+    workbook = Path(args.output).suffix.lower() in EXCEL_SUFFIXES
+    explain = bool(getattr(args, "components", False)) or workbook  # the workbook has components and bridge sheets
+    run = run_forecast(frame, job, workers=args.workers or usable_cores(), progress=ProgressBar("forecast"), explain=explain)
     for line in summary_lines(run, job.backtest.metric):
         print(line)
     for outcome in run.failed:
@@ -67,12 +77,30 @@ def cmd_forecast(args) -> int:
     if not run.trained:
         print("error: no segment could be trained; nothing written", file=sys.stderr)
         return EXIT_BAD_INPUT
-    table = forecast_frame(run, job.data.segment_cols)
+    if getattr(args, "components", False):
+        for outcome in run.trained:
+            if outcome.explanation is not None:
+                print("\n".join(bridge_lines(outcome.segment, outcome.explanation.bridge)))
+    key = key_column(job.data.segment_cols)
     board = leaderboard_frame(run, job.data.segment_cols)
-    export_forecasts(table, args.output, board, key_column(job.data.segment_cols))
+    if output_table is not None:
+        table = forecast_frame(run, job.data.segment_cols, components=bool(getattr(args, "components", False)))
+        written = write_forecast_run(output_table, run, job, source)
+    elif workbook:
+        from forecasting.ops.audit import audit_facts
+        from forecasting.ops.workbook import write_audited_workbook
+
+        table = forecast_frame(run, job.data.segment_cols, components=True)
+        write_audited_workbook(table, args.output, run, board, key, audit_facts(run, job, args.data),
+                               keep_components=bool(getattr(args, "components", False)))
+        written = args.output
+    else:
+        table = forecast_frame(run, job.data.segment_cols, components=bool(getattr(args, "components", False)))
+        export_forecasts(table, args.output, board, key)
+        written = args.output
     if args.leaderboard:
         write_table(board, args.leaderboard)
-    print(f"wrote {len(table)} rows for {len(run.trained)} segment(s) to {args.output} in {time.perf_counter() - started:.1f}s")
+    print(f"wrote {len(table)} rows for {len(run.trained)} segment(s) to {written} in {time.perf_counter() - started:.1f}s")
     return EXIT_SEGMENTS_FAILED if run.failed else EXIT_OK
 
 
@@ -80,13 +108,15 @@ def cmd_validate(args) -> int:
     """Validation only: every segment's report and row accounting, printed and optionally as JSON.
     Exit 0 when every segment can be forecast (warnings allowed), 1 when some cannot, 2 when nothing
     can be read."""
+    from flows.cli.sources import data_source
     from forecasting.intake import load_data
     from forecasting.pipeline import prepare
     from forecasting.reporting import validation_lines
     from forecasting.tables import write_json
 
     job = job_from_args(args)
-    frame, spec = load_data(args.data, job.data, args.delimiter, args.sheet, args.covariates_file)
+    source = data_source(args.data, args, args.delimiter, args.sheet)
+    frame, spec = load_data(source, job.data, args.delimiter, args.sheet, args.covariates_file)
     report, _ = prepare(frame, job.model_copy(update={"data": spec}))
     for line in validation_lines(report):
         print(line)
@@ -112,21 +142,24 @@ def report_json(report) -> dict:
 
 
 def training_parameters(args):
+    from flows.cli.sources import source_parameters
     from flows.parameters import TrainingParameters
 
     job = job_from_args(args)
     # Unity Catalog names need the Unity Catalog registry, unless the environment already names one
     uc_registry = "databricks-uc" if args.catalog and not os.environ.get("MLFLOW_REGISTRY_URI") else None
     return TrainingParameters.model_validate({
-        "data_path": args.data, "delimiter": args.delimiter, "sheet": args.sheet, "covariates_path": args.covariates_file,
+        **source_parameters(args), "covariates_path": args.covariates_file,
         **job.model_dump(),
         "tracking": given(experiment=args.experiment, registry_uri=uc_registry),
         "registry": given(model_prefix=args.model_prefix, uc_catalog=args.catalog, uc_schema=args.schema),
         "deploy": given(target=args.target, endpoint_name=args.endpoint, workload_size=args.workload_size, scale_to_zero=args.scale_to_zero,
                         inference_table=args.inference_table, databricks_profile=args.databricks_profile),
+        "hierarchy": given(reconcile=args.reconcile, levels=args.levels, middle_level=args.middle_level),
         **given(skip_deploy=args.skip_deploy),
         "policy": given(max_failed_fraction=args.max_failed_fraction, segments_per_task=args.segments_per_task,
-                        task_runner=args.task_runner, workers=args.workers, dask_address=args.dask_address),
+                        task_runner=args.task_runner, workers=args.workers, dask_address=args.dask_address,
+                        result_storage=args.result_storage),
     })
 
 
@@ -138,6 +171,12 @@ def run_training(args) -> tuple[int, dict | None]:
     if params.policy.task_runner != "threads" or getattr(args, "persistent_server", False):
         api = ensure_local_server()
         print(f"Prefect API: {api} (UI: {api.removesuffix('/api')})")
+    if params.policy.task_runner == "dask" and params.policy.dask_address:
+        # the flow checks it too (deployments, Python); here a cluster that cannot run it is one line, and no run starts
+        from flows.dask_cluster import check_workers_reach
+        from tasks.policies import result_storage
+
+        check_workers_reach(params.policy.dask_address, params.tracking.resolved(), result_storage(params.policy.result_storage).local_dir)
     from flows.training import TrainingFailed, forecast_training
 
     state = forecast_training(params, return_state=True)
@@ -159,10 +198,24 @@ def print_report(report: dict) -> None:
         base = f"{row['baseline_value']:.3f}" if row.get("baseline_value") is not None else "-"
         where = f"{row['registered_model']} v{row['version']}" if row.get("version") else (row.get("reason") or "")[:80]
         print(f"{row['segment'][:40]:40s} {row['status']:8s} {str(row.get('champion') or '-'):15s} {metric:>8s} {base:>9s}  {where}")
+    reconciled = report.get("reconciliation")
+    if reconciled:
+        if reconciled.get("error"):
+            print(f"reconciliation: {reconciled['error']}")
+        else:
+            print(f"reconciliation: {reconciled['method']} ({reconciled['asked']}) over {reconciled['nodes']} node(s); why: {reconciled['why']}; "
+                  f"sums hold to {reconciled['coherence_gap']:.1e}")
+            for level in reconciled["levels"]:
+                scores = ", ".join(f"{k} {v:.3f}" for k, v in level.items() if k not in ("level", "nodes", "metric", "folds_scored", "used")
+                                   and isinstance(v, float))
+                print(f"  {level['level']:<20s} {level['nodes']:>4} node(s): {scores}")
     if report.get("router"):
         print(f"router: {report['router']['name']} v{report['router']['version']} ({report['router']['smoke']})")
     if report.get("endpoint"):
         print(f"endpoint: {report['endpoint']['url']} serving {report['endpoint']['model']} v{report['endpoint']['version']}")
+    if report.get("forecast_table"):
+        vintage = report["forecast_table"]
+        print(f"forecast table: {vintage['rows']} rows appended to {vintage['table']} (run_id {vintage['run_id']})")
 
 
 def cmd_train(args) -> int:
@@ -179,9 +232,10 @@ def cmd_train(args) -> int:
 
 def cmd_demo(args) -> int:
     """The main job on the bundled sample data, through a local Prefect server, ending in a served router."""
-    print(f"demo: training {SAMPLE_DATA.relative_to(PACKAGE_ROOT)} (3 segments, horizon 30) through the forecast-training flow")
+    print(f"demo: training {SAMPLE_DATA.relative_to(PACKAGE_ROOT)} (12 segments: 4 states x 3 zones, quarterly; with the total, each "
+          "state and each zone, 20 nodes reconciled by --reconcile auto; horizon 8) through the forecast-training flow")
     demo_args = build_parser().parse_args(
-        ["train", "--data", str(SAMPLE_DATA), "--segment-cols", "region,product", "--horizon", "30",
+        ["train", "--data", str(SAMPLE_DATA), "--segment-cols", "state,zone", "--reconcile", "auto", "--horizon", "8",
          "--report", str(Path(args.output_dir) / "training-report.json")]
     )
     demo_args.persistent_server = True
@@ -198,5 +252,6 @@ def cmd_demo(args) -> int:
     print("\nwhere to look:")
     print(f"  Prefect UI : {os.environ.get('PREFECT_API_URL', '').removesuffix('/api')}  (flow run 'forecast-training', tab Artifacts: a chart per segment)")
     print(f"  MLflow UI  : {mlflow_ui or f'.venv/bin/forecast-flows server start   (tracking store: {tracking})'}")
-    print("  endpoint   : .venv/bin/forecast-flows serve status ; .venv/bin/forecast-flows predict --segment region=EU --periods 14")
+    print("  endpoint   : .venv/bin/forecast-flows serve status ; .venv/bin/forecast-flows predict --segment state=NSW --periods 8"
+          "   (NSW's total; state=NSW|zone=Coast for one zone: they add up)")
     return code

@@ -20,11 +20,12 @@ _WORKSPACE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,255}$")
 
 class TrackingConfig(BaseModel):
     """MLflow tracking and registry. Unset URIs fall back to the MLflow environment variables, then to
-    SQLite and a local artifact root inside the state directory."""
+    SQLite and a local artifact root inside the state directory, in the process that asks: a run
+    resolves them once, where it starts (:meth:`resolved`), and hands its tasks the concrete values."""
 
     experiment: str = Field("finance-forecast", description="one stable experiment per pipeline")
     tracking_uri: str | None = None
-    registry_uri: str | None = Field(None, description="e.g. databricks-uc for Unity Catalog")
+    registry_uri: str | None = Field(None, description="e.g. databricks-uc for Unity Catalog; empty: MLflow's default for the tracking URI")
     artifact_root: str | None = None
     forecast_plot: Literal["auto", "always", "never"] = Field(
         "auto", description=f"forecast.png in each segment's run: auto = when the run trains at most {PLOT_AUTO_MAX_SEGMENTS} segments")
@@ -35,11 +36,27 @@ class TrackingConfig(BaseModel):
             return self
         return self.model_copy(update={"forecast_plot": "always" if segments <= PLOT_AUTO_MAX_SEGMENTS else "never"})
 
+    def resolved(self) -> "TrackingConfig":
+        """These settings with every location concrete, read from this process's environment and state
+        directory now: the tracking URI, the registry URI (empty: MLflow's default for the tracking URI)
+        and the artifact root. Tasks given the result read no environment of their own, so a worker on
+        another machine logs where the run does."""
+        return self.model_copy(update={"tracking_uri": self.resolved_tracking_uri(), "registry_uri": self.resolved_registry_uri() or "",
+                                       "artifact_root": self.resolved_artifact_root()})
+
     def resolved_tracking_uri(self) -> str:
         return self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir() / 'mlflow.db'}"
 
     def resolved_registry_uri(self) -> str | None:
+        if self.registry_uri == "":  # resolved: the tracking URI's default, whatever this process's environment says
+            return None
         return self.registry_uri or os.environ.get("MLFLOW_REGISTRY_URI")
+
+    def local_paths(self) -> list[str]:
+        """The locations of these settings that are files on this machine (a SQLite or file store, a
+        file artifact root): a process on another machine cannot reach them."""
+        uris = [self.resolved_tracking_uri(), self.resolved_registry_uri() or "", self.resolved_artifact_root() or ""]
+        return [uri for uri in dict.fromkeys(uris) if uri.startswith(("sqlite:", "file:", "/", "./", "mlruns"))]
 
     def resolved_artifact_root(self) -> str | None:
         """Where a new experiment's artifacts go when MLflow talks to a database or file store directly

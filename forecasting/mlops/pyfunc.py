@@ -18,7 +18,8 @@ from forecasting.models import Forecaster
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # The serving environment needs exactly these; naming them avoids MLflow's slow requirement inference.
-RUNTIME_PACKAGES = ["mlflow", "pandas", "numpy", "scipy", "statsmodels", "statsforecast", "prophet", "holidays", "pydantic", "cloudpickle"]
+RUNTIME_PACKAGES = ["mlflow", "pandas", "numpy", "scipy", "statsmodels", "statsforecast", "prophet", "holidays", "pydantic", "cloudpickle",
+                    "hierarchicalforecast"]  # a router serving reconciled forecasts applies the frozen reconciliation with it
 XGBOOST_DISTRIBUTIONS = ["xgboost-cpu", "xgboost"]
 
 

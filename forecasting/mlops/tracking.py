@@ -69,9 +69,8 @@ def connect(config: TrackingConfig) -> MlflowClient:
     quiet_mlflow()
     exported = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     mlflow.set_tracking_uri(config.resolved_tracking_uri())
-    registry = config.resolved_registry_uri()
-    if registry:
-        mlflow.set_registry_uri(registry)
+    # always set: "" is the tracking URI's default, and replaces whatever an earlier task in this worker chose
+    mlflow.set_registry_uri(config.resolved_registry_uri() or "")
     # MLflow also exports the URIs to the environment; keep the user's environment as it was, so a later
     # TrackingConfig() in this process never silently inherits a URI an earlier run chose.
     for key, value in exported.items():

@@ -92,13 +92,22 @@ class XGBoostForecaster(Forecaster):
         calendar_part = [when.dayofweek, when.day, when.month, when.dayofyear, when.isocalendar().week, holidays]
         return np.concatenate([lags, [window.mean(), window.std()], calendar_part, cov[t], cov[t - self._m]]).astype(float)
 
-    def _path(self, steps, covariates):
+    def feature_components(self) -> list[str]:
+        """The component each feature of :meth:`_features` explains (forecasting.explain): recent
+        changes and their window -> trend, the calendar -> season, the holiday count -> holidays, each
+        covariate (now and one season before) -> its own."""
+        covariates = list(self.context.covariates) if self._cov.shape[1] else []
+        return ["trend"] * (self._lags + 2) + ["season"] * 5 + ["holidays"] + covariates + covariates
+
+    def recursive(self, steps, covariates) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The point path of ``steps`` periods, the change over one season predicted at each step, and
+        each step's feature row (the trees' input)."""
         dates = future_dates(self.last_date, steps, self.context.frequency)
         holidays = holidays_per_period(dates, self.context.frequency, self._holiday_country())
         future_cov = covariates.to_numpy(dtype=float) if covariates is not None else np.empty((steps, 0))
         cov = np.vstack([self._cov, future_cov])
         y, diff = list(self._y), list(self._diff)
-        out = np.empty(steps)
+        out, rows = np.empty(steps), []
         for i in range(steps):
             t = len(y)
             row = self._features(np.asarray(diff), cov, t, dates[i], holidays[i])
@@ -106,6 +115,11 @@ class XGBoostForecaster(Forecaster):
             diff.append(d)
             y.append(d + y[t - self._m])
             out[i] = y[-1]
+            rows.append(row)
+        return out, np.asarray(diff[len(self._diff):]), np.vstack(rows)
+
+    def _path(self, steps, covariates):
+        out, _, _ = self.recursive(steps, covariates)
         h = np.arange(1, steps + 1)
         return self._empirical_interval(out, self._sigma * np.sqrt(h))
 

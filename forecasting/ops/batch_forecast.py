@@ -13,7 +13,7 @@ from forecasting.errors import DataError, ForecastingError
 from forecasting.mlops.registry import CHAMPION, alias_version
 from forecasting.mlops.smoke import check_forecast_response, horizon_request
 
-LINEAGE = ["segment", "family", "registered_model", "version", "run_id", "generated_at"]
+LINEAGE = ["segment", "family", "registered_model", "version", "run_id", "generated_at", "as_of"]
 
 
 def champion_forecast(client: MlflowClient, name: str, horizon: int | None = None) -> pd.DataFrame:
@@ -48,7 +48,8 @@ def champion_forecast(client: MlflowClient, name: str, horizon: int | None = Non
     for col, value in reversed(labels.items()):
         out.insert(0, col, value)
     return out.assign(segment=metadata["segment"], family=metadata.get("family", ""), registered_model=name, version=str(version),
-                      run_id=model_version.run_id, generated_at=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+                      run_id=model_version.run_id, generated_at=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                      as_of=str(pd.Timestamp(metadata["last_date"]).date()))
 
 
 def long_table(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -57,3 +58,16 @@ def long_table(frames: list[pd.DataFrame]) -> pd.DataFrame:
         return pd.DataFrame(columns=["ds", "yhat", "yhat_lower", "yhat_upper", *LINEAGE])
     table = pd.concat(frames, ignore_index=True)
     return table.sort_values(["segment", "ds"], kind="stable", ignore_index=True)
+
+
+def batch_vintage(table: pd.DataFrame, run_id: str, interval_level: float | None = None) -> pd.DataFrame:
+    """The batch forecasts as one vintage of the forecast table: each segment's champion rows with the
+    registered version and MLflow run that made them, and the model's last actual date."""
+    import json
+
+    from forecasting.forecast_table import Lineage, vintage_frame
+
+    labels = [c for c in table.columns if c not in {"ds", "yhat", "yhat_lower", "yhat_upper", *LINEAGE}]
+    rows = table.drop(columns=[*labels, "generated_at"]).rename(columns={"run_id": "mlflow_run_id", "family": "model", "version": "model_version"})
+    rows["segment_values"] = [json.dumps(parse_segment_key(key)) for key in rows["segment"]]
+    return vintage_frame(rows, Lineage(run_id=run_id, origin="batch-inference", interval_level=interval_level), [])

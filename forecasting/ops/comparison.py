@@ -116,6 +116,8 @@ def compare(actuals: pd.DataFrame, forecasts: pd.DataFrame, policy: ComparisonPo
             "missed_periods": int(part["miss"].sum()), "consecutive_misses": streak, "drifting": streak >= policy.consecutive_periods,
             "family": part["family"].iloc[-1], "registered_model": part["registered_model"].iloc[-1], "version": str(part["version"].iloc[-1]),
         }
+        if "forecast_source" in part:  # the forecast table's vintages, or MLflow's promoted forecasts
+            row["forecast_source"] = part["forecast_source"].iloc[-1]
         row["status"] = band(row[policy.band_metric])
         rows.append(row)
     segments = pd.DataFrame(rows)
@@ -146,3 +148,22 @@ def _totals(periods: pd.DataFrame, segments: pd.DataFrame, policy: ComparisonPol
     }
     totals["status"] = band(totals[policy.band_metric])
     return totals
+
+
+def vintage_forecasts(vintages: pd.DataFrame) -> pd.DataFrame:
+    """The forecast table's vintages as forecasts to compare: champion rows made from data that ended
+    before their date (out of sample), the latest vintage winning like the latest promotion does."""
+    columns = ["segment", "ds", "yhat", "yhat_lower", "yhat_upper", "family", "registered_model", "version", "run_id", "promoted_at",
+               "forecast_source"]
+    if vintages.empty:
+        return pd.DataFrame(columns=columns)
+    rows = vintages[vintages["champion"].astype(bool)]
+    ds, as_of = pd.to_datetime(rows["ds"]), pd.to_datetime(rows["as_of"])
+    rows = rows[as_of.isna() | (as_of < ds)]
+    created = pd.to_datetime(rows["created_at"], utc=True)
+    return pd.DataFrame({
+        "segment": rows["segment"].astype(str), "ds": pd.to_datetime(rows["ds"]).dt.strftime("%Y-%m-%d"),
+        "yhat": rows["yhat"].astype(float), "yhat_lower": rows["yhat_lower"].astype(float), "yhat_upper": rows["yhat_upper"].astype(float),
+        "family": rows["model"].fillna(""), "registered_model": rows["registered_model"].fillna(""), "version": rows["model_version"].fillna(""),
+        "run_id": rows["run_id"], "promoted_at": created.dt.strftime("%Y-%m-%dT%H:%M:%SZ"), "forecast_source": "forecast table",
+    }).reset_index(drop=True)[columns]

@@ -15,9 +15,9 @@ EXCEL_SUFFIXES = (".xlsx",)
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
 
 
-def sheet_names(segments: list[str]) -> dict[str, str]:
-    """Excel sheet names (≤ 31 characters, none of []:*?/\\, unique) for each segment key."""
-    names, used = {}, {"summary"}
+def sheet_names(segments: list[str], reserved: tuple[str, ...] = ("summary",)) -> dict[str, str]:
+    """Excel sheet names (≤ 31 characters, none of []:*?/\\, unique, none of ``reserved``) for each segment key."""
+    names, used = {}, {name.lower() for name in reserved}
     for segment in segments:
         base = _SHEET_BAD.sub("_", segment.replace("|", " ")).strip("'")[:31] or "segment"
         name, n = base, 2

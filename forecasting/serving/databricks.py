@@ -25,15 +25,12 @@ from forecasting.system.state import state_dir
 
 
 def workspace_client(config: DeployConfig, retry_timeout_seconds: int | None = None):
-    """A client authenticated from the environment or the configured profile. ``retry_timeout_seconds``
+    """A client authenticated from the environment or the configured profile (the same resolution as
+    Unity Catalog tables: :func:`forecasting.system.databricks.workspace_client`). ``retry_timeout_seconds``
     bounds the SDK's retries (its default budget is 300 s) for quick checks such as health."""
-    from databricks.sdk import WorkspaceClient
-    from databricks.sdk.core import Config
+    from forecasting.system.databricks import workspace_client as client_for
 
-    kwargs = {"profile": config.databricks_profile} if config.databricks_profile else {}
-    if retry_timeout_seconds is not None:
-        kwargs.update(retry_timeout_seconds=retry_timeout_seconds, http_timeout_seconds=retry_timeout_seconds)
-    return WorkspaceClient(config=Config(**kwargs))
+    return client_for(config.databricks_profile, retry_timeout_seconds)
 
 
 def _answered(exc: Exception) -> bool:

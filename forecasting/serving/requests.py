@@ -19,14 +19,18 @@ def router_manifest(model_name: str, version: str, tracking: TrackingConfig) -> 
 
 
 def match_segment(manifest: dict, wanted: str) -> tuple[str, dict]:
-    """The route whose values contain every ``col=value`` of ``wanted`` (a key or a part of one)."""
+    """The route whose values contain every ``col=value`` of ``wanted`` (a key or a part of one); in a
+    reconciled hierarchy, the node that sums over the columns not named (``state=NSW``: NSW's total)."""
     pairs = dict(part.split("=", 1) for part in wanted.split("|") if "=" in part)
     if not pairs:
         raise DataError(f"--segment must look like col=value[|col=value], got {wanted!r}")
     matches = [(key, route) for key, route in manifest["routes"].items() if all(route["values"].get(c) == v for c, v in pairs.items())]
     if not matches:
         raise DataError(f"unknown segment {wanted!r}; known segments: {', '.join(sorted(manifest['routes']))}")
-    if len(matches) > 1:
+    if len(matches) > 1:  # a hierarchy: the columns not named are summed over (state=NSW is the NSW total)
+        totals = [(key, route) for key, route in matches if all(v == "<all>" for c, v in route["values"].items() if c not in pairs)]
+        if len(totals) == 1:
+            return totals[0]
         raise DataError(f"segment {wanted!r} matches {len(matches)} segments ({', '.join(k for k, _ in matches[:5])}); give more columns")
     return matches[0]
 

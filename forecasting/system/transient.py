@@ -16,7 +16,7 @@ _TRANSIENT_TEXT = ("connection refused", "connection reset", "max retries exceed
 def is_transient(exc: BaseException) -> bool:
     """True for errors a retry with backoff can fix; False for anything the user must fix."""
     if isinstance(exc, ForecastingError):
-        return False
+        return bool(getattr(exc, "transient", False))  # only a source that could not be reached
     for err in _chain(exc):
         if isinstance(err, (ConnectionError, TimeoutError)):
             return True

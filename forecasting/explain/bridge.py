@@ -1,0 +1,109 @@
+"""A bridge for finance: the same periods last year (actual) -> each component's change -> the forecast,
+over the horizon's total; and what it is built from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from forecasting.explain.components import ORDER, PREFIX, TAIL
+
+START, END = "last year (actual)", "forecast"
+
+
+@dataclass
+class Bridge:
+    """The horizon's total a year earlier, each component's change, and the forecast's total."""
+
+    table: pd.DataFrame  # step, value, kind ("total" or "change"): the first total plus the changes is the last
+    periods: int  # horizon periods the bridge covers (their year-earlier period is observed)
+    horizon: int  # horizon periods in all
+    first: str = ""  # the covered forecast periods
+    last: str = ""
+    note: str = ""  # which periods are left out and why (empty when the whole horizon is covered)
+
+    @property
+    def available(self) -> bool:
+        return self.periods > 0
+
+
+def year_earlier(dates: pd.DatetimeIndex, frequency: str) -> pd.DatetimeIndex:
+    """The same periods one year earlier: 52 weeks for days, business days and weeks (the same
+    weekdays, so the totals hold the same mix of weekdays), 12 months, 4 quarters or 1 year otherwise."""
+    dates = pd.DatetimeIndex(dates)
+    if frequency == "D":
+        return dates - pd.Timedelta(days=364)
+    if frequency == "B":
+        return dates.shift(-260, freq="B")
+    if frequency.startswith("W-"):
+        return dates - pd.Timedelta(weeks=52)
+    from forecasting.frequency import periods_per_year
+
+    return dates.shift(-int(round(periods_per_year(frequency))), freq=frequency)
+
+
+def bridge(forecast: pd.DataFrame, actuals: pd.DataFrame, frequency: str) -> Bridge:
+    """The bridge from the same periods last year to the forecast, on the horizon's total.
+
+    Args:
+        forecast: the forecast's components (``ds`` and ``component_*`` columns adding up to yhat).
+        actuals: the history's actuals in components (``ds``, ``y`` and ``component_*`` columns adding up
+            to ``y``; :func:`forecasting.explain.history.history_components`).
+        frequency: the segment's frequency (what "a year earlier" means).
+
+    Returns:
+        :class:`Bridge` over the horizon periods whose period a year earlier is in ``actuals``; the
+        others (a history shorter than a year before them, or a horizon longer than a year) are left
+        out and named in ``note``; no period at all gives an empty table.
+    """
+    dates = pd.DatetimeIndex(forecast["ds"])
+    earlier = year_earlier(dates, frequency)
+    observed = actuals.assign(ds=pd.DatetimeIndex(actuals["ds"])).set_index("ds")
+    covered = earlier.isin(observed.index)
+    horizon, periods = len(dates), int(covered.sum())
+    note = "" if periods == horizon else (
+        f"{horizon - periods} of {horizon} forecast period(s) have no actual a year earlier "
+        f"(the history starts {observed.index.min().date()}) and are left out of the bridge")
+    if periods == 0:
+        return Bridge(pd.DataFrame(columns=["step", "value", "kind"]), 0, horizon, note=note)
+    now = forecast[covered]
+    then = observed.loc[earlier[covered]]
+    found = list(dict.fromkeys([*[c for c in now.columns if c.startswith(PREFIX)], *[c for c in then.columns if c.startswith(PREFIX)]]))
+    first = [PREFIX + name for name in ORDER]
+    last = [PREFIX + name for name in TAIL]
+    columns = [c for c in first if c in found] + [c for c in found if c not in first + last] + [c for c in last if c in found]
+    total = lambda frame, column: float(frame[column].sum()) if column in frame else 0.0  # noqa: E731
+    rows = [(START, float(then["y"].sum()), "total")]
+    scale = 1e-9 * max(abs(float(then["y"].sum())), 1.0)
+    for column in columns:
+        if max(_size(now, column), _size(then, column)) <= scale:
+            continue  # zero on both sides (no clipping, no holiday in either year): not a step of the bridge
+        rows.append((column.removeprefix(PREFIX), total(now, column) - total(then, column), "change"))
+    rows.append((END, float(now[[c for c in columns if c in now]].to_numpy(float).sum()), "total"))
+    table = pd.DataFrame(rows, columns=["step", "value", "kind"])
+    first, last = dates[covered].min(), dates[covered].max()
+    return Bridge(table, periods, horizon, str(first.date()), str(last.date()), note)
+
+
+def _size(frame: pd.DataFrame, column: str) -> float:
+    return float(frame[column].abs().sum()) if column in frame else 0.0
+
+
+def bridge_lines(segment: str, result: Bridge, width: int = 12) -> list[str]:
+    """The bridge as a few lines of text (the CLI, the README)."""
+    if not result.available:
+        return [f"{segment}: no bridge ({result.note})"]
+    lines = [f"{segment}: {result.first} .. {result.last} ({result.periods} period(s)) vs the same periods a year earlier"]
+    for step, value, kind in result.table.itertuples(index=False):
+        lines.append(f"  {step:22s} {value:>{width},.0f}" if kind == "total" else f"  {'+ ' + step:22s} {value:>+{width},.0f}")
+    if result.note:
+        lines.append(f"  note: {result.note}")
+    return lines
+
+
+def closes(result: Bridge) -> bool:
+    """The first total plus every change is the last total (within float rounding)."""
+    values = result.table["value"].to_numpy(float)
+    return bool(np.isclose(values[0] + values[1:-1].sum(), values[-1], rtol=1e-9, atol=1e-9))
