@@ -156,8 +156,9 @@ def run_forecast(frame: pd.DataFrame, job: ForecastJob, workers: int = 1, progre
         frame: the long table as read.
         job: data contract, validation policy, model set and backtest.
         workers: segments trained at once, in worker processes (1: one after the other, in this
-            process); the results are the same either way. From a script, call it under
-            ``if __name__ == "__main__":`` (worker processes import the script again).
+            process); the results are the same either way. No ``if __name__ == "__main__":`` guard
+            is needed (the workers never import the caller's main module): a script, standard input,
+            ``python -c`` and notebooks all work. The workers are stopped before this returns.
         progress: called with (segments done, segments to train) as segments finish.
         explain: also split each champion's forecast into components, with a bridge from last year.
 
@@ -174,12 +175,12 @@ def run_forecast(frame: pd.DataFrame, job: ForecastJob, workers: int = 1, progre
         # the global model's weight in the ensemble is learned on every segment's backtest: backtests,
         # then the weights, then selection and refit (two passes over the segments)
         halves = _halves(progress, len(todo))
-        backtested = ordered_map(partial(_backtest_item, job=job), todo, workers, halves[0], preload=(__name__,))
+        backtested = ordered_map(partial(_backtest_item, job=job), todo, workers, halves[0], cost=lambda item: segment_cost(item[0]))
         learn_and_reweight([(prepared[o.segment], o.backtest) for o in backtested if o.status == "trained"])
         pairs = [(prepared[o.segment], o) for o in backtested]
-        trained = ordered_map(partial(_select_item, job=job, explain=explain), pairs, workers, halves[1], preload=(__name__,))
+        trained = ordered_map(partial(_select_item, job=job, explain=explain), pairs, workers, halves[1], cost=lambda item: segment_cost(item[0]))
     else:
-        trained = ordered_map(partial(_train_pair, job=job, explain=explain), todo, workers, progress, preload=(__name__,))
+        trained = ordered_map(partial(_train_pair, job=job, explain=explain), todo, workers, progress, cost=lambda item: segment_cost(item[0]))
     # intervals from the pooled backtest errors of similar segments: a stage after every segment's backtest
     recalibrate([o for o in trained if o.status == "trained"], prepared, job.models.calibration, job.models.level)
     outcomes = {outcome.segment: outcome for outcome in trained}
@@ -195,6 +196,12 @@ def run_forecast(frame: pd.DataFrame, job: ForecastJob, workers: int = 1, progre
     run.report = report
     run.global_fit = shared
     return run
+
+
+def segment_cost(segment: PreparedSegment) -> int:
+    """An estimate of a segment's training work, for scheduling the costliest first: its history's
+    length (every family's fit grows with it)."""
+    return len(segment.history)
 
 
 def key_column(segment_cols: list[str]) -> str:
