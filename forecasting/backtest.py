@@ -98,6 +98,8 @@ class SegmentBacktest:
     # candidates fitted outside this segment's task (the global member), used by the refit as they are
     prefitted: dict = field(default_factory=dict)
     global_weight: float | None = None  # the global model's weight in the refit ensemble (None: equal members)
+    pooled: dict = field(default_factory=dict)  # other segments' standardized errors per candidate (forecasting.pooled_calibration)
+    calibration_mix: str = "own"
 
     def usable(self) -> list[CandidateBacktest]:
         return [c for c in self.candidates.values() if c.status == "ok"]

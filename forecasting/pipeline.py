@@ -19,7 +19,7 @@ from forecasting.fingerprint import prepared_fingerprint, segment_fingerprint
 from forecasting.global_fit import GlobalFit, SegmentGlobal, fit_global, require_global
 from forecasting.learned_combination import learn_and_reweight
 from forecasting.models import ModelSpec
-from forecasting.pooled_calibration import recalibrate
+from forecasting.pooled_calibration import MIN_OTHER_SEGMENTS, attach_pools
 from forecasting.selection import Selection, run_segment, select_and_refit
 from forecasting.system.pool import Progress, ordered_map
 from forecasting.validation import (
@@ -171,18 +171,21 @@ def run_forecast(frame: pd.DataFrame, job: ForecastJob, workers: int = 1, progre
     # the global model is fitted across segments, before the per-segment map, once per fold and once on all history
     shared = fit_global(list(prepared.values()), job.models) if "global" in job.models.models else GlobalFit()
     todo = [(prepared[key], seg_report, shared.segments.get(key)) for key, seg_report in report.segments.items() if key in prepared]
-    if shared.fits and "ensemble" in job.models.models:
-        # the global model's weight in the ensemble is learned on every segment's backtest: backtests,
-        # then the weights, then selection and refit (two passes over the segments)
+    learn = bool(shared.fits) and "ensemble" in job.models.models
+    pool = job.models.calibration != "own" and len(todo) > MIN_OTHER_SEGMENTS
+    if learn or pool:
+        # stages across segments between the backtests and the selection: the global model's weight in
+        # the ensemble, learned on every segment's backtest, and the pooled interval calibration
         halves = _halves(progress, len(todo))
         backtested = ordered_map(partial(_backtest_item, job=job), todo, workers, halves[0], cost=lambda item: segment_cost(item[0]))
-        learn_and_reweight([(prepared[o.segment], o.backtest) for o in backtested if o.status == "trained"])
-        pairs = [(prepared[o.segment], o) for o in backtested]
-        trained = ordered_map(partial(_select_item, job=job, explain=explain), pairs, workers, halves[1], cost=lambda item: segment_cost(item[0]))
+        pairs = [(prepared[o.segment], o.backtest) for o in backtested if o.status == "trained"]
+        if learn:
+            learn_and_reweight(pairs)
+        attach_pools(pairs, job.models.calibration, job.models.level)
+        items = [(prepared[o.segment], o) for o in backtested]
+        trained = ordered_map(partial(_select_item, job=job, explain=explain), items, workers, halves[1], cost=lambda item: segment_cost(item[0]))
     else:
         trained = ordered_map(partial(_train_pair, job=job, explain=explain), todo, workers, progress, cost=lambda item: segment_cost(item[0]))
-    # intervals from the pooled backtest errors of similar segments: a stage after every segment's backtest
-    recalibrate([o for o in trained if o.status == "trained"], prepared, job.models.calibration, job.models.level)
     outcomes = {outcome.segment: outcome for outcome in trained}
     run = ForecastRun(data_fingerprint=prepared_fingerprint(prepared))
     for key, seg_report in report.segments.items():

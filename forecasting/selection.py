@@ -19,7 +19,7 @@ from forecasting.backtest import (
 )
 from forecasting.errors import ModelFitError
 from forecasting.evidence import champion_reason, strong_evidence
-from forecasting.intervals import calibrate, out_of_sample_coverage, standardized_errors
+from forecasting.intervals import calibrate, mixed_calibration, out_of_sample_coverage, standardized_errors
 from forecasting.metrics import METRICS
 from forecasting.models import Forecaster, ModelSpec, check_forecast, make_forecaster
 from forecasting.models.ensemble import EnsembleForecaster
@@ -199,7 +199,12 @@ class Refits:
             model = make_forecaster(name, self.context)
             model.fit(fit_window(self.segment, len(self.segment.history)))
         points = standardized_errors(self.backtest.candidates[name].forecasts, self.context.level)
-        model.calibrate(calibrate(points, self.context.level, len(self.dates), len(self.segment.history)))
+        pool = getattr(self.backtest, "pooled", {}).get(name)
+        if pool:  # the run's other segments' errors too (forecasting.pooled_calibration)
+            model.calibrate(mixed_calibration(points, pool + points, self.context.level, len(self.dates), len(self.segment.history),
+                                              self.backtest.calibration_mix))
+        else:
+            model.calibrate(calibrate(points, self.context.level, len(self.dates), len(self.segment.history)))
         return model
 
     def forecast(self, name: str) -> tuple[Forecaster, pd.DataFrame]:
