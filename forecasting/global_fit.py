@@ -124,49 +124,96 @@ def _member(segment: PreparedSegment, models: ModelSpec, model: GlobalModel, pat
                         sigma=step_sigma(y), history=y, last_date=pd.Timestamp(frame["ds"].iloc[-1]))
 
 
-def fit_global(segments: list[PreparedSegment], models: ModelSpec) -> GlobalFit:
-    """Every fit of the global stage for a run: per frequency with at least two segments, one fit per
-    fold position and one final fit (see the module docstring). A fit that fails leaves its segments
-    without that forecast and the reason; it never stops the run."""
+@dataclass
+class GlobalJob:
+    """One fit of the global stage: a frequency's segments, a fold position (0: the final fit)."""
+
+    frequency: str
+    position: int
+    segments: list[PreparedSegment]
+
+
+@dataclass
+class GlobalJobResult:
+    """What one fit gave: its record, and the fold forecasts (a fold) or the members and the model (the
+    final fit); empty with the record's error when it failed."""
+
+    frequency: str
+    position: int
+    record: GlobalFitRecord
+    forecasts: dict[str, pd.DataFrame] = field(default_factory=dict)
+    members: dict[str, GlobalMember] = field(default_factory=dict)
+    model: GlobalModel | None = None
+
+
+def global_jobs(segments: list[PreparedSegment]) -> list[GlobalJob]:
+    """Every fit of a run's global stage: per frequency with at least two segments, one per fold
+    position and the final one. Independent of each other: a pipeline runs them one after the other,
+    the training flow as concurrent tasks."""
+    jobs = []
+    for frequency, group in global_groups(segments).items():
+        jobs += [GlobalJob(frequency, position, group) for position in range(1, max(s.folds for s in group) + 1)]
+        jobs.append(GlobalJob(frequency, 0, group))
+    return jobs
+
+
+def run_global_job(job: GlobalJob, models: ModelSpec) -> GlobalJobResult:
+    """One fit (:func:`fit_fold`, or :func:`fit_final` for position 0); a failure is recorded, never raised."""
+    started = time.process_time()
+    try:
+        if job.position:
+            model, forecasts = fit_fold(job.segments, job.position, models)
+            record = GlobalFitRecord(job.frequency, job.position, len(model.trained_through), dict(model.trained_through),
+                                     time.process_time() - started)
+            return GlobalJobResult(job.frequency, job.position, record, forecasts=forecasts)
+        model, members = fit_final(job.segments, models)
+    except Exception as exc:  # reported on the segments' leaderboards, never fatal
+        record = GlobalFitRecord(job.frequency, job.position, 0, {}, time.process_time() - started, f"{type(exc).__name__}: {exc}")
+        return GlobalJobResult(job.frequency, job.position, record)
+    record = GlobalFitRecord(job.frequency, 0, len(job.segments), dict(model.trained_through), time.process_time() - started)
+    return GlobalJobResult(job.frequency, 0, record, members=members, model=model)
+
+
+def assemble_global(segments: list[PreparedSegment], results: list[GlobalJobResult]) -> GlobalFit:
+    """The global stage's outcome from every fit's result: each segment's fold forecasts and final
+    member (or why it has none), the final model per frequency, every fit's record."""
     out = GlobalFit()
     groups = global_groups(segments)
     for segment in segments:
         out.segments[segment.key] = SegmentGlobal([None] * segment.folds, None,
                                                   "" if segment.frequency in groups else
                                                   f"global: needs at least {MIN_SEGMENTS} segments of frequency {segment.frequency}")
-    for frequency, group in groups.items():
-        cpu = 0.0
-        for position in range(1, max(s.folds for s in group) + 1):
-            started = time.process_time()
-            try:
-                model, forecasts = fit_fold(group, position, models)
-            except Exception as exc:  # reported on the segments' leaderboards, never fatal
-                out.fits.append(GlobalFitRecord(frequency, position, 0, {}, time.process_time() - started, f"{type(exc).__name__}: {exc}"))
-                for s in group:
-                    if s.folds >= position:
-                        out.segments[s.key].reason = f"global fit of fold {s.folds - position + 1} failed: {type(exc).__name__}: {exc}"
-                continue
-            out.fits.append(GlobalFitRecord(frequency, position, len(model.trained_through), dict(model.trained_through),
-                                            time.process_time() - started))
-            cpu += out.fits[-1].seconds
+    cpu: dict[str, float] = {}
+    for result in sorted(results, key=lambda r: (r.frequency, r.position == 0, r.position)):
+        group = groups[result.frequency]
+        out.fits.append(result.record)
+        cpu[result.frequency] = cpu.get(result.frequency, 0.0) + result.record.seconds
+        if result.record.error:
+            what = f"fit of fold {{fold}}" if result.position else "final fit"
             for s in group:
-                if s.key in forecasts:
-                    out.segments[s.key].folds[s.folds - position] = forecasts[s.key]
-        started = time.process_time()
-        try:
-            model, members = fit_final(group, models)
-        except Exception as exc:
-            out.fits.append(GlobalFitRecord(frequency, 0, 0, {}, time.process_time() - started, f"{type(exc).__name__}: {exc}"))
-            for s in group:
-                out.segments[s.key].reason = f"global final fit failed: {type(exc).__name__}: {exc}"
+                if not result.position or s.folds >= result.position:
+                    out.segments[s.key].reason = (f"global {what.format(fold=s.folds - result.position + 1)} failed: {result.record.error}")
             continue
-        out.fits.append(GlobalFitRecord(frequency, 0, len(group), dict(model.trained_through), time.process_time() - started))
-        cpu += out.fits[-1].seconds
-        out.models[frequency] = model
-        for s in group:
-            out.segments[s.key].member = members[s.key]
-            out.segments[s.key].fit_seconds = cpu / len(group)
+        if result.position:
+            for s in group:
+                if s.key in result.forecasts:
+                    out.segments[s.key].folds[s.folds - result.position] = result.forecasts[s.key]
+        else:
+            out.models[result.frequency] = result.model
+            for s in group:
+                out.segments[s.key].member = result.members[s.key]
+    for frequency, group in groups.items():
+        if frequency in out.models:
+            for s in group:
+                out.segments[s.key].fit_seconds = cpu[frequency] / len(group)
     return out
+
+
+def fit_global(segments: list[PreparedSegment], models: ModelSpec) -> GlobalFit:
+    """Every fit of the global stage for a run, one after the other: per frequency with at least two
+    segments, one fit per fold position and one final fit (see the module docstring). A fit that fails
+    leaves its segments without that forecast and the reason; it never stops the run."""
+    return assemble_global(segments, [run_global_job(job, models) for job in global_jobs(segments)])
 
 
 def require_global(models: ModelSpec, segments: list[PreparedSegment]) -> ModelSpec:
