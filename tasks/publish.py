@@ -134,8 +134,14 @@ def publish_router(segment_values: dict[str, dict], segment_cols: list[str], reg
         unrouted_nodes = [node for node in reconciliation.nodes if node not in {r.segment for r in routes}]
         if unrouted_nodes:
             raise RouterIncomplete(f"the router cannot serve the reconciled hierarchy: node(s) {', '.join(unrouted_nodes[:5])} have no champion")
+    def resolve_global(frequency: str, key: str):
+        from forecasting.mlops.global_model import global_name, registered_global
+
+        version = registered_global(client, registry, frequency, key)
+        return (global_name(registry, frequency), version) if version is not None else None
+
     with mlflow.start_run(run_id=parent_run_id):
-        info, size = log_router(routes, segment_cols, reconciliation=reconciliation)
+        info, size = log_router(routes, segment_cols, reconciliation=reconciliation, resolve_global=resolve_global)
     router = publish_model(client, "router", registry.router_name(), info.model_uri, parent_run_id,
                            {"kind": "router", "segments": str(len(routes)), **tags}, check=smoke_test_router)
     return router, size
@@ -151,3 +157,21 @@ def _logger():
         import logging
 
         return logging.getLogger(__name__)
+
+
+@task(name="publish-global", cache_policy=NO_CACHE, persist_result=True)
+def publish_global(model, registry: RegistryConfig, tracking: TrackingConfig, parent_run_id: str, tags: dict[str, str]) -> PublishedModel:
+    """The run's global model (one per frequency) logged in the parent MLflow run, registered as
+    ``{prefix}_global_{frequency}``, smoke-tested and promoted, once per run: a retry finds the version
+    of the same model (its key) instead of adding one."""
+    import mlflow
+
+    from forecasting.mlops.global_model import GLOBAL_KEY, log_global, smoke_test_global
+
+    client = connect(tracking)
+    frequency = model.frequency.lower().replace("-", "_")
+    with mlflow.start_run(run_id=parent_run_id):
+        info = log_global(model, name=f"global_{frequency}")
+    version_tags = {"kind": "global", GLOBAL_KEY: model.key, TRAINING_KEY: f"global-{model.key}", "segments": str(len(model.trained_through)), **tags}
+    return publish_model(client, f"global:{model.frequency}", registry.global_name(model.frequency), info.model_uri, parent_run_id,
+                         version_tags, check=smoke_test_global)

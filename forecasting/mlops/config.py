@@ -96,6 +96,16 @@ class RegistryConfig(BaseModel):
     def router_name(self) -> str:
         return self._qualify(f"{self.model_prefix}_{self.router_suffix}")
 
+    def global_name(self, frequency: str) -> str:
+        """The run's global model of a frequency: ``{prefix}_global_{frequency}``, e.g. forecast_global_ms."""
+        return self._qualify(f"{self.model_prefix}_global_{frequency.lower().replace('-', '_')}")
+
+    def global_names(self) -> set[str]:
+        """Every name a global model under this prefix can have (one per supported frequency)."""
+        from forecasting.frequency import SUPPORTED
+
+        return {self.global_name(frequency) for frequency in SUPPORTED}
+
     def _qualify(self, leaf: str) -> str:
         name = f"{self.uc_catalog}.{self.uc_schema}.{leaf.lower()}" if self.unity_catalog else leaf
         validate_model_name(name, self.unity_catalog)

@@ -124,8 +124,10 @@ def input_example(forecaster: Forecaster, future: pd.DataFrame) -> pd.DataFrame:
 
 
 def model_metadata(forecaster: Forecaster, segment: str, horizon: int) -> dict:
+    from forecasting.mlops.global_model import global_keys
+
     context = forecaster.context
-    return {
+    return {"global_keys": global_keys(forecaster)} | {
         "segment": segment,
         "family": forecaster.name,
         "frequency": context.frequency,

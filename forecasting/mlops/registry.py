@@ -120,9 +120,9 @@ def cleanup(client: MlflowClient, name: str, keep: int = 5, dry_run: bool = True
     return plan
 
 
-def registered_models(client: MlflowClient, config: RegistryConfig, include_router: bool = False) -> list[str]:
-    """Names of the registered models under the configured prefix (segment models; the router too
-    when asked), sorted."""
+def registered_models(client: MlflowClient, config: RegistryConfig, include_router: bool = False, include_global: bool | None = None) -> list[str]:
+    """Names of the registered models under the configured prefix (segment models; the router and the
+    run's global models too when asked — ``include_global`` defaults to ``include_router``), sorted."""
     prefix = config.router_name()[: -len(config.router_suffix)]
     names, token = [], None
     while True:
@@ -131,8 +131,9 @@ def registered_models(client: MlflowClient, config: RegistryConfig, include_rout
         token = page.token
         if not token:
             break
-    router = config.router_name()
-    return sorted(n for n in set(names) if include_router or n != router)
+    router, shared = config.router_name(), config.global_names()
+    include_global = include_router if include_global is None else include_global
+    return sorted(n for n in set(names) if (include_router or n != router) and (include_global or n not in shared))
 
 
 def champion_segments(client: MlflowClient, config: RegistryConfig) -> dict[str, str]:

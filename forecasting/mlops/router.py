@@ -61,8 +61,26 @@ class RouterModel(mlflow.pyfunc.PythonModel):
 
     def model_for(self, key: str) -> Forecaster:
         if key not in self._models:  # loaded on first use: thousands of segments load fast
-            self._models[key] = Forecaster.load(self.root / self.routes[key]["dir"])
+            model = Forecaster.load(self.root / self.routes[key]["dir"])
+            needed = self.routes[key].get("metadata", {}).get("global_keys") or []
+            if needed:  # a champion using the run's global model: attached, loaded once for every segment
+                from forecasting.mlops.global_model import attach_global
+
+                attach_global(model, {k: self.global_model(k) for k in needed})
+            self._models[key] = model
         return self._models[key]
+
+    def global_model(self, key: str):
+        """The global model with this key, loaded from the snapshot once for every segment."""
+        from forecasting.models.global_model import GlobalModel
+
+        cache = self.__dict__.setdefault("_globals", {})
+        if key not in cache:
+            entry = self.manifest.get("global", {}).get(key)
+            if entry is None:
+                raise DataError(f"this router has no global model {key} (its champions were frozen without it)")
+            cache[key] = GlobalModel.load(self.root / entry["dir"])
+        return cache[key]
 
     def predict(self, context, model_input: pd.DataFrame, params=None):  # a DataFrame hint: no MLflow type-hint checks, no warning
         return as_bad_request(lambda: route_request(self, pd.DataFrame(model_input)))
@@ -155,10 +173,11 @@ def _node_future(router: RouterModel, node: str, rows: pd.DataFrame, dates: pd.D
     return future.merge(source[["ds", *covariates]], on="ds", how="left")
 
 
-def build_snapshot(routes: list[Route], segment_cols: list[str], target: Path) -> dict:
+def build_snapshot(routes: list[Route], segment_cols: list[str], target: Path, resolve_global=None) -> dict:
     """Copy each champion's fitted model out of the registry into ``target`` (frozen: the endpoint
-    needs no registry access), with a manifest of routes and request examples."""
-    manifest = {"segment_cols": segment_cols, "routes": {}}
+    needs no registry access), with a manifest of routes and request examples. Champions that use a
+    global model: ``resolve_global(frequency, key)`` names its registered version, copied once."""
+    manifest = {"segment_cols": segment_cols, "routes": {}, "global": {}}
     for route in routes:
         local = Path(mlflow.artifacts.download_artifacts(f"models:/{route.registered_name}/{route.version}"))
         model_meta = mlflow.models.Model.load(local / "MLmodel")
@@ -174,8 +193,22 @@ def build_snapshot(routes: list[Route], segment_cols: list[str], target: Path) -
             "metadata": model_meta.metadata,
             "example": example.to_dict(orient="list"),
         }
+        for key in model_meta.metadata.get("global_keys") or []:
+            if key not in manifest["global"]:
+                manifest["global"][key] = _copy_global(key, model_meta.metadata["frequency"], route.segment, target, resolve_global)
     (target / "routes.json").write_text(json.dumps(manifest, indent=1, default=str))
     return manifest
+
+
+def _copy_global(key: str, frequency: str, segment: str, target: Path, resolve_global) -> dict:
+    """The global model ``key`` copied out of the registry into the snapshot, once."""
+    found = resolve_global(frequency, key) if resolve_global is not None else None
+    if found is None:
+        raise DataError(f"segment {segment!r} uses global model {key}, which is not registered; the router cannot serve it")
+    name, version = found
+    local = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{version}"))
+    shutil.copytree(local / "artifacts" / "global", target / "global" / key)
+    return {"dir": f"global/{key}", "registered_name": name, "version": version}
 
 
 def router_example(manifest: dict) -> pd.DataFrame:
@@ -190,14 +223,14 @@ def router_example(manifest: dict) -> pd.DataFrame:
     return frame[[*manifest["segment_cols"], *[c for c in frame.columns if c not in manifest["segment_cols"]]]]
 
 
-def log_router(routes: list[Route], segment_cols: list[str], name: str = "router", reconciliation=None):
+def log_router(routes: list[Route], segment_cols: list[str], name: str = "router", reconciliation=None, resolve_global=None):
     """Log the router model in the active run (with ``reconciliation``, a frozen
     :class:`forecasting.hierarchy.Reconciliation`: it serves the hierarchy's nodes reconciled).
     Returns (ModelInfo, snapshot size in bytes)."""
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "segments"
         target.mkdir()
-        manifest = build_snapshot(routes, segment_cols, target)
+        manifest = build_snapshot(routes, segment_cols, target, resolve_global)
         if reconciliation is not None:
             (target / RECONCILIATION_FILE).write_bytes(pickle.dumps(reconciliation, protocol=pickle.HIGHEST_PROTOCOL))
         size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
