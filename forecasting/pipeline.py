@@ -48,6 +48,7 @@ class SegmentOutcome:
     seconds: float = 0.0
     forecastability: Forecastability | None = None  # measured on the history (trained segments)
     explanation: object | None = None  # forecasting.explain.segment.Explanation, when asked for
+    explain_seconds: float = 0.0  # wall time of the explanation (components, the actuals' split, the bridge)
     fingerprint: str = ""  # the segment's data as trained on (forecasting.fingerprint.segment_fingerprint)
 
 
@@ -96,7 +97,10 @@ def train_segment(segment: PreparedSegment, report: SegmentReport, job: Forecast
                              forecastability=assess(segment.history["y"].to_numpy(float), backtest.season, segment.frequency),
                              fingerprint=segment_fingerprint(segment.history, segment.future))
     if explain:
+        explain_started = time.perf_counter()
         outcome.explanation = _explain(segment, selection)
+        outcome.explain_seconds = time.perf_counter() - explain_started
+        outcome.seconds = time.perf_counter() - started
     return outcome
 
 

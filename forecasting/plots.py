@@ -117,6 +117,14 @@ def close(fig) -> None:
 UP, DOWN, TOTAL = "#2e8b57", "#c0392b", "#555555"
 
 
+def amount(value: float, sign: bool = False) -> str:
+    """An amount as finance reads it: whole numbers with thousands separators, three significant
+    digits below 100 (a bridge of quarterly visitor nights in millions is not all zeros)."""
+    if abs(value) >= 100 or value == 0:
+        return f"{value:+,.0f}" if sign else f"{value:,.0f}"
+    return f"{value:+,.3g}" if sign else f"{value:,.3g}"
+
+
 def waterfall_figure(segment: str, table: pd.DataFrame, subtitle: str | None = None, size: tuple[float, float] = (8, 4)) -> Figure:
     """A bridge as a waterfall: the first total as a bar from zero, each change as a bar floating from
     the running total (green up, red down, its value on it), the last total as a bar from zero.
@@ -136,7 +144,7 @@ def waterfall_figure(segment: str, table: pd.DataFrame, subtitle: str | None = N
             bottom, height, color = running, value, UP if value >= 0 else DOWN
             running += value
         ax.bar(i, height, bottom=bottom, color=color, width=0.6)
-        label = f"{value:,.0f}" if kind == "total" else f"{value:+,.0f}"
+        label = amount(value, sign=kind != "total")
         ax.annotate(label, (i, bottom + height), ha="center", va="bottom" if height >= 0 else "top", fontsize=7)
         if i < len(table) - 1:
             ax.plot([i + 0.3, i + 0.7], [running, running], color=TOTAL, linewidth=0.6)
@@ -151,7 +159,7 @@ def waterfall_figure(segment: str, table: pd.DataFrame, subtitle: str | None = N
     ax.set_ylim(low, high)
     from matplotlib.ticker import FuncFormatter
 
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.6g}" if abs(value) < 1e4 else f"{value:,.0f}"))
     ax.tick_params(axis="y", labelsize=7)
     ax.grid(axis="y", alpha=0.3)
     fig.suptitle(segment if not subtitle else f"{segment}\n{subtitle}", fontsize=9)

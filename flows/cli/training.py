@@ -209,6 +209,9 @@ def print_report(report: dict) -> None:
                 scores = ", ".join(f"{k} {v:.3f}" for k, v in level.items() if k not in ("level", "nodes", "metric", "folds_scored", "used")
                                    and isinstance(v, float))
                 print(f"  {level['level']:<20s} {level['nodes']:>4} node(s): {scores}")
+    if report.get("changes"):
+        for line in changes_lines(report["changes"]):
+            print(line)
     if report.get("router"):
         print(f"router: {report['router']['name']} v{report['router']['version']} ({report['router']['smoke']})")
     if report.get("endpoint"):
@@ -216,6 +219,24 @@ def print_report(report: dict) -> None:
     if report.get("forecast_table"):
         vintage = report["forecast_table"]
         print(f"forecast table: {vintage['rows']} rows appended to {vintage['table']} (run_id {vintage['run_id']})")
+
+
+def changes_lines(changes: dict, shown: int = 3) -> list[str]:
+    """What changed since the last forecast, in a few lines: the segments that moved most."""
+    from forecasting.plots import amount
+
+    moved = changes["segments"]
+    if not moved:
+        why = "first forecast, no previous vintage of these dates" if changes["first"] else "nothing to compare"
+        if changes.get("unchanged"):
+            why = f"{len(changes['unchanged'])} segment(s) kept the champion version of their previous forecast: unchanged"
+        return [f"what changed since the last forecast: {why} ({changes.get('looked_in', '')})"]
+    lines = [f"what changed since the last forecast: {len(moved)} segment(s) compared with their previous vintage; moved most:"]
+    for r in moved[:shown]:
+        pct = f" ({r['change_pct']:+.1%})" if r.get("change_pct") is not None else ""
+        lines.append(f"  {r['segment']:<40s} {amount(r['change'], True)}{pct} = data {amount(r['data'], True)} + model "
+                     f"{amount(r['model'], True)} + rest {amount(r['rest'], True)}")
+    return lines
 
 
 def cmd_train(args) -> int:

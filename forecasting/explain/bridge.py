@@ -28,6 +28,21 @@ class Bridge:
     def available(self) -> bool:
         return self.periods > 0
 
+    @property
+    def window(self) -> str:
+        """The forecast periods covered, in words (a chart's subtitle)."""
+        return f"{self.first} .. {self.last} ({self.periods} of {self.horizon} period(s)) vs the same periods a year earlier"
+
+    def as_record(self) -> dict:
+        """Plain values (a task result, a report): the steps as records and the window."""
+        return {"steps": self.table.to_dict("records"), "periods": self.periods, "horizon": self.horizon, "first": self.first,
+                "last": self.last, "note": self.note}
+
+    @classmethod
+    def from_record(cls, record: dict) -> "Bridge":
+        table = pd.DataFrame(record["steps"], columns=["step", "value", "kind"])
+        return cls(table, record["periods"], record["horizon"], record.get("first", ""), record.get("last", ""), record.get("note", ""))
+
 
 def year_earlier(dates: pd.DatetimeIndex, frequency: str) -> pd.DatetimeIndex:
     """The same periods one year earlier: 52 weeks for days, business days and weeks (the same
@@ -85,6 +100,28 @@ def bridge(forecast: pd.DataFrame, actuals: pd.DataFrame, frequency: str) -> Bri
     table = pd.DataFrame(rows, columns=["step", "value", "kind"])
     first, last = dates[covered].min(), dates[covered].max()
     return Bridge(table, periods, horizon, str(first.date()), str(last.date()), note)
+
+
+def summed(bridges: list[Bridge]) -> Bridge:
+    """The bridge of the segments' sum: each step (and both totals) summed over ``bridges``, which must
+    cover the same forecast periods; a step missing from a bridge counts 0 there."""
+    if not bridges or any(not b.available for b in bridges):
+        raise ValueError("only available bridges can be summed")
+    windows = {(b.first, b.last, b.periods) for b in bridges}
+    if len(windows) > 1:
+        raise ValueError(f"the bridges cover different periods: {sorted(windows)[:3]}")
+    changes: dict[str, float] = {}
+    for b in bridges:
+        for step, value, kind in b.table.itertuples(index=False):
+            if kind == "change":
+                changes[step] = changes.get(step, 0.0) + float(value)
+    first, last = [n for n in ORDER if n in changes], [n for n in TAIL if n in changes]
+    steps = first + [n for n in changes if n not in first + last] + last
+    start = sum(float(b.table["value"].iloc[0]) for b in bridges)
+    end = sum(float(b.table["value"].iloc[-1]) for b in bridges)
+    rows = [(START, start, "total"), *[(n, changes[n], "change") for n in steps], (END, end, "total")]
+    b, notes = bridges[0], {x.note for x in bridges}
+    return Bridge(pd.DataFrame(rows, columns=["step", "value", "kind"]), b.periods, b.horizon, b.first, b.last, b.note if len(notes) == 1 else "")
 
 
 def _size(frame: pd.DataFrame, column: str) -> float:
