@@ -146,6 +146,7 @@ def reconciliation_summary(result) -> dict:
 def reconciliation_artifacts(result, summary: dict, trained: dict[str, TrainedSegment]) -> None:
     """A table per level (base vs reconciled backtest score, the method) and a chart of the total with
     its children stacked, on the run's Artifacts tab."""
+    from forecasting.ops.charts import alt_text
     from forecasting.plots import close, data_uri, stacked_total_figure
 
     rows = [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()} for row in summary["levels"]]
@@ -162,7 +163,8 @@ def reconciliation_artifacts(result, summary: dict, trained: dict[str, TrainedSe
         image = data_uri(figure, dpi=80)
     finally:
         close(figure)
-    chart = f"![reconciled total {total}]({image} \"reconciled total {total}\")"
+    alt = alt_text(total, "reconciled total")
+    chart = f'![{alt}]({image} "{alt}")'
     create_markdown_artifact(markdown=f"# The total and its children ({below})\n\n{chart}\n\nsums: largest relative gap "
                                       f"{summary['coherence_gap']:.1e}", key="reconciled-total", description=chart)
 

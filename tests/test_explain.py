@@ -138,6 +138,24 @@ def test_a_reconciliation_component_keeps_the_sum_exact():
     assert adjusted.frame["component_reconciliation"].sum() == pytest.approx(reconciled.sum() / 1.03 * 0.03)
 
 
+def test_a_reconciled_explanation_adds_up_and_its_bridge_has_the_reconciliation_step():
+    """What the flow's reconcile stage does to each node: the components add up to the reconciled
+    forecast, and the bridge from last year closes on it with the reconciliation as a step."""
+    from forecasting.explain.segment import explain_segment, reconciled
+
+    history, future = daily(n=420)
+    model = make_forecaster("ets", SeriesContext(frequency="D", season_length=7)).fit(history)
+    forecast = model.forecast(pd.DatetimeIndex(future["ds"]), future)
+    own = explain_segment(model, history, future, forecast, "D")
+    yhat = forecast["yhat"].to_numpy(float) * 1.03
+    after = reconciled(own, yhat)
+    assert_adds_up(after.components, yhat)
+    table = after.bridge.table.set_index("step")["value"]
+    assert closes(after.bridge) and table["forecast"] == pytest.approx(yhat.sum(), rel=1e-12)
+    assert table["reconciliation"] == pytest.approx(yhat.sum() - forecast["yhat"].sum(), rel=1e-9)
+    assert table["last year (actual)"] == own.bridge.table["value"].iloc[0]  # last year does not change
+
+
 # --- the bridge ------------------------------------------------------------------------------------------
 
 def test_the_bridge_on_constructed_components():

@@ -107,16 +107,17 @@ def test_the_components_add_up_to_the_reconciled_forecasts_kept_with_the_champio
 
 def test_the_run_page_has_the_waterfalls_of_the_worst_nodes_and_the_total(trained):
     from forecasting.ops.charts import alt_text
+    from forecasting.ops.summary import plain
 
     artifacts, report = run_artifacts(trained["state"]), trained["state"].result()
     cards = {key: a for key, a in artifacts.items() if key.startswith("bridge-")}
     assert len(cards) == 5 + 1  # the worst 5 of 20 (the forecast charts' choice) and the total
     total = cards["bridge-total"]
-    assert total.description.startswith("**total (state=<all>|zone=<all>)** · the hierarchy's total node, reconciled · last year ")
+    assert total.description.startswith(f"**{plain('total (state=<all>|zone=<all>)')}** · the hierarchy's total node, reconciled · last year ")
     assert f"![{alt_text('total (state=<all>|zone=<all>)', 'bridge')}](data:image/png;base64," in total.description
     assert "| reconciliation |" in total.data  # the reconciliation is a step of the total's bridge
     index = artifacts["bridges"].data
-    assert all(f"| {key.replace('|', chr(92) + '|')} |" in index for key in (r["segment"] for r in report["segments"]))
+    assert all(f"| {plain(key.replace('|', chr(92) + '|'))} |" in index for key in (r["segment"] for r in report["segments"]))
     summary = artifacts["training-summary"].data
     assert "## What changed since the last forecast" in summary and "**First forecast**" in summary
     assert len(report["changes"]["first"]) == 20 and report["changes"]["segments"] == []

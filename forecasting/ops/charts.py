@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from forecasting.contract import segment_slug
+from forecasting.ops.summary import plain
 from forecasting.plots import amount, close, data_uri
 
 CHARTS_PER_END = 5  # charts for the worst and the best N segments; every segment when there are 2N or fewer
@@ -41,8 +42,10 @@ def chart_key(prefix: str, segment: str) -> str:
 
 def alt_text(segment: str, kind: str = "forecast") -> str:
     """The image's alt text and title: how a reader (and the UI check) finds a segment's chart
-    (``kind``: forecast, bridge)."""
-    return f"{kind} chart {segment}".replace('"', "'").replace("]", ")").replace("[", "(")
+    (``kind``: forecast, bridge, reconciled total). Markdown's own characters are replaced, and the
+    angle brackets of an aggregate node's ``<all>`` too (the Prefect UI shows them escaped twice)."""
+    text = f"{kind} chart {segment}".replace('"', "'").replace("]", ")").replace("[", "(")
+    return text.replace("<", "‹").replace(">", "›")
 
 
 def ends(scores: dict[str, float | None], per_end: int = CHARTS_PER_END) -> tuple[list[str], list[str]]:
@@ -100,7 +103,7 @@ def rank_labels(worst: list[str], best: list[str], total: int) -> dict[str, str]
 
 def _card(segment: str, label: str, line: str, image: str) -> str:
     """One line: the UI shows only a description's first line on the card."""
-    return f"**{segment}** · {label} · {line} {image}"
+    return f"**{plain(segment)}** · {plain(label)} · {plain(line)} {image}"
 
 
 def forecast_chart(segment: str, champion: str, metric: str, score: float | None, baseline: float | None,
@@ -118,7 +121,7 @@ def forecast_chart(segment: str, champion: str, metric: str, score: float | None
     alt = alt_text(segment)
     description = _card(segment, label, line, _image(figure, CARD_SIZE, CARD_DPI, alt))
     frame = forecast.assign(ds=pd.to_datetime(forecast["ds"]).dt.strftime("%Y-%m-%d"))
-    body = [f"# {segment}", "", f"Champion **{champion}**" + (f", runner-up {runner_up} (dashed)" if runner_up else "")
+    body = [f"# {plain(segment)}", "", f"Champion **{champion}**" + (f", runner-up {runner_up} (dashed)" if runner_up else "")
             + f"; backtest {metric.upper()} {_num(score)} against the seasonal-naive baseline's {_num(baseline)}.", ""]
     if run_url:
         body += [f"MLflow run: {_link(run_url, run_url)}", ""]
@@ -140,7 +143,7 @@ def comparison_chart(segment: str, family: str, version: str, band_metric: str, 
     alt = alt_text(segment)
     description = _card(segment, label, line, _image(figure, CARD_SIZE, CARD_DPI, alt))
     frame = periods.assign(ds=pd.to_datetime(periods["ds"]).dt.strftime("%Y-%m-%d"))
-    body = [f"# {segment}: forecast vs actuals", "", f"Champion {family} v{version}; {band_metric.upper()} {_pct(score)}, status **{status}**.", "",
+    body = [f"# {plain(segment)}: forecast vs actuals", "", f"Champion {family} v{version}; {band_metric.upper()} {_pct(score)}, status **{status}**.", "",
             _image(figure, PAGE_SIZE, PAGE_DPI, alt), "", "## Periods", "",
             _table(frame, ["ds", "y", "yhat", "yhat_lower", "yhat_upper"]), ""]
     return Chart(segment, chart_key("actuals", segment), description, "\n".join(body))
@@ -157,7 +160,7 @@ def index_markdown(title: str, intro: str, columns: list[str], rows: list[list],
     for row in rows:
         segment = row[0]
         chart = (_link("chart", chart_urls.get(segment)) or "on this tab") if segment in charted else ""
-        lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in [*row, chart]) + " |")
+        lines.append("| " + " | ".join(plain(str(v).replace("|", "\\|")) for v in [*row, chart]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -181,13 +184,13 @@ def bridge_chart(segment: str, bridge, label: str = "", run_url: str | None = No
     line = bridge_line(bridge)
 
     def figure(size):
-        return waterfall_figure(segment, bridge.table, f"{line}; {bridge.window}", size=size)
+        return waterfall_figure(segment, bridge.table, bridge.window, size=size)
 
     alt = alt_text(segment, "bridge")
     description = _card(segment, label, line, _image(figure, CARD_SIZE, CARD_DPI, alt))
-    body = [f"# {segment}: the bridge from last year", "", f"{bridge.window}: {line}.", ""]
+    body = [f"# {plain(segment)}: the bridge from last year", "", f"{bridge.window}: {line}.", ""]
     if bridge.note:
-        body += [f"Note: {bridge.note}.", ""]
+        body += [f"Note: {plain(bridge.note)}.", ""]
     if run_url:
         body += [f"MLflow run: {_link(run_url, run_url)}", ""]
     steps = bridge.table.assign(value=[amount(v, sign=k == "change") for v, k in zip(bridge.table["value"], bridge.table["kind"])])

@@ -15,8 +15,14 @@ def _num(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None or value != value else f"{value:.{digits}f}"
 
 
+def plain(text) -> str:
+    """Text as markdown shows it: angle brackets escaped, or a renderer takes ``<all>`` (an aggregate
+    node's segment value) for an HTML tag and drops it (the Prefect UI does)."""
+    return str(text).replace("<", "\\<").replace(">", "\\>")
+
+
 def _cell(value) -> str:
-    return str(value).replace("|", "/").replace("\n", " ")[:300]
+    return plain(str(value).replace("|", "/").replace("\n", " ")[:300])
 
 
 def _link(url: str) -> str:
@@ -122,7 +128,7 @@ def what_changed_section(doc: Markdown, changes: dict, shown: int = CHANGES_SHOW
 
 
 def _few(segments: list[str], n: int = 10) -> str:
-    return ", ".join(segments[:n]) + (f" and {len(segments) - n} more" if len(segments) > n else "")
+    return plain(", ".join(segments[:n]) + (f" and {len(segments) - n} more" if len(segments) > n else ""))
 
 
 def comparison_summary(report, band_metric: str, links: dict[str, str] | None = None, worst: int = 5) -> str:
@@ -140,7 +146,7 @@ def comparison_summary(report, band_metric: str, links: dict[str, str] | None = 
         doc.para("Segments by status: " + ", ".join(f"{name} {counts.get(name, 0)}" for name in ("excellent", "good", "fair", "poor", "critical")) + ".")
         drifting = report.drifting
         if drifting:
-            doc.para(f"**{len(drifting)} segment(s) keep missing** and need retraining: {', '.join(drifting[:10])}"
+            doc.para(f"**{len(drifting)} segment(s) keep missing** and need retraining: {plain(', '.join(drifting[:10]))}"
                      + (" …" if len(drifting) > 10 else "") + ".")
         ranked = segments.sort_values(band_metric, ascending=False, na_position="first").head(worst)
         doc.table(f"Largest misses by {band_metric.upper()}", ["segment", "status", "WAPE", "MAPE", "bias", "coverage", "champion"],
@@ -148,5 +154,5 @@ def comparison_summary(report, band_metric: str, links: dict[str, str] | None = 
                    for r in ranked.itertuples()])
     if report.unmatched:
         doc.para(f"{len(report.unmatched)} segment(s) with actuals but no champion forecast for those dates: "
-                 + ", ".join(report.unmatched[:10]) + ".")
+                 + plain(", ".join(report.unmatched[:10])) + ".")
     return doc.links(links).text()
