@@ -27,7 +27,6 @@ class Reconciled:
     frozen: object | None = None  # forecasting.hierarchy.Reconciliation
     summary: dict = field(default_factory=dict)
     error: str | None = None
-    total: str | None = None  # the total node's segment key
 
 
 @task(name="reconcile", cache_policy=NO_CACHE)
@@ -91,13 +90,7 @@ def reconcile_stage(run, validated, trained: dict[str, TrainedSegment]) -> Recon
     for segment in trained.values():
         segment.outcome = None  # the backtests and fitted models stay out of the persisted report
     run.clock.lap("reconcile")
-    return Reconciled(frozen=result.reconciliation, summary=summary, total=total_node(hierarchy))
-
-
-def total_node(hierarchy) -> str:
-    from forecasting.hierarchy.levels import TOTAL
-
-    return next(node for node in hierarchy.nodes if hierarchy.level_of[node] == TOTAL)
+    return Reconciled(frozen=result.reconciliation, summary=summary)
 
 
 def apply_reconciled(result, trained: dict[str, TrainedSegment]) -> None:
@@ -138,7 +131,7 @@ def reconciliation_summary(result) -> dict:
     from forecasting.hierarchy.output import coherence_gap, reconciliation_frame
 
     table = reconciliation_frame(result)
-    return {"method": result.method, "asked": result.asked, "why": result.why, "nodes": len(result.hierarchy.nodes),
+    return {"method": result.method, "asked": result.asked, "why": result.why, "nodes": len(result.hierarchy.nodes), "total": result.hierarchy.total,
             "levels": table.to_dict("records"), "notes": list(result.notes), "coherence_gap": coherence_gap(result),
             "interval_method": result.reconciliation.interval_method}
 
@@ -154,7 +147,7 @@ def reconciliation_artifacts(result, summary: dict, trained: dict[str, TrainedSe
                           description=f"Reconciliation by {summary['method']} ({summary['asked']}): backtest {result.metric} per level, "
                                       f"base vs each method. {summary['why']}")
     hierarchy = result.hierarchy
-    total = total_node(hierarchy)
+    total = hierarchy.total
     below = hierarchy.levels[1].name if len(hierarchy.levels) > 1 else None
     children = {node: pd.DataFrame(trained[node].forecast) for node in hierarchy.nodes if hierarchy.level_of[node] == below}
     figure = stacked_total_figure(total, pd.DataFrame(trained[total].history_tail), pd.DataFrame(trained[total].forecast), children,
@@ -191,7 +184,7 @@ def log_reconciliation(run, result, summary: dict, explained: dict | None = None
                       ignore_index=True).to_csv(root / "components.csv", index=False)
             pd.concat([bridge_table(e.bridge).assign(segment=node, level=level[node]) for node, e in explained.items()],
                       ignore_index=True).to_csv(root / "bridges.csv", index=False)
-            total = total_node(result.hierarchy)
+            total = result.hierarchy.total
             if total in explained and explained[total].bridge.available:
                 figure = waterfall_figure(total, explained[total].bridge.table, explained[total].bridge.window)
                 try:

@@ -233,7 +233,8 @@ def finish_stage(run: TrainingRun, validated: Validated, trained: dict[str, Trai
     failures_artifact(rows)
     notes_artifact(rows)
     forecast_chart_artifacts(good, metric, urls)
-    bridge_chart_artifacts(good, metric, urls, total_segment=reconciled.total if reconciled is not None else None)
+    total = validated.hierarchy.total if validated.hierarchy is not None else None
+    bridge_chart_artifacts(good, metric, urls, total_segment=total, reconciled=reconciled is not None and not reconciled.error)
     links = mlflow_links(browse, uri, run.experiment_id, run.parent_run_id)
     if deployment.endpoint:
         links["Endpoint"] = deployment.endpoint.get("url", "")

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from forecasting.amounts import amount
+
 HISTORY = "#333333"
 CHAMPION = "#1f5fbf"
 RUNNER_UP = "#e07b00"
@@ -115,14 +117,6 @@ def close(fig) -> None:
 
 
 UP, DOWN, TOTAL = "#2e8b57", "#c0392b", "#555555"
-
-
-def amount(value: float, sign: bool = False) -> str:
-    """An amount as finance reads it: whole numbers with thousands separators, three significant
-    digits below 100 (a bridge of quarterly visitor nights in millions is not all zeros)."""
-    if abs(value) >= 100 or value == 0:
-        return f"{value:+,.0f}" if sign else f"{value:,.0f}"
-    return f"{value:+,.3g}" if sign else f"{value:,.3g}"
 
 
 def waterfall_figure(segment: str, table: pd.DataFrame, subtitle: str | None = None, size: tuple[float, float] = (8, 4)) -> Figure:

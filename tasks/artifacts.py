@@ -142,10 +142,10 @@ def forecast_chart_artifacts(trained, metric: str, run_urls: dict[str, str | Non
 
 
 def bridge_chart_artifacts(trained, metric: str, run_urls: dict[str, str | None], total_segment: str | None = None,
-                           per_end: int = CHARTS_PER_END) -> list[str]:
+                           reconciled: bool = True, per_end: int = CHARTS_PER_END) -> list[str]:
     """Waterfalls of the bridge from last year on the run's Artifacts tab: for the worst segments (the
     forecast charts' choice, :func:`forecasting.ops.charts.ends`) and for the run's total (a hierarchy's
-    total node ``total_segment``, else the sum of the segments' bridges:
+    total node ``total_segment``, ``reconciled`` or not, else the sum of the segments' bridges:
     :func:`forecasting.ops.charts.run_total`); and an index, ``bridges``, with every segment's bridge in
     one row. Returns the charted segments, worst first, then the total's title."""
     from forecasting.explain.bridge import Bridge
@@ -158,7 +158,7 @@ def bridge_chart_artifacts(trained, metric: str, run_urls: dict[str, str | None]
     labels = rank_labels(worst, best, len(by_segment))
     charted = [key for key in worst if bridges.get(key, {}).get("periods")]
     charts = [bridge_chart(key, Bridge.from_record(bridges[key]), labels[key], run_urls.get(key)) for key in charted]
-    title, total, how = run_total(bridges, total_segment)
+    title, total, how = run_total(bridges, total_segment, reconciled)
     if total is not None:
         charts.append(bridge_chart(title, total, how, run_urls.get(total_segment) if total_segment else None, key="bridge-total"))
         charted.append(title)

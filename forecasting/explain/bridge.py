@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from forecasting.amounts import amount
 from forecasting.explain.components import ORDER, PREFIX, TAIL
 
 START, END = "last year (actual)", "forecast"
@@ -78,9 +79,7 @@ def bridge(forecast: pd.DataFrame, actuals: pd.DataFrame, frequency: str) -> Bri
     observed = actuals.assign(ds=pd.DatetimeIndex(actuals["ds"])).set_index("ds")
     covered = earlier.isin(observed.index)
     horizon, periods = len(dates), int(covered.sum())
-    note = "" if periods == horizon else (
-        f"{horizon - periods} of {horizon} forecast period(s) have no actual a year earlier "
-        f"(the history starts {observed.index.min().date()}) and are left out of the bridge")
+    note = "" if periods == horizon else _left_out(earlier[~covered], observed.index, horizon)
     if periods == 0:
         return Bridge(pd.DataFrame(columns=["step", "value", "kind"]), 0, horizon, note=note)
     now = forecast[covered]
@@ -124,6 +123,19 @@ def summed(bridges: list[Bridge]) -> Bridge:
     return Bridge(pd.DataFrame(rows, columns=["step", "value", "kind"]), b.periods, b.horizon, b.first, b.last, b.note if len(notes) == 1 else "")
 
 
+def _left_out(earlier: pd.DatetimeIndex, observed: pd.DatetimeIndex, horizon: int) -> str:
+    """Which forecast periods the bridge leaves out, and why (a short history, a horizon over a year)."""
+    reasons = []
+    before, after = int((earlier < observed.min()).sum()), int((earlier > observed.max()).sum())
+    if before:
+        reasons.append(f"{before} before the history starts on {observed.min().date()}")
+    if after:
+        reasons.append(f"{after} beyond a year ahead: their period a year earlier is forecast, not actual")
+    if len(earlier) - before - after:
+        reasons.append(f"{len(earlier) - before - after} missing from the history")
+    return f"{len(earlier)} of {horizon} forecast period(s) have no actual a year earlier ({'; '.join(reasons)}) and are left out of the bridge"
+
+
 def _size(frame: pd.DataFrame, column: str) -> float:
     return float(frame[column].abs().sum()) if column in frame else 0.0
 
@@ -134,7 +146,7 @@ def bridge_lines(segment: str, result: Bridge, width: int = 12) -> list[str]:
         return [f"{segment}: no bridge ({result.note})"]
     lines = [f"{segment}: {result.first} .. {result.last} ({result.periods} period(s)) vs the same periods a year earlier"]
     for step, value, kind in result.table.itertuples(index=False):
-        lines.append(f"  {step:22s} {value:>{width},.0f}" if kind == "total" else f"  {'+ ' + step:22s} {value:>+{width},.0f}")
+        lines.append(f"  {step:22s} {amount(value):>{width}}" if kind == "total" else f"  {'+ ' + step:22s} {amount(value, sign=True):>{width}}")
     if result.note:
         lines.append(f"  note: {result.note}")
     return lines

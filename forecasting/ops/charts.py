@@ -16,7 +16,8 @@ import pandas as pd
 
 from forecasting.contract import segment_slug
 from forecasting.ops.summary import plain
-from forecasting.plots import amount, close, data_uri
+from forecasting.amounts import amount
+from forecasting.plots import close, data_uri
 
 CHARTS_PER_END = 5  # charts for the worst and the best N segments; every segment when there are 2N or fewer
 CARD_SIZE, CARD_DPI = (5.2, 2.6), 80  # fits a card on the Artifacts tab (~400 px wide)
@@ -198,18 +199,20 @@ def bridge_chart(segment: str, bridge, label: str = "", run_url: str | None = No
     return Chart(segment, key or chart_key("bridge", segment), description, "\n".join(body))
 
 
-def run_total(bridges: dict[str, dict], total_segment: str | None = None) -> tuple[str | None, object | None, str]:
-    """The run's total bridge: a hierarchy's total node when ``total_segment`` names it, else the sum of
-    the segments' bridges when they share a frequency and cover the same forecast periods (those that
-    cover other periods, or have no bridge, are left out and named). ``bridges``: segment -> bridge record
-    with its ``frequency``. Returns (title, :class:`~forecasting.explain.bridge.Bridge` or None, note)."""
+def run_total(bridges: dict[str, dict], total_segment: str | None = None, reconciled: bool = True) -> tuple[str | None, object | None, str]:
+    """The run's total bridge: a hierarchy's total node when ``total_segment`` names it (``reconciled``:
+    its bridge has the reconciliation), else the sum of the segments' bridges when they share a frequency
+    and cover the same forecast periods (those that cover other periods, or have no bridge, are left out
+    and named). ``bridges``: segment -> bridge record with its ``frequency``. Returns (title,
+    :class:`~forecasting.explain.bridge.Bridge` or None, how it was made or why there is none)."""
     from forecasting.explain.bridge import Bridge, summed
 
-    if total_segment is not None:
+    if total_segment is not None:  # never the sum of a hierarchy's nodes: that counts every bottom segment once per level
         record = bridges.get(total_segment)
         if record is None or not record["periods"]:
             return None, None, f"the total {total_segment} has no bridge" + (f": {record['note']}" if record else "")
-        return f"total ({total_segment})", Bridge.from_record(record), "the hierarchy's total node, reconciled"
+        how = "the hierarchy's total node, " + ("reconciled" if reconciled else "not reconciled (the reconciliation failed)")
+        return f"total ({total_segment})", Bridge.from_record(record), how
     if len(bridges) < 2:
         return None, None, "one segment: its own bridge is the total"
     frequencies = sorted({r.get("frequency", "") for r in bridges.values()})

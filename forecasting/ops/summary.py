@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from forecasting.amounts import amount
+
 
 def _pct(value: float | None) -> str:
     return "n/a" if value is None or value != value else f"{value:.1%}"
@@ -97,8 +99,6 @@ CHANGES_SHOWN = 10
 def what_changed_section(doc: Markdown, changes: dict, shown: int = CHANGES_SHOWN) -> None:
     """Per segment, the change of its forecast total since the previous vintage, split into new actuals
     (data), a change of champion (model) and the rest; the segments that moved most first."""
-    from forecasting.plots import amount
-
     moved, looked_in = changes["segments"], changes.get("looked_in") or ", ".join(changes.get("sources") or []) or "the previous vintages"
     doc.heading("What changed since the last forecast")
     if not moved and not changes.get("unchanged") and not changes.get("no_overlap"):
