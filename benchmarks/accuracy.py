@@ -6,12 +6,16 @@ anchors measured in the same run.
     python -m benchmarks.accuracy --reuse                 # score the cached records again, no refitting
 
 Sets: M3 monthly (FINANCE reported as its subset), quarterly and yearly; M1 monthly, quarterly and
-yearly; Tourism (``--sets tourism-monthly ...``, the set rules are tuned on, not in the default run);
+yearly; M3 FINANCE cut to its last 30 months (``m3-finance-short``, h = 12); Tourism monthly and
+quarterly (the set rules are tuned on: reported, never confirmed on);
 ``daily`` (the bundled real daily series and the three bundled sample segments, rolling origins at 30,
 60 and 90 days); ``weekly`` (PromoData with and without its promotion flags, and the real daily series
 summed to weeks, rolling origins at 13 weeks).
 
-Every series goes through ``forecasting.pipeline.prepare`` (data contract, validation) and the rolling-
+A competition set is one run (one table whose segments are its series): the global model is fitted
+across them once per fold position and once on all history before the per-series work
+(``benchmarks.candidates.global_stage``; with ``--limit``, on the whole set). Every series goes
+through ``forecasting.pipeline.prepare`` (data contract, validation) and the rolling-
 origin backtest, selection and refit of the default model set, with ``all_models`` so every candidate
 is scored too (``benchmarks.candidates``; records cached in ``benchmarks/results/cache/``). The anchors
 are statsforecast's AutoETS, AutoARIMA and DynamicOptimizedTheta with the set's season, and their mean.
@@ -37,7 +41,8 @@ from benchmarks.machine import environment
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "accuracy.json"
-DEFAULT_SETS = ["m3-monthly", "m3-quarterly", "m3-yearly", "m1-monthly", "m1-quarterly", "m1-yearly", "daily", "weekly"]
+DEFAULT_SETS = ["m3-monthly", "m3-finance-short", "m3-quarterly", "m3-yearly", "m1-monthly", "m1-quarterly", "m1-yearly",
+                "tourism-monthly", "tourism-quarterly", "daily", "weekly"]
 ORIGIN_SETS = {"daily", "weekly"}
 # (sMAPE, MASE) goals; None: no goal on that metric. M3 from the issues; M1 set from the anchors measured
 # before any rule was tuned (docs/benchmarks.md, "M1 goals").
@@ -89,7 +94,7 @@ def series_of(name: str, limit: int | None) -> list[Series]:
 
 
 # --- summaries ------------------------------------------------------------------------------------------
-SINGLES = ("naive", "seasonal_naive", "drift", "mean", "ets", "theta", "arima", "ces", "prophet", "xgboost")
+SINGLES = ("naive", "seasonal_naive", "drift", "mean", "ets", "theta", "arima", "ces", "prophet", "xgboost", "global")
 
 
 def summarize(records: list[dict], target: tuple | None = None) -> dict:
@@ -107,6 +112,8 @@ def summarize(records: list[dict], target: tuple | None = None) -> dict:
     coverage = {
         "champion 90": scoring.coverage_by_step(ok, lambda r: (r["champion_final"]["lower"], r["champion_final"]["upper"])),
         "champion 80": scoring.coverage_by_step(ok, lambda r: scoring.champion_bounds(r, 0.8)),
+        **{f"champion {level}, {mix} calibration": scoring.coverage_by_step(ok, lambda r, b=scoring.pooled_bounds(ok, mix), lv=level / 100: b(r, lv))
+           for mix in ("pooled", "shrunk") for level in (90, 80)},
         "champion's own 90 (uncalibrated)": scoring.coverage_by_step(ok, lambda r: (r["champion_final"]["own_lower"], r["champion_final"]["own_upper"])
                                                                      if "own_lower" in r["champion_final"] else None),
         **{f"{a} 90": scoring.coverage_by_step(ok, lambda r, a=a: (r["anchors"][a]["lo90"], r["anchors"][a]["hi90"]) if "lo90" in r["anchors"].get(a, {}) else None)
@@ -119,6 +126,7 @@ def summarize(records: list[dict], target: tuple | None = None) -> dict:
         "missing_points": missing, "low_confidence": sum(bool(r.get("low_confidence")) for r in ok),
         "table": table, "champion_vs_anchor_mean": paired, "coverage": coverage,
         "champions": dict(Counter(r["champion"] for r in ok).most_common()),
+        "global_weight": dict(Counter(str(r.get("global_weight")) for r in ok).most_common()),
         "cpu_seconds": float(sum(r.get("cpu_seconds", 0.0) for r in ok)), "target": target,
         "per_series": [{"series": r["series"], "champion": r["champion"], "smape": s["smape"], "mase": s["mase"]} for r, s in zip(ok, scores)],
     }
@@ -152,7 +160,8 @@ def print_set(name: str, summary: dict) -> None:
         print(f"{'  ' + method:<34}{row['smape']:>8.2f}{row['mase']:>8.3f}")
     for metric, d in summary["champion_vs_anchor_mean"].items():
         digits = 2 if metric == "smape" else 3
-        print(f"  champion - anchors' mean, {metric}: {d['mean']:+.{digits}f} [95 % {d['low']:+.{digits}f}, {d['high']:+.{digits}f}]")
+        relative = d["mean"] / table[scoring.ANCHOR_MEAN][metric] if scoring.ANCHOR_MEAN in table else float("nan")
+        print(f"  champion - anchors' mean, {metric}: {d['mean']:+.{digits}f} [95 % {d['low']:+.{digits}f}, {d['high']:+.{digits}f}] ({relative:+.1%})")
     target = summary.get("target")
     if target:
         c = table["champion"]
@@ -164,6 +173,7 @@ def print_set(name: str, summary: dict) -> None:
             steps = " ".join(f"{v:.2f}" for v in cov["by_step"].values())
             print(f"  coverage {label + '%':<28} {cov['overall']:.3f}   by step: {steps}")
     print(f"  champions: {summary['champions']}")
+    print(f"  the global model's learned weight in the ensemble: {summary['global_weight']}")
 
 
 def print_origins(name: str, summary: dict) -> None:
@@ -211,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.reuse and path.exists():
             records = load(path)
         else:
-            records = run_set(series_of(name, args.limit), args.workers, name)
+            records = run_set(series_of(name, args.limit), args.workers, name, context=series_of(name, None) if args.limit else None)
             save(records, path)
         result["seconds"][name] = time.perf_counter() - set_started
         if name in ORIGIN_SETS:

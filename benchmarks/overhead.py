@@ -17,7 +17,8 @@ end) and the run report (each segment's model CPU, tracking and publishing secon
   - inside the task runs: ``model`` (backtest, selection, refit CPU), ``tracking`` (MLflow logging and
     publishing) and ``task_overhead`` (the rest of each task run: its state writes, cache-key and result
     persistence, whatever the task does around the work);
-- ``result_persistence`` is measured apart, by writing one task's result the way Prefect persists it.
+- result persistence is measured apart (:func:`result_persistence`): the result files the run wrote,
+  their size, and the seconds to write them again here (inside ``task_overhead``).
 
 Every part is in seconds of wall time of the whole run (the slot parts divided by the slots), so they
 add up to the run's wall. Used by ``benchmarks.throughput`` for the deployment runs.
@@ -25,7 +26,6 @@ add up to the run's wall. Used by ``benchmarks.throughput`` for the deployment r
 
 from __future__ import annotations
 
-import pickle
 import tempfile
 import time
 from pathlib import Path
@@ -98,13 +98,20 @@ def _slots(spans: list, cores: int) -> list[list]:
     return slots
 
 
-def result_persistence(result, repeats: int = 20) -> float:
-    """Seconds to persist one task result the way Prefect's local result storage does (cloudpickle to
-    a file), averaged over ``repeats`` writes."""
-    import cloudpickle
-
+def result_persistence(result_dir: Path, repeats: int = 5) -> dict:
+    """What persisting the run's task results cost: how many result files Prefect wrote and their size,
+    and the seconds to write them again (each file's bytes written and flushed to a new file, as the
+    local result storage does), measured here."""
+    files = [p for p in Path(result_dir).rglob("*") if p.is_file()] if Path(result_dir).exists() else []
+    if not files:
+        return {"result_files": 0, "result_mb": 0.0, "result_write_seconds": 0.0}
+    sizes = [p.stat().st_size for p in files]
+    sample = max(files, key=lambda p: p.stat().st_size).read_bytes()
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         for i in range(repeats):
-            Path(tmp, f"r{i}").write_bytes(cloudpickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
-        return (time.perf_counter() - started) / repeats
+            with open(Path(tmp, f"r{i}"), "wb") as handle:
+                handle.write(sample)
+                handle.flush()
+        per_byte = (time.perf_counter() - started) / (repeats * max(len(sample), 1))
+    return {"result_files": len(files), "result_mb": sum(sizes) / 1e6, "result_write_seconds": per_byte * sum(sizes)}

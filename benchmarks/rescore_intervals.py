@@ -15,11 +15,13 @@ import sys
 import numpy as np
 
 from benchmarks.candidates import cache_path, load
-from benchmarks.scoring import champion_points, coverage_by_step
+from benchmarks.scoring import champion_points, coverage_by_step, pooled_bounds
 from forecasting.intervals import calibrate, z
 
 
 def _bounds(record: dict, level: float, factor_of):
+    if isinstance(factor_of, Pooled):
+        return factor_of.bounds(record, level)
     final = record["champion_final"]
     if "own_lower" not in final:
         return None
@@ -49,8 +51,24 @@ def widest_of_steps_so_far(record, level, steps):
     return np.maximum.accumulate(never_narrower(record, level, steps))
 
 
+class Pooled:
+    """Pooled calibration (issue 27, item 4), as ``forecasting.pooled_calibration`` does it for a run made
+    of the set's series (``benchmarks.scoring.pooled_bounds``); ``mix`` own, pooled or shrunk."""
+
+    def __init__(self, mix: str):
+        self.mix = mix
+
+    def fit(self, records: list[dict]) -> "Pooled":
+        self.bounds = pooled_bounds(records, self.mix)
+        return self
+
+    def __call__(self, record, level, steps):
+        return None  # not a factor rule: _bounds asks self.bounds
+
+
 RULES = {"family's own interval": own, "shipped (backtest per step)": shipped,
-         "never narrower than its own": never_narrower, "never narrower, non-decreasing": widest_of_steps_so_far}
+         "never narrower than its own": never_narrower, "never narrower, non-decreasing": widest_of_steps_so_far,
+         "pooled over the set (same candidate, similar length)": Pooled("pooled"), "shrunk towards the pool": Pooled("shrunk")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     for label, rule in RULES.items():
         cells = []
         for n in names:
+            if hasattr(rule, "fit"):
+                rule = rule.fit(records[n])
             c90 = coverage_by_step(records[n], lambda r, rule=rule: _bounds(r, 0.9, rule))
             c80 = coverage_by_step(records[n], lambda r, rule=rule: _bounds(r, 0.8, rule))
             cells.append(f"{c90['overall']:.3f} ({min(c90['by_step'].values()):.3f}) | {c80['overall']:.3f}")

@@ -97,11 +97,13 @@ def _members_fixed(record: dict, folds: int) -> list[str]:
     return [n for n in STATISTICAL if _usable(record, n) and len(record["candidates"][n]["folds"]) >= max(folds, 1)]
 
 
-def _members_fixed_plus_model_based(record: dict, folds: int, yearly_drift: bool = False) -> list[str]:
+def _members_fixed_plus_model_based(record: dict, folds: int, yearly_drift: bool = False, model_based=("prophet", "xgboost"),
+                                    fixed_extra=()) -> list[str]:
     """The four statistical families, plus Prophet or XGBoost when their error over the folds so far is at
     most the best statistical family's (before any fold: the four alone). With ``yearly_drift``, on
     yearly data (season 1) the drift is a fixed member too."""
     members = _members_fixed(record, folds)
+    members += [n for n in fixed_extra if members and _usable(record, n) and len(record["candidates"][n]["folds"]) >= max(folds, 1)]
     if yearly_drift and record["season"] == 1 and members and _usable(record, "drift") and len(record["candidates"]["drift"]["folds"]) >= max(folds, 1):
         members = [*members, "drift"]
     if folds == 0 or not members:
@@ -110,8 +112,8 @@ def _members_fixed_plus_model_based(record: dict, folds: int, yearly_drift: bool
     def error(name):
         return _fold_error(record, name, folds)
 
-    best = min(error(n) for n in members)
-    extra = [n for n in ("prophet", "xgboost") if _usable(record, n) and len(record["candidates"][n]["folds"]) >= folds and error(n) <= best]
+    best = min(error(n) for n in members if n in STATISTICAL or n == "drift")
+    extra = [n for n in model_based if n not in members and _usable(record, n) and len(record["candidates"][n]["folds"]) >= folds and error(n) <= best]
     return members + extra
 
 
@@ -178,9 +180,98 @@ def shipped_rule(record: dict) -> np.ndarray:
     return _with_evidence(record, *_ensemble(record, lambda r, f: _members_fixed_plus_model_based(r, f, yearly_drift=True)), 3.0)
 
 
+def shipped_with_global(record: dict) -> np.ndarray:
+    """This round's rule: the shipped one with the global model among the model-based members."""
+    return _with_evidence(record, *_ensemble(record, lambda r, f: _members_fixed_plus_model_based(
+        r, f, yearly_drift=True, model_based=("prophet", "xgboost", "global"))), 3.0)
+
+
+def global_fixed_member(record: dict) -> np.ndarray:
+    """The global model a fixed member beside the four, Prophet/XGBoost when as good, evidence 3."""
+    return _with_evidence(record, *_ensemble(record, lambda r, f: _members_fixed_plus_model_based(
+        r, f, yearly_drift=True, fixed_extra=("global",))), 3.0)
+
+
+def global_fixed_member_always(record: dict) -> np.ndarray:
+    final, _ = _ensemble(record, lambda r, f: _members_fixed_plus_model_based(r, f, yearly_drift=True, fixed_extra=("global",)))
+    return final if final is not None else shipped(record)
+
+
+def global_alone(record: dict) -> np.ndarray:
+    return np.asarray(record["candidates"]["global"]["final"]["yhat"], float) if _usable(record, "global") else shipped(record)
+
+
 def fixed_plus_model_based(record: dict) -> np.ndarray:
     final, _ = _ensemble(record, _members_fixed_plus_model_based)
     return final if final is not None else shipped(record)
+
+
+def _weighted_global_when_as_good(record: dict, weight: float) -> np.ndarray:
+    """Global weighted ``weight`` when its backtest error over all folds is at most the best statistical
+    family's, else the rule before the global model."""
+    stat = [n for n in STATISTICAL if _usable(record, n) and len(record["candidates"][n]["folds"]) == record["folds"]]
+    if not record["folds"] or not stat or not _usable(record, "global") or len(record["candidates"]["global"]["folds"]) != record["folds"]:
+        return shipped_rule(record)
+    if _fold_error(record, "global") <= min(_fold_error(record, n) for n in stat):
+        return _weighted_global(record, weight)
+    return shipped_rule(record)
+
+
+def _weighted_global(record: dict, weight: float, evidence: float | None = 3.0) -> np.ndarray:
+    """The ensemble as the mean of its other members (the four, + drift on yearly data, + Prophet/XGBoost
+    when as good) weighted ``1 - weight`` and the global model ``weight``, fold by fold from earlier folds;
+    then the evidence rule."""
+    def members(r, f):
+        return _members_fixed_plus_model_based(r, f, yearly_drift=True)
+
+    def blend(names, pick):
+        base = np.mean([pick(n) for n in names], axis=0)
+        return (1 - weight) * base + weight * pick("global")
+
+    if not _usable(record, "global") or len(record["candidates"]["global"]["folds"]) != record["folds"]:
+        return shipped_rule(record)
+    forecasts = []
+    for f in range(record["folds"]):
+        names = [n for n in members(record, f) if len(record["candidates"][n]["folds"]) > f]
+        forecasts.append(blend(names, lambda n: record["candidates"][n]["folds"][f]["yhat"]) if names else None)
+    names = [n for n in members(record, record["folds"]) if _usable(record, n)]
+    if not names:
+        return shipped_rule(record)
+    final = blend(names, lambda n: np.asarray(record["candidates"][n]["final"]["yhat"], float))
+    return final if evidence is None else _with_evidence(record, final, _fold_errors(record, forecasts), evidence)
+
+
+class LearnedMix:
+    """Item 5 of issue 27, a learned combination: one weight ``a`` per run (the set), the share of the
+    global model against the mean of the four statistical families (+ drift on yearly data), chosen on
+    every series' backtest folds of the run (the grid 0, 0.1, .., 1; the lowest mean fold MASE), then
+    applied to every series' final forecasts. The folds all precede the test part: no look-ahead."""
+
+    GRID = np.round(np.linspace(0, 1, 11), 2)
+
+    def fit(self, records: list[dict]) -> "LearnedMix":
+        totals = np.zeros(len(self.GRID))
+        for r in records:
+            if not _usable(r, "global") or not r["folds"]:
+                continue
+            stat = [n for n in _members_fixed_plus_model_based(r, 0, yearly_drift=True) if len(r["candidates"][n]["folds"]) == r["folds"]]
+            if not stat or len(r["candidates"]["global"]["folds"]) != r["folds"]:
+                continue
+            for f in range(r["folds"]):
+                base = np.mean([r["candidates"][n]["folds"][f]["yhat"] for n in stat], axis=0)
+                glob = r["candidates"]["global"]["folds"][f]["yhat"]
+                totals += \
+                    np.array([_fold_errors(r, [None] * f + [(1 - a) * base + a * glob])[f] for a in self.GRID])
+        self.weight = float(self.GRID[int(np.argmin(totals))])
+        return self
+
+    def __call__(self, record: dict) -> np.ndarray:
+        base = _mean(record, _members_fixed_plus_model_based(record, record["folds"] or 0, yearly_drift=True) or STATISTICAL)
+        if base is None:
+            return shipped(record)
+        if not _usable(record, "global"):
+            return base
+        return (1 - self.weight) * base + self.weight * np.asarray(record["candidates"]["global"]["final"]["yhat"], float)
 
 
 RULES = {"recorded champion": shipped, "always the recorded ensemble": always_ensemble, "previous (fixed mean, 50 % margin)": previous,
@@ -189,7 +280,16 @@ RULES = {"recorded champion": shipped, "always the recorded ensemble": always_en
          "fixed + prophet/xgboost if as good": fixed_plus_model_based,
          "fixed + prophet/xgboost, evidence 2.0": fixed_plus_model_based_with_evidence,
          "fixed + prophet/xgboost, evidence 3.0": fixed_plus_model_based_with_evidence_3,
-         "… and drift on yearly data (shipped)": shipped_rule,
+         "… and drift on yearly data (before the global model)": shipped_rule,
+         "… and global when as good (shipped)": shipped_with_global,
+         "… and global a fixed member, evidence 3": global_fixed_member,
+         "… and global a fixed member, always": global_fixed_member_always,
+         "the global model alone": global_alone,
+         "learned: global's share of the mean, per run": LearnedMix(),
+         "global weighted 0.5 against the rest, evidence 3": lambda r: _weighted_global(r, 0.5),
+         "global weighted 0.4 against the rest, evidence 3": lambda r: _weighted_global(r, 0.4),
+         "global weighted 0.5, always": lambda r: _weighted_global(r, 0.5, None),
+         "global weighted 0.5 when as good (per series)": lambda r: _weighted_global_when_as_good(r, 0.5),
          "lowest backtest error": lowest_backtest}
 
 
@@ -200,6 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     for label, rule in RULES.items():
         cells = []
         for n in names:
+            if hasattr(rule, "fit"):
+                rule = rule.fit(records[n])
+                label = f"{label.split(' (a =')[0]} (a = {rule.weight:.1f})"
             s = [smape(r["test"], rule(r)) for r in records[n]]
             q = [mase(r["test"], rule(r), r["train"], r["season"]) for r in records[n]]
             cells.append(f"{np.mean(s):7.2f} / {np.mean(q):6.3f}")

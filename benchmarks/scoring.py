@@ -111,6 +111,53 @@ def champion_bounds(record: dict, level: float):
     return apply(yhat, lower, upper, calibration, np.arange(1, len(yhat) + 1))
 
 
+def champion_bounds_with(record: dict, level: float, factor) -> tuple[np.ndarray, np.ndarray] | None:
+    """The champion's own interval (recorded at the run's level) rescaled to ``level`` and widened by
+    ``factor`` (per step)."""
+    from forecasting.intervals import z
+
+    final = record["champion_final"]
+    if "own_lower" not in final:
+        return None
+    yhat = np.asarray(final["yhat"], float)
+    ratio = z(level) / z(record.get("level", 0.9))
+    lower = yhat - (yhat - np.asarray(final["own_lower"], float)) * ratio
+    upper = yhat + (np.asarray(final["own_upper"], float) - yhat) * ratio
+    return yhat - (yhat - lower) * factor, yhat + (upper - yhat) * factor
+
+
+def candidate_points(record: dict, name: str) -> list[tuple[int, float]]:
+    """(step, |error| / sigma) of one candidate's backtest folds."""
+    return champion_points({**record, "champion": name}) if name in record["candidates"] else []
+
+
+def pooled_bounds(records: list[dict], mix: str):
+    """``bounds(record, level)``: the champion's interval calibrated as ``forecasting.pooled_calibration``
+    does for a run made of ``records`` (one set = one run): its own backtest errors with those of the
+    same candidate on every other series of similar history length, ``mix`` own, pooled or shrunk."""
+    from forecasting.intervals import length_bucket, mixed_calibration
+    from forecasting.pooled_calibration import MIN_OTHER_SEGMENTS
+
+    pools: dict[tuple, list[tuple[str, list]]] = {}
+    for r in records:
+        for name in r["candidates"]:
+            points = candidate_points(r, name)
+            if points:
+                pools.setdefault((length_bucket(len(r["used"])), name), []).append((r["series"], points))
+
+    def bounds(record: dict, level: float):
+        horizon = len(record["champion_final"]["yhat"])
+        mine = champion_points(record)
+        others = [p for key, p in pools.get((length_bucket(len(record["used"])), record["champion"]), []) if key != record["series"]]
+        if len(others) < MIN_OTHER_SEGMENTS:
+            return champion_bounds(record, level)
+        pool = [p for points in others for p in points] + mine
+        calibration = mixed_calibration(mine, pool, level, horizon, len(record["used"]), mix)
+        return champion_bounds_with(record, level, calibration.factor(horizon))
+
+    return bounds
+
+
 def coverage_by_step(records: list[dict], bounds) -> dict:
     """Share of actuals inside the interval ``bounds(record) -> (lower, upper) | None``: overall and per
     step ahead (steps beyond a series' horizon are not counted)."""

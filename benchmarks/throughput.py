@@ -41,6 +41,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from benchmarks import overhead
 from benchmarks.machine import environment
 from forecasting.models import DEFAULT_MODELS
 from forecasting.system.runtime import pin_native_threads, usable_cores, work_seconds
@@ -216,7 +217,8 @@ def deployment_run(backend: Backend, data: Path, forecast_job, chunk: int, home:
                 worker.wait(timeout=6 * 3600)
         count_problems(problems, (home / "worker.log").read_text(errors="replace"))
         wall, report = _finished_run(flow_run_id, home)
-    return {**from_report(report, wall), "peak_rss_mb": monitor.peak / 1e6, **problems}
+        parts = {**overhead.split(flow_run_id, report, wall, CORES), **overhead.result_persistence(home / "prefect-results")}
+    return {**from_report(report, wall), "peak_rss_mb": monitor.peak / 1e6, **problems, "overhead": parts}
 
 
 def _start_deployment_run(params: dict):
@@ -415,6 +417,13 @@ def main(argv: list[str] | None = None) -> int:
         save(args, argv, results, started)  # after every size: an interrupted run keeps what it measured
     payload = save(args, argv, results, started)
     print(table(results))
+    for r in results:
+        if r.get("overhead"):
+            parts = r["overhead"]
+            print(f"\nN={r['n']} {r['run']}: where the {r['wall']:.1f} s went (seconds of wall; slot parts / {CORES} cores)")
+            for name, value in parts.items():
+                share = f"  ({value / r['wall']:.1%})" if name not in ("task_runs", "result_files", "result_mb") else ""
+                print(f"  {name:<26} {value:8.1f}{share}")
     print(f"\n{len(results)} runs in {payload['total_seconds']:.0f} s; JSON: {args.output}")
     return 0
 

@@ -117,5 +117,15 @@ def stop_local_server() -> bool:
     return True
 
 
+def temporary_server_defaults() -> None:
+    """Defaults, unless set, for the temporary Prefect API that a flow called from plain Python starts
+    when there is no ``PREFECT_API_URL`` (it passes this environment on): a fresh one migrates its SQLite
+    database first, which takes time on a busy machine; and no telemetry, whose heartbeat reads and then
+    writes that database in one deferred transaction that SQLite refuses while the run writes ("database
+    is locked", a traceback on the user's console) and, offline, logs an error."""
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
 def ui_url(api_url: str) -> str:
     return api_url.removesuffix("/api")

@@ -3,7 +3,10 @@ their workers talk to (the local server the CLI starts for them: :mod:`flows.loc
 
 from __future__ import annotations
 
+from prefect.task_runners import ProcessPoolTaskRunner
+
 from flows.local_server import ensure_local_server, stop_local_server, ui_url
+from forecasting.system.pool import worker_pool
 from forecasting.system.runtime import pin_native_threads, usable_cores
 
 RUNNERS = ("processes", "threads", "dask")
@@ -19,9 +22,7 @@ def make_task_runner(kind: str, workers: int | None = None, dask_address: str | 
 
         return ThreadPoolTaskRunner(max_workers=workers)
     if kind == "processes":
-        from prefect.task_runners import ProcessPoolTaskRunner
-
-        return ProcessPoolTaskRunner(max_workers=workers, initializer=pin_native_threads)
+        return WorkerProcessTaskRunner(max_workers=workers, initializer=pin_native_threads)
     if kind == "dask":
         from prefect_dask import DaskTaskRunner
 
@@ -29,6 +30,23 @@ def make_task_runner(kind: str, workers: int | None = None, dask_address: str | 
             return DaskTaskRunner(address=dask_address)
         return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True, "env": PINNED})
     raise ValueError(f"unknown task runner {kind!r}; use one of {', '.join(RUNNERS)}")
+
+
+class WorkerProcessTaskRunner(ProcessPoolTaskRunner):
+    """Prefect's process runner with its workers started by :func:`~forecasting.system.pool.worker_pool`.
+    Prefect's own (spawn) workers import the caller's ``__main__`` again: a script's top-level flow call
+    ran once more in each and failed ("not finished its bootstrapping phase"), and a script read from
+    standard input failed outright. Everything else (settings and context to the workers, their logs
+    and events back) is Prefect's; the workers are joined when the runner exits."""
+
+    def __enter__(self):
+        super().__enter__()
+        from prefect.task_runners import _initialize_process_pool_worker
+
+        unstarted, self._executor = self._executor, worker_pool(
+            self._max_workers, _initialize_process_pool_worker, (self._subprocess_message_queue, self._initializer, self._initargs))
+        unstarted.shutdown(wait=False)  # a spawn pool starts its processes at the first submit: it has none
+        return self
 
 
 def api_for_workers() -> str | None:
@@ -48,4 +66,4 @@ def api_for_workers() -> str | None:
     return server.api_url if server is not None and server.running else None
 
 
-__all__ = ["RUNNERS", "api_for_workers", "ensure_local_server", "make_task_runner", "stop_local_server", "ui_url"]
+__all__ = ["RUNNERS", "WorkerProcessTaskRunner", "api_for_workers", "ensure_local_server", "make_task_runner", "stop_local_server", "ui_url"]

@@ -14,7 +14,7 @@ from prefect.futures import as_completed
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel, ConfigDict, model_serializer
 
-from flows.chunks import chunks
+from flows.chunks import chunks, longest_first
 from flows.runners import api_for_workers, make_task_runner
 from flows.training_report import failure_row
 from forecasting.system.runtime import usable_cores
@@ -71,7 +71,7 @@ def train_segments_flow(work: SegmentWork) -> dict[str, TrainedSegment]:
     policy = run.params.policy
     train = train_segments.with_options(result_storage=run.storage.block, **run.service,
                                         timeout_seconds=policy.segment_timeout_seconds * policy.segments_per_task)
-    segment_chunks = chunks(list(validated.prepared.values()), policy.segments_per_task)
+    segment_chunks = chunks(longest_first(list(validated.prepared.values())), policy.segments_per_task)
     # each task gets only its chunk's reports: the whole report per task would pickle O(segments²)
     chunk_reports = [{seg.key: validated.report.segments[seg.key] for seg in chunk} for chunk in segment_chunks]
     tracking = run.tracking.for_run(len(validated.prepared))  # forecast plots: auto decided by the run's size

@@ -26,12 +26,17 @@ from forecasting.models import (
 from forecasting.models.ensemble import (
     DEFAULT_MEMBERS,
     ENSEMBLE_SIZE,
+    FIXED_MEMBERS,
     MODEL_BASED_MEMBERS,
     YEARLY_MEMBERS,
     combine_forecasts,
+    member_weights,
 )
 from forecasting.preprocess import fold_test, training_window
 from forecasting.validation import PreparedSegment
+
+# Families fitted across segments before a segment's task (forecasting.global_fit), not inside it.
+CROSS_SEGMENT = ("global",)
 
 SelectionMetric = Literal["mase", "smape", "wape", "mape", "rmse"]
 
@@ -90,6 +95,11 @@ class SegmentBacktest:
     low_confidence: str = ""  # why the evidence is thin (empty: it is not)
     train_lengths: list[int] = field(default_factory=list)  # periods each fold trained on
     level: float = 0.9  # the interval level the candidates forecast with
+    # candidates fitted outside this segment's task (the global member), used by the refit as they are
+    prefitted: dict = field(default_factory=dict)
+    global_weight: float | None = None  # the global model's weight in the refit ensemble (None: equal members)
+    pooled: dict = field(default_factory=dict)  # other segments' standardized errors per candidate (forecasting.pooled_calibration)
+    calibration_mix: str = "own"
 
     def usable(self) -> list[CandidateBacktest]:
         return [c for c in self.candidates.values() if c.status == "ok"]
@@ -123,7 +133,7 @@ def fit_window(segment: PreparedSegment, length: int) -> pd.DataFrame:
                            season_length(segment.frequency), getattr(segment, "covariate_fills", None))
 
 
-def run_backtest(segment: PreparedSegment, models: ModelSpec, spec: BacktestSpec) -> SegmentBacktest:
+def run_backtest(segment: PreparedSegment, models: ModelSpec, spec: BacktestSpec, cross=None) -> SegmentBacktest:
     """Rolling-origin backtest of every candidate of ``models`` on one validated segment.
 
     Args:
@@ -131,6 +141,9 @@ def run_backtest(segment: PreparedSegment, models: ModelSpec, spec: BacktestSpec
             periods each scores: the horizon, or fewer for a short history).
         models: the families that compete (the baselines always run too) and how forecasts are shaped.
         spec: horizon and selection metric.
+        cross: the segment's share of the run's global fits (``forecasting.global_fit.SegmentGlobal``):
+            the global candidate's fold forecasts and final member. Without it the global candidate is
+            left out (it needs the run's other segments).
 
     Returns:
         Per candidate: the metrics of each fold (fitted only on data before the fold's cutoff), its
@@ -142,9 +155,12 @@ def run_backtest(segment: PreparedSegment, models: ModelSpec, spec: BacktestSpec
     history = segment.history
     window = segment.window or spec.horizon
     cutoffs = fold_cutoffs(len(history), window, segment.folds)
-    names = models.candidates()
+    names = [n for n in models.candidates() if n not in CROSS_SEGMENT or cross is not None]
     singles = [n for n in names if n != "ensemble"]
     results = {name: CandidateBacktest(name) for name in names}
+    if "global" in results:
+        results["global"].fit_seconds = cross.fit_seconds
+        results["global"].params = {"global_model": cross.member.global_key} if cross.member is not None else {}
     for fold, train_len in enumerate(cutoffs, start=1):
         train = fit_window(segment, train_len)
         test = fold_test(history, train_len, train_len + window, getattr(segment, "covariate_fills", None))
@@ -153,6 +169,13 @@ def run_backtest(segment: PreparedSegment, models: ModelSpec, spec: BacktestSpec
         for name in singles:
             result = results[name]
             if result.status != "ok":
+                continue
+            if name in CROSS_SEGMENT:  # fitted across segments before this task, up to this fold's cutoff
+                forecast = cross.folds[fold - 1] if fold - 1 < len(cross.folds) else None
+                if forecast is None:
+                    result.status, result.reason, result.failed_at = "failed", f"fold {fold}: {cross.reason or 'no global forecast'}", fold
+                else:
+                    record(result, fold, forecast.reset_index(drop=True), test, observed, insample, context.season_length)
                 continue
             started = time.process_time()
             try:
@@ -169,8 +192,9 @@ def run_backtest(segment: PreparedSegment, models: ModelSpec, spec: BacktestSpec
             record(result, fold, forecast, test, observed, insample, context.season_length)
         if "ensemble" in results:
             _ensemble_fold(results, fold, test, observed, insample, context.season_length, spec.metric)
+    prefitted = {"global": cross.member} if "global" in results and cross.member is not None else {}
     return SegmentBacktest(segment.key, [history["ds"].iloc[c - 1] for c in cutoffs], results, spec.metric, context.season_length,
-                           window if cutoffs else 0, segment.low_confidence, list(cutoffs), context.level)
+                           window if cutoffs else 0, segment.low_confidence, list(cutoffs), context.level, prefitted)
 
 
 def record(result: CandidateBacktest, fold: int, forecast: pd.DataFrame, test: pd.DataFrame, observed: np.ndarray, insample, season) -> None:
@@ -208,17 +232,19 @@ def ensemble_members(results: dict[str, CandidateBacktest], metric: str, folds: 
     The statistical families of ``DEFAULT_MEMBERS`` (ETS, ARIMA, Theta, CES) usable through those folds,
     always, and on yearly data (``season`` 1) the drift too (``YEARLY_MEMBERS``); after a fold, a family
     of ``MODEL_BASED_MEMBERS`` (Prophet, XGBoost) too when its backtest MASE over the folds so far is at
-    most the best statistical family's. Chosen on the Tourism sets and checked on M3 and M1
+    most the best statistical family's. The global model, when it is a candidate, is a fixed member
+    (weighted as ``forecasting.learned_combination`` learns, ``member_weights``). Chosen on the Tourism sets and checked on M3 and M1
     (docs/models-and-selection.md): trimming the statistical families by their backtest error did worse
     there than keeping all four."""
     pool = [c for name, c in results.items() if name != "ensemble" and name not in BASELINES and c.usable_through(max(folds, 0))]
     statistical = [c for c in pool if c.name in DEFAULT_MEMBERS]
     if season == 1 and statistical:
         statistical += [results[n] for n in YEARLY_MEMBERS if n in results and results[n].usable_through(max(folds, 0))]
+    fixed = [c.name for c in pool if c.name in FIXED_MEMBERS] if statistical else []
     if folds == 0:  # a model set without two statistical families starts from the families it has
-        return [c.name for c in statistical] if len(statistical) >= 2 else [c.name for c in pool][:ENSEMBLE_SIZE]
+        return [c.name for c in statistical] + fixed if len(statistical) >= 2 else [c.name for c in pool][:ENSEMBLE_SIZE]
     best_statistical = min((_membership_error(c, folds) for c in statistical), default=float("inf"))
-    return [c.name for c in statistical] + [c.name for c in pool if c.name in MODEL_BASED_MEMBERS and _membership_error(c, folds) <= best_statistical]
+    return [c.name for c in statistical] + fixed + [c.name for c in pool if c.name in MODEL_BASED_MEMBERS and _membership_error(c, folds) <= best_statistical]
 
 
 def _membership_error(candidate: CandidateBacktest, folds: int) -> float:
@@ -231,9 +257,29 @@ def _membership_error(candidate: CandidateBacktest, folds: int) -> float:
     return float("inf")
 
 
-def _ensemble_fold(results, fold, test, observed, insample, season, metric) -> None:
+def reweight_ensemble(segment: PreparedSegment, backtest: SegmentBacktest, weights: list[float | None], final: float | None) -> None:
+    """Score the ensemble again, fold ``k`` with the global model weighted ``weights[k - 1]`` against the
+    mean of the other members (None: equal weights), and keep ``final`` for the refit. The members'
+    own fold forecasts are reused: nothing is refitted."""
+    if "ensemble" not in backtest.candidates:
+        return
+    results = dict(backtest.candidates)
+    results["ensemble"] = CandidateBacktest("ensemble", fit_seconds=backtest.candidates["ensemble"].fit_seconds)
+    window = backtest.window
+    for fold, train_len in enumerate(backtest.train_lengths, start=1):
+        test = fold_test(segment.history, train_len, train_len + window, getattr(segment, "covariate_fills", None))
+        observed = ~np.isin(np.arange(train_len, train_len + window), segment.filled)
+        insample = fit_window(segment, train_len)["y"].to_numpy(dtype=float)
+        _ensemble_fold(results, fold, test, observed, insample, backtest.season, backtest.metric, weights[fold - 1])
+        results["ensemble"].params["global_weight"] = weights[fold - 1]
+    backtest.candidates["ensemble"] = results["ensemble"]
+    backtest.global_weight = final
+
+
+def _ensemble_fold(results, fold, test, observed, insample, season, metric, global_weight: float | None = None) -> None:
     """Members are chosen from the folds before this one; a member whose fit failed in this fold is left
-    out of this fold's mean, as it would be left out of the refit."""
+    out of this fold's mean, as it would be left out of the refit. ``global_weight``: the global model's
+    weight against the others' mean (None: every member equal)."""
     ensemble = results["ensemble"]
     if ensemble.status != "ok":
         return
@@ -243,4 +289,4 @@ def _ensemble_fold(results, fold, test, observed, insample, season, metric) -> N
         return
     frames = [results[m].forecasts[fold - 1].drop(columns=["y", "fold", "observed"]) for m in members]
     ensemble.params = {"members": members}
-    record(ensemble, fold, combine_forecasts(frames), test, observed, insample, season)
+    record(ensemble, fold, combine_forecasts(frames, member_weights(members, global_weight)), test, observed, insample, season)

@@ -57,7 +57,11 @@ def champion_reason(backtest: SegmentBacktest, ranked: list[str], champion: str)
         value = mean(_per_fold(backtest, champion, folds))
         return (f"{champion}: beat the ensemble in all {folds} fold(s), {metric} {value:.3f} vs {ensemble:.3f} "
                 f"({1 - value / ensemble:.0%} lower; a single family needs > {need:.0%} with {folds * (backtest.window or 1)} periods scored)")
-    members = ", ".join(ensemble_members(backtest.candidates, metric, folds, backtest.season))
+    names = ensemble_members(backtest.candidates, metric, folds, backtest.season)
+    members = ", ".join(names)
+    weight = getattr(backtest, "global_weight", None)
+    if weight is not None and "global" in names and len(names) > 1:
+        members += f" (global weighted {weight:.1f}, learned on the run's backtests)"
     singles = [n for n in ranked if n != "ensemble"]
     best = min(singles, key=lambda n: rank_key(backtest.candidates[n], metric)) if singles else None
     best_folds = _per_fold(backtest, best, folds) if best is not None else []

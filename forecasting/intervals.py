@@ -107,3 +107,43 @@ def out_of_sample_coverage(folds: list, level: float, train_lengths: list[int]) 
         seen = frame["observed"].to_numpy(bool) if "observed" in frame else np.ones(len(frame), bool)
         hits.extend(((y >= lower) & (y <= upper))[seen & np.isfinite(y)])
     return float(np.mean(hits)) if hits else None
+
+
+# --- pooled across segments (issue 27) ----------------------------------------------------------------
+CALIBRATION_MIXES = ("own", "pooled", "shrunk")
+SHRINK_POINTS = 40  # own points that weigh as much as the pool in the shrunk mix
+
+
+def length_bucket(history_length: int) -> int:
+    """Segments of similar history length share a pool: lengths within the same power of two."""
+    return int(np.floor(np.log2(max(history_length, 1))))
+
+
+def pooled_scale(points: list[tuple[int, float]], level: float, horizon: int) -> list[float]:
+    """k_h / z(level) per step from many segments' standardized errors: the ``level`` quantile of the
+    ``u`` at step h (nearest steps when h has fewer than MIN_POINTS x 4), no small-sample widening."""
+    zl = z(level)
+    steps = np.array([p[0] for p in points])
+    values = np.array([p[1] for p in points])
+    scale = []
+    for h in range(1, horizon + 1):
+        reach = 0
+        while (np.abs(steps - h) <= reach).sum() < min(4 * MIN_POINTS, len(points)):
+            reach += 1
+        scale.append(float(np.quantile(values[np.abs(steps - h) <= reach], level) / zl))
+    return scale
+
+
+def mixed_calibration(own: list[tuple[int, float]], pool: list[tuple[int, float]], level: float, horizon: int,
+                      history_length: int, mix: str = "shrunk") -> IntervalCalibration:
+    """The calibration from the segment's own backtest errors (``own``), from those of every segment of
+    the same frequency and similar history length (``pool``, its own included), or a mix shrunk towards
+    the pool: ``w x own + (1 - w) x pooled`` with ``w = n_own / (n_own + SHRINK_POINTS)``."""
+    mine = calibrate(own, level, horizon, history_length)
+    if mix == "own" or len(pool) < 4 * MIN_POINTS:
+        return mine
+    pooled = pooled_scale(pool, level, horizon)
+    if mix == "pooled" or not own:
+        return IntervalCalibration(level, pooled, len(pool))
+    w = len(own) / (len(own) + SHRINK_POINTS)
+    return IntervalCalibration(level, [w * a + (1 - w) * b for a, b in zip(mine.factor(horizon), pooled)], len(own) + len(pool))

@@ -13,10 +13,14 @@ from pydantic import BaseModel, Field
 from forecasting.backtest import BacktestSpec, SegmentBacktest
 from forecasting.contract import DataSpec
 from forecasting.errors import ForecastingError
+from forecasting.backtest import run_backtest
 from forecasting.explain.forecastability import Forecastability, assess
 from forecasting.fingerprint import prepared_fingerprint, segment_fingerprint
+from forecasting.global_fit import GlobalFit, SegmentGlobal, fit_global, require_global
+from forecasting.learned_combination import learn_and_reweight
 from forecasting.models import ModelSpec
-from forecasting.selection import Selection, run_segment
+from forecasting.pooled_calibration import MIN_OTHER_SEGMENTS, attach_pools
+from forecasting.selection import Selection, run_segment, select_and_refit
 from forecasting.system.pool import Progress, ordered_map
 from forecasting.validation import (
     PreparedSegment,
@@ -57,6 +61,7 @@ class ForecastRun:
     outcomes: dict[str, SegmentOutcome] = field(default_factory=dict)
     report: ValidationReport | None = None  # the whole table's validation (its notes and last date)
     data_fingerprint: str = ""  # of the validated segments (forecasting.fingerprint.prepared_fingerprint)
+    global_fit: GlobalFit | None = None  # the global model's fits (reported beside the segments, not as one)
 
     @property
     def trained(self) -> list[SegmentOutcome]:
@@ -84,23 +89,54 @@ def prepare(frame: pd.DataFrame, job: ForecastJob):
     )
 
 
-def train_segment(segment: PreparedSegment, report: SegmentReport, job: ForecastJob, explain: bool = False) -> SegmentOutcome:
+def train_segment(segment: PreparedSegment, report: SegmentReport, job: ForecastJob, explain: bool = False,
+                  cross: SegmentGlobal | None = None) -> SegmentOutcome:
     """Backtest, select and refit one validated segment; a failure is returned with its reason. The
     segment's forecastability is measured; with ``explain`` its champion's forecast is also split into
-    components with a bridge from last year (a failure to explain is a note, not a failed segment)."""
+    components with a bridge from last year (a failure to explain is a note, not a failed segment).
+    ``cross``: the segment's share of the run's global fits (:func:`forecasting.global_fit.fit_global`)."""
     started = time.perf_counter()
     try:
-        backtest, selection = run_segment(segment, job.models, job.backtest)
+        backtest, selection = run_segment(segment, job.models, job.backtest, cross)
     except ForecastingError as exc:
         return SegmentOutcome(segment.key, segment.values, "failed", report, str(exc), seconds=time.perf_counter() - started)
-    outcome = SegmentOutcome(segment.key, segment.values, "trained", report, "", backtest, selection, time.perf_counter() - started,
-                             forecastability=assess(segment.history["y"].to_numpy(float), backtest.season, segment.frequency),
-                             fingerprint=segment_fingerprint(segment.history, segment.future))
+    outcome = SegmentOutcome(segment.key, segment.values, "trained", report, "", backtest, selection, time.perf_counter() - started)
+    return _described(outcome, segment, explain)
+
+
+def backtest_segment(segment: PreparedSegment, report: SegmentReport, job: ForecastJob, cross: SegmentGlobal | None = None) -> SegmentOutcome:
+    """The first half of :func:`train_segment`: the backtest alone (``selection`` None), or the failure."""
+    started = time.perf_counter()
+    try:
+        backtest = run_backtest(segment, job.models, job.backtest, cross)
+    except ForecastingError as exc:
+        return SegmentOutcome(segment.key, segment.values, "failed", report, str(exc), seconds=time.perf_counter() - started)
+    return SegmentOutcome(segment.key, segment.values, "trained", report, "", backtest, None, time.perf_counter() - started)
+
+
+def select_segment(segment: PreparedSegment, outcome: SegmentOutcome, job: ForecastJob, explain: bool = False) -> SegmentOutcome:
+    """The second half: select and refit from the outcome's backtest (a failed outcome passes through)."""
+    if outcome.status != "trained":
+        return outcome
+    started = time.perf_counter()
+    try:
+        outcome.selection = select_and_refit(segment, outcome.backtest, job.models)
+    except ForecastingError as exc:
+        outcome.status, outcome.reason, outcome.backtest = "failed", str(exc), None
+        return outcome
+    outcome.seconds += time.perf_counter() - started
+    return _described(outcome, segment, explain)
+
+
+def _described(outcome: SegmentOutcome, segment: PreparedSegment, explain: bool) -> SegmentOutcome:
+    """A trained outcome with its forecastability, fingerprint and (``explain``) explanation."""
+    outcome.forecastability = assess(segment.history["y"].to_numpy(float), outcome.backtest.season, segment.frequency)
+    outcome.fingerprint = segment_fingerprint(segment.history, segment.future)
     if explain:
         explain_started = time.perf_counter()
-        outcome.explanation = _explain(segment, selection)
+        outcome.explanation = _explain(segment, outcome.selection)
         outcome.explain_seconds = time.perf_counter() - explain_started
-        outcome.seconds = time.perf_counter() - started
+        outcome.seconds += outcome.explain_seconds
     return outcome
 
 
@@ -124,8 +160,9 @@ def run_forecast(frame: pd.DataFrame, job: ForecastJob, workers: int = 1, progre
         frame: the long table as read.
         job: data contract, validation policy, model set and backtest.
         workers: segments trained at once, in worker processes (1: one after the other, in this
-            process); the results are the same either way. From a script, call it under
-            ``if __name__ == "__main__":`` (worker processes import the script again).
+            process); the results are the same either way. No ``if __name__ == "__main__":`` guard
+            is needed (the workers never import the caller's main module): a script, standard input,
+            ``python -c`` and notebooks all work. The workers are stopped before this returns.
         progress: called with (segments done, segments to train) as segments finish.
         explain: also split each champion's forecast into components, with a bridge from last year.
 
@@ -134,8 +171,25 @@ def run_forecast(frame: pd.DataFrame, job: ForecastJob, workers: int = 1, progre
         ``failed`` with the reason; a failing segment never stops the others.
     """
     report, prepared = prepare(frame, job)
-    todo = [(prepared[key], seg_report) for key, seg_report in report.segments.items() if key in prepared]
-    trained = ordered_map(partial(_train_pair, job=job, explain=explain), todo, workers, progress, preload=(__name__,))
+    job = job.model_copy(update={"models": require_global(job.models, list(prepared.values()))})
+    # the global model is fitted across segments, before the per-segment map, once per fold and once on all history
+    shared = fit_global(list(prepared.values()), job.models) if "global" in job.models.models else GlobalFit()
+    todo = [(prepared[key], seg_report, shared.segments.get(key)) for key, seg_report in report.segments.items() if key in prepared]
+    learn = bool(shared.fits) and "ensemble" in job.models.models
+    pool = job.models.calibration != "own" and len(todo) > MIN_OTHER_SEGMENTS
+    if learn or pool:
+        # stages across segments between the backtests and the selection: the global model's weight in
+        # the ensemble, learned on every segment's backtest, and the pooled interval calibration
+        halves = _halves(progress, len(todo))
+        backtested = ordered_map(partial(_backtest_item, job=job), todo, workers, halves[0], cost=lambda item: segment_cost(item[0]))
+        pairs = [(prepared[o.segment], o.backtest) for o in backtested if o.status == "trained"]
+        if learn:
+            learn_and_reweight(pairs)
+        attach_pools(pairs, job.models.calibration, job.models.level)
+        items = [(prepared[o.segment], o) for o in backtested]
+        trained = ordered_map(partial(_select_item, job=job, explain=explain), items, workers, halves[1], cost=lambda item: segment_cost(item[0]))
+    else:
+        trained = ordered_map(partial(_train_pair, job=job, explain=explain), todo, workers, progress, cost=lambda item: segment_cost(item[0]))
     outcomes = {outcome.segment: outcome for outcome in trained}
     run = ForecastRun(data_fingerprint=prepared_fingerprint(prepared))
     for key, seg_report in report.segments.items():
@@ -147,7 +201,14 @@ def run_forecast(frame: pd.DataFrame, job: ForecastJob, workers: int = 1, progre
             reason = "; ".join(f.message for f in seg_report.errors)
             run.outcomes[key] = SegmentOutcome(key, {}, "failed", seg_report, reason)
     run.report = report
+    run.global_fit = shared
     return run
+
+
+def segment_cost(segment: PreparedSegment) -> int:
+    """An estimate of a segment's training work, for scheduling the costliest first: its history's
+    length (every family's fit grows with it)."""
+    return len(segment.history)
 
 
 def key_column(segment_cols: list[str]) -> str:
@@ -156,8 +217,26 @@ def key_column(segment_cols: list[str]) -> str:
     return "segment_key" if "segment" in segment_cols else "segment"
 
 
-def _train_pair(pair: tuple[PreparedSegment, SegmentReport], job: ForecastJob, explain: bool = False) -> SegmentOutcome:
-    return train_segment(*pair, job, explain)
+def _halves(progress: Progress | None, total: int):
+    """Progress over two passes: (done, 2 x total) for the first, (total + done, 2 x total) for the second."""
+    if progress is None:
+        return None, None
+    return (lambda done, _: progress(done, 2 * total)), (lambda done, _: progress(total + done, 2 * total))
+
+
+def _backtest_item(item, job: ForecastJob) -> SegmentOutcome:
+    segment, report, cross = item
+    return backtest_segment(segment, report, job, cross)
+
+
+def _select_item(item, job: ForecastJob, explain: bool = False) -> SegmentOutcome:
+    segment, outcome = item
+    return select_segment(segment, outcome, job, explain)
+
+
+def _train_pair(item: tuple[PreparedSegment, SegmentReport, SegmentGlobal | None], job: ForecastJob, explain: bool = False) -> SegmentOutcome:
+    segment, report, cross = item
+    return train_segment(segment, report, job, explain, cross)
 
 
 def forecast_frame(run: ForecastRun, segment_cols: list[str], components: bool = False) -> pd.DataFrame:

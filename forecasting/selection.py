@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from forecasting.backtest import (
+    CROSS_SEGMENT,
     BacktestSpec,
     SegmentBacktest,
     ensemble_members,
@@ -17,7 +19,7 @@ from forecasting.backtest import (
 )
 from forecasting.errors import ModelFitError
 from forecasting.evidence import champion_reason, strong_evidence
-from forecasting.intervals import calibrate, out_of_sample_coverage, standardized_errors
+from forecasting.intervals import calibrate, mixed_calibration, out_of_sample_coverage, standardized_errors
 from forecasting.metrics import METRICS
 from forecasting.models import Forecaster, ModelSpec, check_forecast, make_forecaster
 from forecasting.models.ensemble import EnsembleForecaster
@@ -187,12 +189,22 @@ class Refits:
     def _fit(self, name: str) -> Forecaster:
         if name == "ensemble":
             members = ensemble_members(self.backtest.candidates, self.backtest.metric, len(self.backtest.cutoffs), self.backtest.season)
-            model = EnsembleForecaster(self.context, members=[self.model(member) for member in members])
+            model = EnsembleForecaster(self.context, members=[self.model(member) for member in members],
+                                       global_weight=getattr(self.backtest, "global_weight", None))
+        elif name in getattr(self.backtest, "prefitted", {}):  # fitted across segments (the global member)
+            model = copy.copy(self.backtest.prefitted[name])
+        elif name in CROSS_SEGMENT:
+            raise ModelFitError(f"{name}: no final fit across segments for segment {self.segment.key!r}")
         else:
             model = make_forecaster(name, self.context)
             model.fit(fit_window(self.segment, len(self.segment.history)))
         points = standardized_errors(self.backtest.candidates[name].forecasts, self.context.level)
-        model.calibrate(calibrate(points, self.context.level, len(self.dates), len(self.segment.history)))
+        pool = getattr(self.backtest, "pooled", {}).get(name)
+        if pool:  # the run's other segments' errors too (forecasting.pooled_calibration)
+            model.calibrate(mixed_calibration(points, pool + points, self.context.level, len(self.dates), len(self.segment.history),
+                                              self.backtest.calibration_mix))
+        else:
+            model.calibrate(calibrate(points, self.context.level, len(self.dates), len(self.segment.history)))
         return model
 
     def forecast(self, name: str) -> tuple[Forecaster, pd.DataFrame]:
@@ -238,9 +250,10 @@ def refit(name: str, segment: PreparedSegment, backtest: SegmentBacktest, models
     return Refits(segment, backtest, models).model(name)
 
 
-def run_segment(segment: PreparedSegment, models: ModelSpec, spec: BacktestSpec) -> tuple[SegmentBacktest, Selection]:
-    """Backtest every candidate on a validated segment, then select and refit its champion."""
+def run_segment(segment: PreparedSegment, models: ModelSpec, spec: BacktestSpec, cross=None) -> tuple[SegmentBacktest, Selection]:
+    """Backtest every candidate on a validated segment, then select and refit its champion (``cross``:
+    the segment's share of the run's global fits, see :func:`forecasting.backtest.run_backtest`)."""
     from forecasting.backtest import run_backtest
 
-    backtest = run_backtest(segment, models, spec)
+    backtest = run_backtest(segment, models, spec, cross)
     return backtest, select_and_refit(segment, backtest, models)

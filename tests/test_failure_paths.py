@@ -588,6 +588,32 @@ def test_data_after_a_cutoff_changes_no_decision_or_estimate_made_before_it(outl
     assert before["ets"][2] != after["ets"][2]  # fold 3 does see its own window
 
 
+def test_data_after_a_cutoff_changes_no_global_forecast_or_choice_made_before_it():
+    """The same across segments (issue 27): every segment poisoned after fold 2's cutoff, the global
+    model's fold 1 and 2 forecasts of every segment, the ensemble's members and the choice made after
+    fold 1 do not change; fold 3's global forecast does."""
+    from test_global_model import job, table
+
+    from forecasting.backtest import ensemble_members
+    from forecasting.pipeline import run_forecast
+    from forecasting.selection import choose
+
+    clean = table()
+    poisoned = clean.copy()
+    late = pd.to_datetime(poisoned["ds"]) >= pd.Timestamp("2024-01-01") + pd.Timedelta(days=172)
+    poisoned.loc[late, "y"] = [str(v) for v in np.linspace(5000, 9000, int(late.sum()))]
+    runs = [run_forecast(frame, job(["ets", "theta", "global", "ensemble"])) for frame in (clean, poisoned)]
+    for key in runs[0].outcomes:
+        before, after = (r.outcomes[key].backtest for r in runs)
+        for name in ("global", "ensemble"):
+            view = [[(round(float(f["yhat"].sum()), 6), round(float(f["yhat_upper"].sum()), 6)) for f in b.candidates[name].forecasts] for b in (before, after)]
+            assert view[0][:2] == view[1][:2], (key, name)
+        assert [f["yhat"].sum() for f in before.candidates["global"].forecasts][2] != [f["yhat"].sum() for f in after.candidates["global"].forecasts][2]
+        for folds in (0, 1):
+            assert ensemble_members(before.candidates, "mase", folds) == ensemble_members(after.candidates, "mase", folds)
+        assert choose(before, 1) == choose(after, 1)
+
+
 def test_a_candidate_failing_in_the_last_fold_still_counts_for_the_choice_made_before_it():
     """The holdout estimate chooses with what was known after fold F-1: a candidate that fails only in
     fold F is still ranked there (and, having no fold-F forecast, the next one is scored)."""

@@ -237,15 +237,16 @@ def test_segment_child_run_holds_metrics_params_and_artifacts(tmp_path):
         assert all(np.isfinite(v) for v in run.data.metrics.values())
         assert "ets.config" in run.data.params and run.data.params["champion"] == outcome.selection.champion
         artifacts = {a.path for a in client.list_artifacts(record.run_id)}
-        assert artifacts == {"leaderboard.csv", "backtest_forecasts.csv", "forecast.csv", "validation_report.json", "holdout.json", "forecast.png"}
+        assert artifacts == {"leaderboard.csv", "backtest_forecasts.csv", "forecast.csv", "validation.json", "holdout.json", "forecast.png"}
         board = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=record.run_id, artifact_path="leaderboard.csv"))
         assert board.loc[board["champion"], "model"].tolist() == [outcome.selection.champion]
         backtest = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=record.run_id, artifact_path="backtest_forecasts.csv"))
         assert {"ets", "theta"} <= set(backtest["model"]) and backtest["fold"].nunique() == 2 and backtest["y"].notna().all()
         forecast = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=record.run_id, artifact_path="forecast.csv"))
         assert len(forecast) == 14 and {"ds", "yhat", "yhat_lower", "yhat_upper"} <= set(forecast.columns)
-        validation = json.loads(Path(mlflow.artifacts.download_artifacts(run_id=record.run_id, artifact_path="validation_report.json")).read_text())
-        assert validation["rows"] == 200
+        validation = json.loads(Path(mlflow.artifacts.download_artifacts(run_id=record.run_id, artifact_path="validation.json")).read_text())
+        assert validation["rows"] == 200 and validation["accounting"]["rows_read"] == 200  # every input row accounted for
+        assert validation["accounting"]["rows_used"] + sum(d["rows"] for d in validation["accounting"]["drops"]) + validation["accounting"]["rows_merged"] == 200
         model = mlflow.get_logged_model(record.model_uri.removeprefix("models:/"))
         assert model.source_run_id == record.run_id and {m.key for m in model.metrics} >= {"champion.mase", "champion.smape"}
         assert mlflow.pyfunc.load_model(record.model_uri).metadata.metadata["segment"] == "region=EU"

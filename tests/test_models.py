@@ -7,7 +7,9 @@ import pytest
 from forecasting.errors import ModelFitError
 from forecasting.models import FAMILIES, SeriesContext, check_forecast, make_forecaster
 
-SINGLE = [name for name in FAMILIES if name != "ensemble"]
+# fitted on one segment alone: not the ensemble (built from members) nor the global model (fitted across
+# segments: tests/test_global_model.py)
+SINGLE = [name for name in FAMILIES if name not in ("ensemble", "global")]
 
 
 def monthly(n=72, start="2015-01-31", freq="ME", seed=1):

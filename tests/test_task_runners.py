@@ -122,7 +122,7 @@ def test_a_plain_python_call_trains_in_worker_processes_on_its_temporary_server(
         from test_task_runners import flow_logs
         from flows.training import forecast_training
 
-        if __name__ == "__main__":  # worker processes import this script again: the guard every multiprocessing script needs
+        if __name__ == "__main__":  # not needed (tests/test_entry_points.py), still works
             state = forecast_training(params({str(data)!r}, skip_deploy=True), return_state=True)
             print(json.dumps({{"completed": state.is_completed(), "pid": os.getpid(),
                               "statuses": [row["status"] for row in state.result()["segments"]],

@@ -34,9 +34,6 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("ignore")
         os.environ.setdefault("PYTHONWARNINGS", "ignore")  # the worker processes too
     pin_native_threads()
-    # A fresh ephemeral Prefect API migrates its SQLite database first: give it time on a slow machine.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry errors offline
     try:
         return COMMANDS[args.command](args)
     except Exception as exc:

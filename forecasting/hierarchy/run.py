@@ -34,7 +34,7 @@ from forecasting.hierarchy.reconcile import (
 )
 from forecasting.hierarchy.structure import Hierarchy
 from forecasting.intervals import calibrate, standardized_errors
-from forecasting.pipeline import ForecastJob, ForecastRun, prepare, train_segment
+from forecasting.pipeline import ForecastJob, ForecastRun, prepare, segment_cost, train_segment
 from forecasting.system.pool import Progress, ordered_map
 from forecasting.validation import PreparedSegment, SegmentReport
 
@@ -87,7 +87,7 @@ def run_hierarchy_forecast(frame: pd.DataFrame, job: ForecastJob, spec: Hierarch
     if spec.reconcile != "auto":
         check_method(spec.reconcile, hierarchy, spec.middle_level)  # before the training, not after it
     clock.append(time.perf_counter())
-    trained = ordered_map(partial(_train_node, job=job), nodes, workers, progress, preload=(__name__,))
+    trained = ordered_map(partial(_train_node, job=job), nodes, workers, progress, cost=lambda pair: segment_cost(pair[0]))
     clock.append(time.perf_counter())
     outcomes = [outcome for outcome, _ in trained]
     failed = [o for o in outcomes if o.status != "trained"]

@@ -17,6 +17,10 @@ ENSEMBLE_SIZE = 3  # members before any fold when the model set has fewer than 2
 # (forecasting.backtest.ensemble_members).
 DEFAULT_MEMBERS = ("ets", "arima", "theta", "ces")
 MODEL_BASED_MEMBERS = ("prophet", "xgboost")
+# The global model (fitted across segments) is a fixed member; its weight against the mean of the
+# others is learned per run from every segment's earlier backtest folds (forecasting.learned_combination),
+# equal to the others' before any evidence.
+FIXED_MEMBERS = ("global",)
 # Yearly data (no season) is mostly trend: there the drift (the line through the first and last
 # observation) is a fixed member too. Chosen on Tourism yearly (the four vs the four + drift, always the
 # ensemble: MASE 2.742 -> 2.690), checked on M3 yearly (2.640 -> 2.608) and M1 yearly (3.468 -> 3.449).
@@ -30,10 +34,13 @@ class EnsembleForecaster(Forecaster):
     complexity = 6
     uses_covariates = True
 
-    def __init__(self, context, params=None, members: list[Forecaster] | None = None):
+    def __init__(self, context, params=None, members: list[Forecaster] | None = None, global_weight: float | None = None):
         super().__init__(context, params)
         self.members = list(members or [])
+        self.weights = member_weights([m.name for m in self.members], global_weight)
         self.params = {"members": [m.name for m in self.members]}
+        if self.weights is not None:
+            self.params["weights"] = dict(zip(self.params["members"], [round(w, 6) for w in self.weights]))
         if self.members and self.members[0].last_date is not None:
             first = self.members[0]
             self.last_date, self.history_min, self.history_max = first.last_date, first.history_min, first.history_max
@@ -60,7 +67,7 @@ class EnsembleForecaster(Forecaster):
         """The members' own forecasts combined, then the ensemble's own calibration (from its backtest
         errors): calibrating each member would double-count what the combination cancels out."""
         frames = [member.forecast(dates, future, calibrated=False) for member in self.members]
-        out = combine_forecasts(frames)
+        out = combine_forecasts(frames, getattr(self, "weights", None))  # ensembles pickled before weights: equal
         calibration = getattr(self, "calibration", None) if calibrated else None
         if calibration is not None:
             steps = np.array([len(pd.date_range(self.last_date, d, freq=self.context.frequency)) - 1 for d in pd.DatetimeIndex(out["ds"])])
@@ -71,9 +78,19 @@ class EnsembleForecaster(Forecaster):
         return out
 
 
-def combine_forecasts(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Mean of point forecasts and of bounds, row by row (all frames share ``ds``)."""
+def member_weights(names: list[str], global_weight: float | None) -> list[float] | None:
+    """Each member's weight: the global model ``global_weight`` against the others' mean when it is one of
+    several members; None (equal weights, the plain mean) otherwise."""
+    if global_weight is None or "global" not in names or len(names) == 1:
+        return None
+    rest = (1 - global_weight) / (len(names) - 1)
+    return [global_weight if n == "global" else rest for n in names]
+
+
+def combine_forecasts(frames: list[pd.DataFrame], weights: list[float] | None = None) -> pd.DataFrame:
+    """Weighted mean of point forecasts and of bounds, row by row (all frames share ``ds``; equal
+    weights by default)."""
     out = frames[0][["ds"]].copy()
     for col in ("yhat", "yhat_lower", "yhat_upper"):
-        out[col] = np.mean([f[col].to_numpy(dtype=float) for f in frames], axis=0)
+        out[col] = np.average([f[col].to_numpy(dtype=float) for f in frames], axis=0, weights=weights)
     return out

@@ -1,8 +1,13 @@
-"""Work spread over worker processes, answers in the order asked: the same results as a plain loop."""
+"""Work spread over worker processes, answers in the order asked: the same results as a plain loop.
+
+The workers are started by loky (joblib's process back end): fork + exec of a fresh interpreter that,
+unlike multiprocessing's spawn and forkserver, does not import the caller's main module. A script that
+calls a pool at top level (no ``if __name__ == "__main__":``), a script read from standard input,
+``python -c`` and a notebook kernel all work; the work itself must pickle by reference (module-level
+functions) or be pickled by the caller (Prefect cloudpickles its task calls)."""
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
@@ -11,11 +16,23 @@ from forecasting.system.runtime import pin_native_threads
 Progress = Callable[[int, int], None]  # (done, total)
 
 
-def ordered_map(fn: Callable, items: Iterable, workers: int, progress: Progress | None = None, preload: tuple[str, ...] = ()) -> list:
+def worker_pool(workers: int, initializer: Callable | None = None, initargs: tuple = ()) -> ProcessPoolExecutor:
+    """A ``concurrent.futures`` process pool of up to ``workers`` child processes that never re-import
+    ``__main__``. ``shutdown(wait=True)`` (leaving its ``with`` block) joins them, so the caller's
+    ``RUSAGE_CHILDREN`` counts their CPU."""
+    from loky.backend import get_context
+
+    return ProcessPoolExecutor(workers, mp_context=get_context("loky"), initializer=initializer, initargs=initargs)
+
+
+def ordered_map(fn: Callable, items: Iterable, workers: int, progress: Progress | None = None,
+                cost: Callable | None = None) -> list:
     """``[fn(item) for item in items]``, with up to ``workers`` processes (one BLAS/OpenMP thread each).
     ``fn`` and the items must pickle. ``progress(done, total)`` is called as items finish. An exception
     raised by ``fn`` cancels what has not started and is raised here, as the loop would raise it.
-    ``preload``: modules the workers need, imported once for all of them."""
+    ``cost(item)``: an estimate of an item's work; the costliest start first (longest processing time
+    first: the last items to finish are short, so fewer cores wait at the tail). The answers keep
+    the order of ``items``."""
     items = list(items)
     total = len(items)
     if progress:
@@ -27,8 +44,10 @@ def ordered_map(fn: Callable, items: Iterable, workers: int, progress: Progress 
             if progress:
                 progress(len(results), total)
         return results
-    with ProcessPoolExecutor(min(workers, total), mp_context=_context(preload), initializer=pin_native_threads) as pool:
-        futures = [pool.submit(fn, item) for item in items]
+    order = sorted(range(total), key=lambda i: -cost(items[i])) if cost else range(total)  # stable: equal costs keep their order
+    with worker_pool(min(workers, total), initializer=pin_native_threads) as pool:
+        submitted = {i: pool.submit(fn, items[i]) for i in order}
+        futures = [submitted[i] for i in range(total)]
         pending, done = set(futures), 0
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -41,13 +60,3 @@ def ordered_map(fn: Callable, items: Iterable, workers: int, progress: Progress 
             if progress:
                 progress(done, total)
         return [future.result() for future in futures]
-
-
-def _context(preload: tuple[str, ...]):
-    """Workers fork from a server process that imported ``preload`` once: no import per worker, and never
-    a fork of a parent that already runs threads (pyarrow's, for one). Spawn where there is no fork."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(list(preload))
-    return context
