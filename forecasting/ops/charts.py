@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from forecasting.amounts import amount
 from forecasting.contract import segment_slug
 from forecasting.ops.summary import plain
-from forecasting.amounts import amount
 from forecasting.plots import close, data_uri
 
 CHARTS_PER_END = 5  # charts for the worst and the best N segments; every segment when there are 2N or fewer
