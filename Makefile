@@ -38,14 +38,15 @@ test: $(STAMP)
 test-quick: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
-# The forecast charts in a real browser: installs Debian's chromium when missing, trains the sample data
-# through a real Prefect server and finds each segment's chart on the run's Artifacts tab (headless).
-# UI_CHECK_SCREENSHOT=docs/prefect-artifacts.png keeps the screenshot.
+# The run page in a real browser: installs Debian's chromium when missing, trains the grouped sample
+# (reconciled) through a real Prefect server and finds the forecast charts, the waterfalls of the worst
+# segments and the total, and the reconciled total on the run's Artifacts tab (headless).
+# UI_CHECK_SCREENSHOT=docs/prefect-waterfall.png keeps the screenshot.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ui-check: $(STAMP)
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 	  ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
-	$(PY) -m pytest -q -p no:cacheprovider tests/test_ui.py -rs
+	UI_CHECK_REQUIRED=1 $(PY) -m pytest -q -p no:cacheprovider tests/test_ui.py -rs
 
 # Once, before `prefect deploy --all`: the process work pool the deployments in prefect.yaml use.
 work-pool: $(STAMP)

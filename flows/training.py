@@ -1,6 +1,6 @@
-"""The `forecast-training` flow: validate -> train and backtest per segment (mapped) -> register as
-challenger -> smoke-test -> promote to champion -> (append the forecasts to the forecast table) -> router
--> deploy -> smoke-test the endpoint.
+"""The `forecast-training` flow: validate -> train, backtest and explain per segment (mapped) -> register
+as challenger -> smoke-test -> promote to champion -> (reconcile a hierarchy) -> what changed since the
+last forecast -> (append the forecasts to the forecast table) -> router -> deploy -> smoke-test the endpoint.
 
 Plain Python: ``from flows.training import forecast_training; forecast_training(TrainingParameters(...))``.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.changes_stage import changes_stage
 from flows.reconcile_stage import reconcile_stage
 from flows.forecast_table_stage import check_forecast_table_stage, forecast_table_stage
 from flows.parameters import RunPolicy, TrainingParameters
@@ -48,9 +49,10 @@ def forecast_training(params: TrainingParameters = TrainingParameters()) -> dict
     trained = train_stage(run, validated)
     reconciled = reconcile_stage(run, validated, trained)
     publication = publish_stage(run, trained)
+    changes = changes_stage(run, validated, trained, publication)
     forecast_table_stage(run, validated, trained, publication)
     deployment = deploy_stage(run, validated, publication, reconciled)
-    return finish_stage(run, validated, trained, publication, deployment, reconciled)
+    return finish_stage(run, validated, trained, publication, deployment, reconciled, changes)
 
 
 __all__ = ["RunPolicy", "TrainingFailed", "TrainingParameters", "forecast_training"]

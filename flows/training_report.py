@@ -70,6 +70,8 @@ def segment_row(result: TrainedSegment, published: PublishedModel | None, endpoi
         "endpoint": endpoint.get("url") if endpoint else None,
         "fit_cpu_seconds": round(result.fit_cpu_seconds, 4),
         "tracking_seconds": round(result.tracking_seconds, 4),
+        "explain_seconds": round(result.explain_seconds, 4),  # components and the bridge (part of train_seconds)
+        "bridge": result.bridge,  # from last year (forecasting.explain.bridge.Bridge.as_record, with the frequency); None: not explained
         # register + smoke test + promote inside the training task (0 when the publish stage did it)
         "publish_seconds": round(published.seconds, 4) if published is not None and published is result.published else 0.0,
         "train_seconds": round(result.seconds, 4),

@@ -35,6 +35,7 @@ from forecasting.pipeline import ForecastJob
 from forecasting.validation import PreparedSegment, ValidationReport
 from tasks.artifacts import (
     Progress,
+    bridge_chart_artifacts,
     failures_artifact,
     forecast_chart_artifacts,
     leaderboard_artifact,
@@ -216,9 +217,10 @@ def deploy_stage(run: TrainingRun, validated: Validated, publication: Publicatio
 
 
 def finish_stage(run: TrainingRun, validated: Validated, trained: dict[str, TrainedSegment], publication: Publication,
-                 deployment: Deployment, reconciled=None):
-    """The report rows, the artifacts, the MLflow run's final status, and the flow's result: a
-    Failed state carrying the report when the run failed (no traceback for an expected failure)."""
+                 deployment: Deployment, reconciled=None, changes: dict | None = None):
+    """The report rows, the artifacts (with the waterfalls of the bridges from last year and what changed
+    since the last forecast), the MLflow run's final status, and the flow's result: a Failed state
+    carrying the report when the run failed (no traceback for an expected failure)."""
     params = run.params
     metric = run.job.backtest.metric
     uri = run.tracking.resolved_tracking_uri()
@@ -231,10 +233,12 @@ def finish_stage(run: TrainingRun, validated: Validated, trained: dict[str, Trai
     failures_artifact(rows)
     notes_artifact(rows)
     forecast_chart_artifacts(good, metric, urls)
+    total = validated.hierarchy.total if validated.hierarchy is not None else None
+    bridge_chart_artifacts(good, metric, urls, total_segment=total, reconciled=reconciled is not None and not reconciled.error)
     links = mlflow_links(browse, uri, run.experiment_id, run.parent_run_id)
     if deployment.endpoint:
         links["Endpoint"] = deployment.endpoint.get("url", "")
-    summary_artifact(rows, metric, links, params.summary)
+    summary_artifact(rows, metric, links, params.summary, changes)
     problem = (reconciled.error if reconciled is not None and reconciled.error else None) or verdict(rows, deployment, params.policy.max_failed_fraction)
     end_parent_run.with_options(**run.service)(run.tracking, run.parent_run_id, problem is not None)
     result = run_result(rows, deployment, run.parent_run_id, run.clock.lap("report"))
@@ -242,6 +246,8 @@ def finish_stage(run: TrainingRun, validated: Validated, trained: dict[str, Trai
         result["forecast_table"] = run.vintage
     if reconciled is not None:
         result["reconciliation"] = reconciled.summary or {"error": reconciled.error}
+    if changes is not None:
+        result["changes"] = changes
     if problem:
         return failed_state(TrainingFailed(problem, result))
     return result

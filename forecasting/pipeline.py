@@ -52,6 +52,7 @@ class SegmentOutcome:
     seconds: float = 0.0
     forecastability: Forecastability | None = None  # measured on the history (trained segments)
     explanation: object | None = None  # forecasting.explain.segment.Explanation, when asked for
+    explain_seconds: float = 0.0  # wall time of the explanation (components, the actuals' split, the bridge)
     fingerprint: str = ""  # the segment's data as trained on (forecasting.fingerprint.segment_fingerprint)
 
 
@@ -132,7 +133,10 @@ def _described(outcome: SegmentOutcome, segment: PreparedSegment, explain: bool)
     outcome.forecastability = assess(segment.history["y"].to_numpy(float), outcome.backtest.season, segment.frequency)
     outcome.fingerprint = segment_fingerprint(segment.history, segment.future)
     if explain:
+        explain_started = time.perf_counter()
         outcome.explanation = _explain(segment, outcome.selection)
+        outcome.explain_seconds = time.perf_counter() - explain_started
+        outcome.seconds += outcome.explain_seconds
     return outcome
 
 

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from forecasting.amounts import amount
+
 HISTORY = "#333333"
 CHAMPION = "#1f5fbf"
 RUNNER_UP = "#e07b00"
@@ -136,7 +138,7 @@ def waterfall_figure(segment: str, table: pd.DataFrame, subtitle: str | None = N
             bottom, height, color = running, value, UP if value >= 0 else DOWN
             running += value
         ax.bar(i, height, bottom=bottom, color=color, width=0.6)
-        label = f"{value:,.0f}" if kind == "total" else f"{value:+,.0f}"
+        label = amount(value, sign=kind != "total")
         ax.annotate(label, (i, bottom + height), ha="center", va="bottom" if height >= 0 else "top", fontsize=7)
         if i < len(table) - 1:
             ax.plot([i + 0.3, i + 0.7], [running, running], color=TOTAL, linewidth=0.6)
@@ -151,7 +153,7 @@ def waterfall_figure(segment: str, table: pd.DataFrame, subtitle: str | None = N
     ax.set_ylim(low, high)
     from matplotlib.ticker import FuncFormatter
 
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.6g}" if abs(value) < 1e4 else f"{value:,.0f}"))
     ax.tick_params(axis="y", labelsize=7)
     ax.grid(axis="y", alpha=0.3)
     fig.suptitle(segment if not subtitle else f"{segment}\n{subtitle}", fontsize=9)

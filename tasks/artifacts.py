@@ -1,5 +1,5 @@
-"""Artifacts shown in the Prefect UI: validation report, leaderboard, progress, summary, failures, and
-forecast charts (training and the actuals comparison)."""
+"""Artifacts shown in the Prefect UI: validation report, leaderboard, progress, summary, failures,
+forecast charts (training and the actuals comparison), and the bridges from last year as waterfalls."""
 
 from __future__ import annotations
 
@@ -15,11 +15,15 @@ from forecasting.metrics import METRICS
 from forecasting.ops.charts import (
     CHARTS_PER_END,
     Chart,
+    bridge_chart,
+    bridge_line,
+    bridge_steps,
     comparison_chart,
     ends,
     forecast_chart,
     index_markdown,
     rank_labels,
+    run_total,
 )
 from forecasting.ops.summary import training_summary
 from forecasting.reporting import accounting_columns
@@ -68,11 +72,12 @@ def notes_artifact(rows: list[dict]) -> None:
     table_artifact(notes, "segment-notes", "Notes per segment: selection fallbacks, reused runs, deferred publishing")
 
 
-def summary_artifact(rows: list[dict], metric: str, links: dict[str, str], summary=None) -> str:
-    """The training summary (template, or an LLM rewrite of it when ``summary.llm_endpoint`` is set)."""
+def summary_artifact(rows: list[dict], metric: str, links: dict[str, str], summary=None, changes: dict | None = None) -> str:
+    """The training summary (template, or an LLM rewrite of it when ``summary.llm_endpoint`` is set),
+    with what changed since the last forecast when ``changes`` is given."""
     from forecasting.ops.llm_summary import executive_summary
 
-    markdown, _ = executive_summary(training_summary(rows, metric, links), summary)
+    markdown, _ = executive_summary(training_summary(rows, metric, links, changes=changes), summary)
     create_markdown_artifact(markdown=markdown, key="training-summary", description="Executive summary of the training run")
     return markdown
 
@@ -134,6 +139,47 @@ def forecast_chart_artifacts(trained, metric: str, run_urls: dict[str, str | Non
                               rows, pages, set(worst + best))
     create_markdown_artifact(markdown=markdown, key="forecast-charts", description=f"Forecast charts: {which}; the index lists every segment")
     return worst + best
+
+
+def bridge_chart_artifacts(trained, metric: str, run_urls: dict[str, str | None], total_segment: str | None = None,
+                           reconciled: bool = True, per_end: int = CHARTS_PER_END) -> list[str]:
+    """Waterfalls of the bridge from last year on the run's Artifacts tab: for the worst segments (the
+    forecast charts' choice, :func:`forecasting.ops.charts.ends`) and for the run's total (a hierarchy's
+    total node ``total_segment``, ``reconciled`` or not, else the sum of the segments' bridges:
+    :func:`forecasting.ops.charts.run_total`); and an index, ``bridges``, with every segment's bridge in
+    one row. Returns the charted segments, worst first, then the total's title."""
+    from forecasting.explain.bridge import Bridge
+
+    by_segment = {t.segment: t for t in trained if t.forecast}
+    if not by_segment:
+        return []
+    bridges = {key: t.bridge for key, t in by_segment.items() if t.bridge}
+    worst, best = ends({key: t.metrics.get(metric) for key, t in by_segment.items()}, per_end)
+    labels = rank_labels(worst, best, len(by_segment))
+    charted = [key for key in worst if bridges.get(key, {}).get("periods")]
+    charts = [bridge_chart(key, Bridge.from_record(bridges[key]), labels[key], run_urls.get(key)) for key in charted]
+    title, total, how = run_total(bridges, total_segment, reconciled)
+    if total is not None:
+        charts.append(bridge_chart(title, total, how, run_urls.get(total_segment) if total_segment else None, key="bridge-total"))
+        charted.append(title)
+    pages = _publish_charts(charts)
+    which = f"the worst {len(worst)} of {len(by_segment)} segments" if best else f"all {len(by_segment)} segments, worst first"
+    intro = (f"The bridge from the same periods last year (actual) to the forecast, over the horizon's total: each component's "
+             f"change between them. Waterfalls for {which} by backtest {metric.upper()} (the forecast charts' choice) and for the "
+             f"total: {how}. Every segment:")
+    rows = []
+    for key in sorted(by_segment):
+        record = bridges.get(key)
+        if record and record["periods"]:
+            bridge = Bridge.from_record(record)
+            rows.append([key, bridge_line(bridge), bridge_steps(bridge), f"{bridge.first} .. {bridge.last}"])
+        else:
+            rows.append([key, "no bridge", (record or {}).get("note") or "the champion could not be explained (see its notes)", ""])
+    if total is not None:
+        rows.insert(0, [title, bridge_line(total), bridge_steps(total), f"{total.first} .. {total.last}"])
+    markdown = index_markdown("Bridges from last year", intro, ["segment", "totals", "changes", "periods"], rows, pages, set(charted))
+    create_markdown_artifact(markdown=markdown, key="bridges", description=f"Bridges from last year: waterfalls for {which} and the total")
+    return charted
 
 
 def _fmt(value: float | None) -> str:

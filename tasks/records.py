@@ -39,6 +39,9 @@ class TrainedSegment:
     runner_up: str | None = None  # the next-ranked candidate and its forecast, for charts
     runner_up_forecast: list[dict] = field(default_factory=list)
     history_tail: list[dict] = field(default_factory=list)  # ds, y of the last periods, for charts
+    # the bridge from last year (forecasting.explain.bridge.Bridge.as_record, with the segment's frequency);
+    # None when the champion could not be explained (a note says why)
+    bridge: dict | None = None
     low_confidence: str = ""  # why the champion rests on thin evidence (empty: it does not)
     why: str = ""  # why this champion won, with the backtest evidence (forecasting.evidence.champion_reason)
     process_id: int = 0  # the process that trained it (a worker of the process runner, or the flow's own)
@@ -48,6 +51,7 @@ class TrainedSegment:
     model_uri: str | None = None
     fit_cpu_seconds: float = 0.0  # CPU of backtest + selection + refit (pure model work)
     tracking_seconds: float = 0.0  # wall time logging the segment to MLflow
+    explain_seconds: float = 0.0  # wall time splitting the champion's forecast into components, with the bridge
     published: PublishedModel | None = None  # None: not published by this task (the flow's publish stage does it)
     seconds: float = 0.0
     computed_in: str | None = None

@@ -1,6 +1,7 @@
-"""Train a chunk of segments: backtest, select, refit, log each to its MLflow child run, and publish
-its champion right there (register, smoke-test, promote), so publishing runs in parallel with the
-other segments' training instead of in a stage of its own after all of them."""
+"""Train a chunk of segments: backtest, select, refit, explain the champion (components and the bridge
+from last year), log each to its MLflow child run, and publish its champion right there (register,
+smoke-test, promote), so publishing runs in parallel with the other segments' training instead of in a
+stage of its own after all of them."""
 
 from __future__ import annotations
 
@@ -84,6 +85,19 @@ def _publish(result: TrainedSegment, registry: RegistryConfig, tracking: Trackin
         result.notes.append(f"published by the publish stage: {type(exc).__name__}: {exc}")
 
 
+def explanation_tags(explanation) -> dict[str, str]:
+    """How the champion's forecast was split, and its bridge in one line (the run's list shows them)."""
+    tags = {"decomposition": explanation.components.decomposition[:4000]}
+    bridge = explanation.bridge
+    if bridge.available:
+        start, end = float(bridge.table["value"].iloc[0]), float(bridge.table["value"].iloc[-1])
+        change = f" ({end / start - 1:+.1%})" if start else ""
+        tags["bridge"] = f"last year {start:,.6g} -> forecast {end:,.6g}{change}; {bridge.window}"
+    else:
+        tags["bridge"] = f"no bridge: {bridge.note}"[:4000]
+    return tags
+
+
 def _logged_before(tracking: TrackingConfig, experiment_id: str, key: str):
     with reaching(tracking):
         return finished_segment_run(connect(tracking), experiment_id, key)
@@ -97,7 +111,7 @@ def _train_one(segment, report, job, tracking, parent_run_id, tags, computed_in,
                           fingerprint=fingerprint, training_key=key)
     work_started = work_seconds()
     try:
-        outcome = train_segment(segment, report, job)
+        outcome = train_segment(segment, report, job, explain=True)  # a failure to explain is a note of the selection
     except Exception as exc:  # a bug in one family must not stop the other segments
         base.reason = f"{type(exc).__name__}: {exc}"
         base.notes.append(traceback.format_exc(limit=3))
@@ -122,7 +136,10 @@ def _train_one(segment, report, job, tracking, parent_run_id, tags, computed_in,
             run_tags = {**tags, "segment_fingerprint": fingerprint, TRAINING_KEY: key, **confidence, "champion_reason": selection.why[:4000]}
             if selection.notes:
                 run_tags["selection_notes"] = " | ".join(selection.notes)[:4000]
-            record = record_segment(tracking, parent_run_id, segment, report, backtest, selection, len(segment.future), run_tags)
+            if outcome.explanation is not None:
+                run_tags.update(explanation_tags(outcome.explanation))
+            record = record_segment(tracking, parent_run_id, segment, report, backtest, selection, len(segment.future), run_tags,
+                                    outcome.explanation)
     except Exception as exc:
         if is_transient(exc) and not isinstance(exc, ForecastingError):
             raise  # the task's retry policy handles it
@@ -142,6 +159,9 @@ def _train_one(segment, report, job, tracking, parent_run_id, tags, computed_in,
     if selection.runner_up_forecast is not None:
         base.runner_up, base.runner_up_forecast = selection.runner_up, with_iso_dates(selection.runner_up_forecast).to_dict("records")
     base.history_tail = with_iso_dates(segment.history[["ds", "y"]].iloc[-HISTORY_TAIL:]).to_dict("records")
+    if outcome.explanation is not None:
+        base.bridge = {**outcome.explanation.bridge.as_record(), "frequency": segment.frequency}
+    base.explain_seconds = outcome.explain_seconds
     base.notes = notes
     base.low_confidence = selection.low_confidence
     base.why = selection.why

@@ -138,6 +138,49 @@ def test_a_reconciliation_component_keeps_the_sum_exact():
     assert adjusted.frame["component_reconciliation"].sum() == pytest.approx(reconciled.sum() / 1.03 * 0.03)
 
 
+def test_the_global_model_and_an_ensemble_holding_it_are_explained_and_add_up():
+    """The global family is fitted across segments (so not in the per-family test above): its path is
+    split by STL, labelled so, and an ensemble holding it is the mean of its members' components."""
+    from forecasting.backtest import BacktestSpec
+    from forecasting.contract import DataSpec
+    from forecasting.models import ModelSpec
+    from forecasting.pipeline import ForecastJob, run_forecast
+
+    frame = pd.concat([daily(n=200, seed=i, level=100.0 * (i + 1))[0].assign(region=r) for i, r in enumerate(("EU", "US", "APAC"))])
+    for models in (["global"], ["theta", "global", "ensemble"]):
+        job = ForecastJob(data=DataSpec(segment_cols=["region"], covariate_cols=["promo"]),
+                          models=ModelSpec(models=models, holidays_country=None), backtest=BacktestSpec(horizon=14, folds=2))
+        run = run_forecast(frame, job, explain=True)
+        assert len(run.trained) == 3
+        for outcome in run.trained:
+            assert outcome.explanation is not None, outcome.selection.notes
+            assert_adds_up(outcome.explanation.components, outcome.selection.forecast["yhat"].to_numpy(float))
+            how = outcome.explanation.components.decomposition
+            if outcome.selection.champion == "global":
+                assert how.startswith("global: its trees' contributions are not split")
+            elif outcome.selection.champion == "ensemble":  # the global model's learned weight, not the plain mean
+                assert how.startswith("ensemble: the weighted mean (theta ") and "global (its trees' contributions are not split" in how
+        assert {o.selection.champion for o in run.trained} & {"global", "ensemble"}
+
+
+def test_a_reconciled_explanation_adds_up_and_its_bridge_has_the_reconciliation_step():
+    """What the flow's reconcile stage does to each node: the components add up to the reconciled
+    forecast, and the bridge from last year closes on it with the reconciliation as a step."""
+    from forecasting.explain.segment import explain_segment, reconciled
+
+    history, future = daily(n=420)
+    model = make_forecaster("ets", SeriesContext(frequency="D", season_length=7)).fit(history)
+    forecast = model.forecast(pd.DatetimeIndex(future["ds"]), future)
+    own = explain_segment(model, history, future, forecast, "D")
+    yhat = forecast["yhat"].to_numpy(float) * 1.03
+    after = reconciled(own, yhat)
+    assert_adds_up(after.components, yhat)
+    table = after.bridge.table.set_index("step")["value"]
+    assert closes(after.bridge) and table["forecast"] == pytest.approx(yhat.sum(), rel=1e-12)
+    assert table["reconciliation"] == pytest.approx(yhat.sum() - forecast["yhat"].sum(), rel=1e-9)
+    assert table["last year (actual)"] == own.bridge.table["value"].iloc[0]  # last year does not change
+
+
 # --- the bridge ------------------------------------------------------------------------------------------
 
 def test_the_bridge_on_constructed_components():

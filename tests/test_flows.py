@@ -77,6 +77,7 @@ def test_the_run_leaves_its_artifacts_in_the_prefect_ui(e2e):
     artifacts = {a.key: a for a in asyncio.run(read())}
     assert {"validation-report", "leaderboard", "training-progress", "training-summary", "failures", "forecast-charts"} <= set(artifacts)
     assert "3 of 4 segments trained" in artifacts["training-summary"].data
+    assert "**First forecast**: no previous vintage of these dates for any of the 3 segment(s)" in artifacts["training-summary"].data
     # no MLflow UI is up: the summary names the store and how to browse it (tests/test_ui.py: the links when it is)
     assert "- MLflow: sqlite:///" in artifacts["training-summary"].data and "(browse it: forecast-flows server start)" in artifacts["training-summary"].data
     assert artifacts["training-progress"].data == 100.0
@@ -93,6 +94,38 @@ def test_the_run_leaves_its_artifacts_in_the_prefect_ui(e2e):
     assert {row["model"] for row in leaderboard} >= {"naive", "seasonal_naive", "ets", "theta"}
     assert sum(row["champion"] == "★" for row in leaderboard) == 3
     assert "region=BAD" in artifacts["failures"].data
+    # the bridges from last year: 200 days of history is less than a year before the forecast, so no bridge, and the index says why
+    assert "have no actual a year earlier" in artifacts["bridges"].data and "bridge-total" not in artifacts
+
+
+def test_what_changed_since_the_last_forecast_splits_the_new_actuals_from_the_rest(e2e, tmp_path):
+    """A week of new actuals after the e2e run: per segment, the change in the forecast total over the 7
+    days both forecasts cover = data (the previous forecast's mean miss on the new week, times 7) + model
+    + rest, measured against the forecast the previous champion made when it was promoted (MLflow)."""
+    from flows.training import forecast_training
+    from forecasting.mlops.champion_forecasts import version_forecast
+
+    later = segments_csv(tmp_path / "later.csv", regions=("EU", "US", "APAC"), days=207)  # the same 200 days, then a week more
+    before = {r["segment"]: r for r in e2e["state"].result()["segments"] if r["status"] == "trained"}
+    with local_mlflow(e2e["home"]) as (config, client):
+        report = forecast_training(params(later, skip_deploy=True))
+        kept = {key: version_forecast(client, row["registered_model"], row["version"]) for key, row in before.items()}
+    changes = report["changes"]
+    assert changes["first"] == [] and changes["looked_in"].startswith("MLflow")
+    rows = changes["segments"]
+    assert sorted(r["segment"] for r in rows) == sorted(before)
+    assert [abs(r["change"]) for r in rows] == sorted((abs(r["change"]) for r in rows), reverse=True)  # moved most first
+    actuals = pd.read_csv(later)
+    for row in rows:
+        region = row["segment"].removeprefix("region=")
+        previous = kept[row["segment"]].set_index("ds")["yhat"]
+        new = actuals[(actuals["region"] == region) & (actuals["ds"] > "2024-07-18")].set_index("ds")["y"]
+        assert row["overlap_periods"] == 7 and row["new_actuals"] == 7 and row["first"] == "2024-07-26"
+        assert row["previous_total"] == pytest.approx(previous.loc["2024-07-26":"2024-08-01"].sum(), rel=1e-9)
+        assert row["data"] == pytest.approx((new - previous.loc[new.index]).mean() * 7, rel=1e-9)
+        assert row["data"] + row["model"] + row["rest"] == pytest.approx(row["change"], rel=1e-9, abs=1e-9)
+        assert row["change"] == pytest.approx(row["current_total"] - row["previous_total"], rel=1e-9)
+        assert row["source"] == f"MLflow: champion v{before[row['segment']]['version']}"
 
 
 def test_endpoint_monitor_probes_the_served_router_and_fails_loudly_when_slow(e2e):

@@ -1,6 +1,7 @@
 """A reconciled hierarchy through the forecast-training flow on a real Prefect test API, real MLflow
 (SQLite) and real local serving (`mlflow models serve` on loopback): every node trained and registered
-like any segment, a reconcile stage with its artifacts, and a router that serves numbers that add up."""
+like any segment, a reconcile stage with its artifacts, components that add up to the reconciled
+forecasts with a bridge per node and the total's waterfall, and a router that serves numbers that add up."""
 
 from __future__ import annotations
 
@@ -49,24 +50,77 @@ def test_every_node_is_trained_registered_and_reconciled(trained):
     run = trained["client"].get_run(report["mlflow_parent_run_id"])
     assert run.data.tags["reconciliation"].startswith(reconciliation["method"])
     assert {a.path for a in trained["client"].list_artifacts(run.info.run_id, "reconciliation")} == \
-        {"reconciliation/levels.csv", "reconciliation/reconciliation.pkl"}
+        {f"reconciliation/{name}" for name in ("levels.csv", "reconciliation.pkl", "components.csv", "bridges.csv", "waterfall_total.png")}
 
 
-def test_the_reconcile_stage_leaves_its_artifacts(trained):
+def run_artifacts(state) -> dict:
     import asyncio
 
     from prefect import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
-    flow_run_id = trained["state"].state_details.flow_run_id
+    flow_run_id = state.state_details.flow_run_id
 
     async def read():
         async with get_client() as api:
             return await api.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
 
-    artifacts = {a.key: a for a in asyncio.run(read())}
+    return {a.key: a for a in asyncio.run(read())}
+
+
+def test_the_reconcile_stage_leaves_its_artifacts(trained):
+    artifacts = run_artifacts(trained["state"])
     assert {"reconciliation", "reconciled-total"} <= set(artifacts)
     assert "data:image/png;base64," in artifacts["reconciled-total"].data
+
+
+def test_the_components_add_up_to_the_reconciled_forecasts_kept_with_the_champions(trained, tmp_path):
+    """Every node's child run has its own components, bridge and waterfall; the parent run has every
+    node's components with the reconciliation component, and they add up to the forecast kept with the
+    node's champion, which is the reconciled one (the total equals the sum of the states)."""
+    from forecasting.explain.components import PREFIX
+    from forecasting.mlops.champion_forecasts import version_forecast
+
+    client, report = trained["client"], trained["state"].result()
+    rows = {row["segment"]: row for row in report["segments"]}
+    for key in ("state=<all>|zone=<all>", "state=NSW|zone=Coast"):
+        run = client.get_run(rows[key]["mlflow_run_id"])
+        assert {"components.csv", "bridge.csv", "waterfall.png"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert run.data.tags["bridge"].startswith("last year ") and run.data.tags["decomposition"]
+        assert 0 < rows[key]["explain_seconds"] < rows[key]["train_seconds"]
+    kept = pd.concat([version_forecast(client, row["registered_model"], row["version"]) for row in rows.values()], ignore_index=True)
+    parent = report["mlflow_parent_run_id"]
+    components = pd.read_csv(client.download_artifacts(parent, "reconciliation/components.csv", str(tmp_path)))
+    assert set(components["segment"]) == set(rows) and (components["component_reconciliation"].abs() > 0).any()
+    merged = components.assign(ds=components["ds"].str[:10]).merge(kept[["segment", "ds", "yhat"]], on=["segment", "ds"], validate="1:1")
+    assert len(merged) == len(kept) == 20 * 4
+    parts = [c for c in components.columns if c.startswith(PREFIX)]
+    np.testing.assert_allclose(merged[parts].sum(axis=1), merged["yhat"], rtol=1e-9)
+    by_node = kept.pivot(index="segment", columns="ds", values="yhat")
+    states = [f"state={s}|zone=<all>" for s in ("NSW", "SA", "VIC", "WA")]
+    np.testing.assert_allclose(by_node.loc["state=<all>|zone=<all>"], by_node.loc[states].sum(), rtol=1e-6)  # reconciled, not the base
+    bridges = pd.read_csv(client.download_artifacts(parent, "reconciliation/bridges.csv", str(tmp_path)))
+    total = bridges[bridges["segment"] == "state=<all>|zone=<all>"]
+    assert "reconciliation" in set(total["step"]) and total["value"].iloc[-1] == pytest.approx(
+        total["value"].iloc[0] + total[total["kind"] == "change"]["value"].sum(), rel=1e-9)
+
+
+def test_the_run_page_has_the_waterfalls_of_the_worst_nodes_and_the_total(trained):
+    from forecasting.ops.charts import alt_text
+    from forecasting.ops.summary import plain
+
+    artifacts, report = run_artifacts(trained["state"]), trained["state"].result()
+    cards = {key: a for key, a in artifacts.items() if key.startswith("bridge-")}
+    assert len(cards) == 5 + 1  # the worst 5 of 20 (the forecast charts' choice) and the total
+    total = cards["bridge-total"]
+    assert total.description.startswith(f"**{plain('total (state=<all>|zone=<all>)')}** · the hierarchy's total node, reconciled · last year ")
+    assert f"![{alt_text('total (state=<all>|zone=<all>)', 'bridge')}](data:image/png;base64," in total.description
+    assert "| reconciliation |" in total.data  # the reconciliation is a step of the total's bridge
+    index = artifacts["bridges"].data
+    assert all(f"| {plain(key.replace('|', chr(92) + '|'))} |" in index for key in (r["segment"] for r in report["segments"]))
+    summary = artifacts["training-summary"].data
+    assert "## What changed since the last forecast" in summary and "**First forecast**" in summary
+    assert len(report["changes"]["first"]) == 20 and report["changes"]["segments"] == []
 
 
 def test_the_router_serves_reconciled_numbers_that_add_up(trained):

@@ -131,6 +131,14 @@ def test_a_retried_flow_run_replaces_its_own_vintage(setting, trained):
     mine = [r for r in rows if r["run_id"] == retried["flow_run_id"]]
     assert len(mine) == 7 and len({r["created_at"] for r in mine}) == 1  # replaced, not duplicated
     assert len({r["run_id"] for r in rows}) == 2 and len(rows) == 14  # the earlier run's vintage is untouched
+    # what changed since the last forecast: against the earlier run's vintage in the table (not the retry's own rows), nothing
+    summaries = post(setting["api"], "/artifacts/filter", {"flow_runs": {"id": {"any_": [retried["flow_run_id"]]}},
+                                                           "artifacts": {"key": {"any_": ["training-summary"]}}})
+    assert len(summaries) == 2  # one per attempt
+    for summary in summaries:
+        section = summary["data"].split("## What changed since the last forecast", 1)[1]
+        assert f"Against the forecast table {warehouse.url()} table finance.flow_forecasts" in section
+        assert "2025-11-06 .. 2025-11-12 (7) | 0 |" in section and "| +0 (0.0%) | +0 | +0 | +0 |" in section  # 7 periods in common, no new actual
 
 
 def test_the_comparison_reads_actuals_and_vintages_from_postgresql(setting, trained):

@@ -209,6 +209,11 @@ def print_report(report: dict) -> None:
                 scores = ", ".join(f"{k} {v:.3f}" for k, v in level.items() if k not in ("level", "nodes", "metric", "folds_scored", "used")
                                    and isinstance(v, float))
                 print(f"  {level['level']:<20s} {level['nodes']:>4} node(s): {scores}")
+    for line in total_bridge_lines(report):
+        print(line)
+    if report.get("changes"):
+        for line in changes_lines(report["changes"]):
+            print(line)
     if report.get("router"):
         print(f"router: {report['router']['name']} v{report['router']['version']} ({report['router']['smoke']})")
     if report.get("endpoint"):
@@ -216,6 +221,38 @@ def print_report(report: dict) -> None:
     if report.get("forecast_table"):
         vintage = report["forecast_table"]
         print(f"forecast table: {vintage['rows']} rows appended to {vintage['table']} (run_id {vintage['run_id']})")
+
+
+def total_bridge_lines(report: dict) -> list[str]:
+    """The run's total bridge from last year (a hierarchy's total node, else the segments' sum), as the
+    Prefect run's ``bridge-total`` artifact shows it."""
+    from forecasting.explain.bridge import bridge_lines
+    from forecasting.ops.charts import run_total
+
+    bridges = {row["segment"]: row["bridge"] for row in report["segments"] if row.get("bridge")}
+    hierarchy = report.get("reconciliation")
+    if not bridges or (hierarchy is not None and not hierarchy.get("total")):
+        return []
+    title, total, how = run_total(bridges, hierarchy["total"] if hierarchy else None)
+    return [f"bridge from last year ({how}):", *bridge_lines(title, total)] if total is not None else []
+
+
+def changes_lines(changes: dict, shown: int = 3) -> list[str]:
+    """What changed since the last forecast, in a few lines: the segments that moved most."""
+    from forecasting.amounts import amount
+
+    moved = changes["segments"]
+    if not moved:
+        why = "first forecast, no previous vintage of these dates" if changes["first"] else "nothing to compare"
+        if changes.get("unchanged"):
+            why = f"{len(changes['unchanged'])} segment(s) kept the champion version of their previous forecast: unchanged"
+        return [f"what changed since the last forecast: {why} ({changes.get('looked_in', '')})"]
+    lines = [f"what changed since the last forecast: {len(moved)} segment(s) compared with their previous vintage; moved most:"]
+    for r in moved[:shown]:
+        pct = f" ({r['change_pct']:+.1%})" if r.get("change_pct") is not None else ""
+        lines.append(f"  {r['segment']:<40s} {amount(r['change'], True)}{pct} = data {amount(r['data'], True)} + model "
+                     f"{amount(r['model'], True)} + rest {amount(r['rest'], True)}")
+    return lines
 
 
 def cmd_train(args) -> int:
@@ -250,7 +287,8 @@ def cmd_demo(args) -> int:
     code = cmd_train(demo_args)
     mlflow_ui = mlflow_ui_url(tracking, wait=30.0)
     print("\nwhere to look:")
-    print(f"  Prefect UI : {os.environ.get('PREFECT_API_URL', '').removesuffix('/api')}  (flow run 'forecast-training', tab Artifacts: a chart per segment)")
+    print(f"  Prefect UI : {os.environ.get('PREFECT_API_URL', '').removesuffix('/api')}  (flow run 'forecast-training', tab Artifacts: forecast charts, waterfalls "
+          "of the bridge from last year, the reconciled total, what changed in the summary)")
     print(f"  MLflow UI  : {mlflow_ui or f'.venv/bin/forecast-flows server start   (tracking store: {tracking})'}")
     print("  endpoint   : .venv/bin/forecast-flows serve status ; .venv/bin/forecast-flows predict --segment state=NSW --periods 8"
           "   (NSW's total; state=NSW|zone=Coast for one zone: they add up)")

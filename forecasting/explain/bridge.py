@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from forecasting.amounts import amount
 from forecasting.explain.components import ORDER, PREFIX, TAIL
 
 START, END = "last year (actual)", "forecast"
@@ -27,6 +28,21 @@ class Bridge:
     @property
     def available(self) -> bool:
         return self.periods > 0
+
+    @property
+    def window(self) -> str:
+        """The forecast periods covered, in words (a chart's subtitle)."""
+        return f"{self.first} .. {self.last} ({self.periods} of {self.horizon} period(s)) vs the same periods a year earlier"
+
+    def as_record(self) -> dict:
+        """Plain values (a task result, a report): the steps as records and the window."""
+        return {"steps": self.table.to_dict("records"), "periods": self.periods, "horizon": self.horizon, "first": self.first,
+                "last": self.last, "note": self.note}
+
+    @classmethod
+    def from_record(cls, record: dict) -> "Bridge":
+        table = pd.DataFrame(record["steps"], columns=["step", "value", "kind"])
+        return cls(table, record["periods"], record["horizon"], record.get("first", ""), record.get("last", ""), record.get("note", ""))
 
 
 def year_earlier(dates: pd.DatetimeIndex, frequency: str) -> pd.DatetimeIndex:
@@ -63,9 +79,7 @@ def bridge(forecast: pd.DataFrame, actuals: pd.DataFrame, frequency: str) -> Bri
     observed = actuals.assign(ds=pd.DatetimeIndex(actuals["ds"])).set_index("ds")
     covered = earlier.isin(observed.index)
     horizon, periods = len(dates), int(covered.sum())
-    note = "" if periods == horizon else (
-        f"{horizon - periods} of {horizon} forecast period(s) have no actual a year earlier "
-        f"(the history starts {observed.index.min().date()}) and are left out of the bridge")
+    note = "" if periods == horizon else _left_out(earlier[~covered], observed.index, horizon)
     if periods == 0:
         return Bridge(pd.DataFrame(columns=["step", "value", "kind"]), 0, horizon, note=note)
     now = forecast[covered]
@@ -87,6 +101,41 @@ def bridge(forecast: pd.DataFrame, actuals: pd.DataFrame, frequency: str) -> Bri
     return Bridge(table, periods, horizon, str(first.date()), str(last.date()), note)
 
 
+def summed(bridges: list[Bridge]) -> Bridge:
+    """The bridge of the segments' sum: each step (and both totals) summed over ``bridges``, which must
+    cover the same forecast periods; a step missing from a bridge counts 0 there."""
+    if not bridges or any(not b.available for b in bridges):
+        raise ValueError("only available bridges can be summed")
+    windows = {(b.first, b.last, b.periods) for b in bridges}
+    if len(windows) > 1:
+        raise ValueError(f"the bridges cover different periods: {sorted(windows)[:3]}")
+    changes: dict[str, float] = {}
+    for b in bridges:
+        for step, value, kind in b.table.itertuples(index=False):
+            if kind == "change":
+                changes[step] = changes.get(step, 0.0) + float(value)
+    first, last = [n for n in ORDER if n in changes], [n for n in TAIL if n in changes]
+    steps = first + [n for n in changes if n not in first + last] + last
+    start = sum(float(b.table["value"].iloc[0]) for b in bridges)
+    end = sum(float(b.table["value"].iloc[-1]) for b in bridges)
+    rows = [(START, start, "total"), *[(n, changes[n], "change") for n in steps], (END, end, "total")]
+    b, notes = bridges[0], {x.note for x in bridges}
+    return Bridge(pd.DataFrame(rows, columns=["step", "value", "kind"]), b.periods, b.horizon, b.first, b.last, b.note if len(notes) == 1 else "")
+
+
+def _left_out(earlier: pd.DatetimeIndex, observed: pd.DatetimeIndex, horizon: int) -> str:
+    """Which forecast periods the bridge leaves out, and why (a short history, a horizon over a year)."""
+    reasons = []
+    before, after = int((earlier < observed.min()).sum()), int((earlier > observed.max()).sum())
+    if before:
+        reasons.append(f"{before} before the history starts on {observed.min().date()}")
+    if after:
+        reasons.append(f"{after} beyond a year ahead: their period a year earlier is forecast, not actual")
+    if len(earlier) - before - after:
+        reasons.append(f"{len(earlier) - before - after} missing from the history")
+    return f"{len(earlier)} of {horizon} forecast period(s) have no actual a year earlier ({'; '.join(reasons)}) and are left out of the bridge"
+
+
 def _size(frame: pd.DataFrame, column: str) -> float:
     return float(frame[column].abs().sum()) if column in frame else 0.0
 
@@ -97,7 +146,7 @@ def bridge_lines(segment: str, result: Bridge, width: int = 12) -> list[str]:
         return [f"{segment}: no bridge ({result.note})"]
     lines = [f"{segment}: {result.first} .. {result.last} ({result.periods} period(s)) vs the same periods a year earlier"]
     for step, value, kind in result.table.itertuples(index=False):
-        lines.append(f"  {step:22s} {value:>{width},.0f}" if kind == "total" else f"  {'+ ' + step:22s} {value:>+{width},.0f}")
+        lines.append(f"  {step:22s} {amount(value):>{width}}" if kind == "total" else f"  {'+ ' + step:22s} {amount(value, sign=True):>{width}}")
     if result.note:
         lines.append(f"  note: {result.note}")
     return lines

@@ -121,14 +121,19 @@ def with_reconciliation(components: Components, reconciled_yhat) -> Components:
 
 
 def _ensemble(model, history, dates, future) -> Components:
-    """The equal-weight mean of the members' components (the ensemble's yhat is the mean of theirs)."""
+    """The weighted mean of the members' components, with the ensemble's own weights (equal, or the global
+    model's learned weight against the others'): its yhat is that mean of theirs."""
     members = [explain_forecast(member, history, dates, future) for member in model.members]
+    weights = getattr(model, "weights", None)  # ensembles pickled before weights: equal
     columns = list(dict.fromkeys(c for m in members for c in m.columns))
     frame = members[0].frame[["ds"]].copy()
     for column in columns:
-        frame[column] = np.mean([m.frame[column].to_numpy(float) if column in m.frame else np.zeros(len(frame)) for m in members], axis=0)
+        frame[column] = np.average([m.frame[column].to_numpy(float) if column in m.frame else np.zeros(len(frame)) for m in members],
+                                   axis=0, weights=weights)
     names = ", ".join(f"{member.name} ({m.decomposition.split(': ', 1)[-1]})" for member, m in zip(model.members, members))
-    return Components(frame, f"ensemble: the equal-weight mean of its members' components: {names}")
+    how = "the equal-weight mean" if weights is None else "the weighted mean (" + ", ".join(
+        f"{member.name} {w:.3g}" for member, w in zip(model.members, weights)) + ")"
+    return Components(frame, f"ensemble: {how} of its members' components: {names}")
 
 
 def _restore_long_season(parts, season, positions, covariates):

@@ -165,7 +165,20 @@ def xgboost(model, z, steps, exog, hist_cov):
                          "covariates -> their own; remainder also holds the trees' float32 rounding")
 
 
+def global_member(model, z, steps, exog, hist_cov):
+    """The global model (one LightGBM over every segment of the run) forecasts this segment's path; its
+    trees' contributions are not split per segment yet, so the path is split by STL of history + forecast."""
+    from forecasting.frequency import future_dates
+
+    dates = future_dates(model.last_date, steps, model.context.frequency)
+    future = exog.reset_index(drop=True).assign(ds=dates) if exog is not None else None
+    yhat = model.forecast(dates, future, calibrated=False)["yhat"].to_numpy(float)
+    path = model._to_model_scale(yhat)
+    return (stl_path(np.asarray(z, dtype=float), path, stl_period(model, len(z))), path,
+            "global: its trees' contributions are not split per segment; split by STL of history + forecast (trend, season, remainder)")
+
+
 FAMILY_PARTS: dict[str, Callable] = {
     "naive": naive, "seasonal_naive": seasonal_naive, "drift": drift, "mean": mean, "ets": ets, "theta": theta,
-    "arima": arima, "ces": ces, "prophet": prophet, "xgboost": xgboost,
+    "arima": arima, "ces": ces, "prophet": prophet, "xgboost": xgboost, "global": global_member,
 }

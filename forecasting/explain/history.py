@@ -21,10 +21,12 @@ def history_components(model, history: pd.DataFrame) -> tuple[pd.DataFrame, str]
     if model.name == "ensemble":
         frames = [history_components(member, history) for member in model.members]
         columns = list(dict.fromkeys(c for frame, _ in frames for c in frame.columns if c.startswith(PREFIX)))
+        weights = getattr(model, "weights", None)  # the ensemble's own: each actual is still split exactly
         out = history[["ds", "y"]].reset_index(drop=True).copy()
         for column in columns:
-            out[column] = np.mean([f[column].to_numpy(float) if column in f else np.zeros(len(out)) for f, _ in frames], axis=0)
-        return out, "the mean of the members' splits of the actuals"
+            out[column] = np.average([f[column].to_numpy(float) if column in f else np.zeros(len(out)) for f, _ in frames], axis=0,
+                                     weights=weights)
+        return out, "the " + ("" if weights is None else "weighted ") + "mean of the members' splits of the actuals"
     z, hist_cov = model_scale_history(model, history)
     covariates = tuple(model.context.covariates)
     if model.name == "prophet":

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.contract import segment_key
-from forecasting.hierarchy.levels import Level, node_values
+from forecasting.hierarchy.levels import TOTAL, Level, node_values
 
 
 @dataclass(frozen=True, eq=False)
@@ -33,6 +33,11 @@ class Hierarchy:
     @property
     def aggregates(self) -> tuple[str, ...]:
         return self.nodes[: len(self.nodes) - self.S.shape[1]]
+
+    @property
+    def total(self) -> str:
+        """The node every bottom segment adds up into."""
+        return next(node for node in self.nodes if self.level_of[node] == TOTAL)
 
     def level_nodes(self, name: str) -> list[str]:
         return [node for node in self.nodes if self.level_of[node] == name]

@@ -49,6 +49,16 @@ def load_champion_forecasts(client: MlflowClient, experiment_ids: list[str], sta
     return pd.concat(frames, ignore_index=True)[COLUMNS]
 
 
+def version_forecast(client: MlflowClient, name: str, version: str) -> pd.DataFrame | None:
+    """The forecast kept when ``version`` of ``name`` was promoted (:data:`COLUMNS`), or None when none
+    was kept (a version promoted before forecasts were kept, or never promoted)."""
+    run_id = client.get_model_version(name, str(version)).run_id
+    path = f"{ARTIFACT_DIR}/{_file_name(name, str(version))}"
+    if not run_id or path not in {a.path for a in client.list_artifacts(run_id, ARTIFACT_DIR)}:
+        return None
+    return pd.read_csv(io.StringIO(_read_text(client, run_id, path)), dtype={"version": str, "segment": str, "ds": str})
+
+
 def _tagged_runs(client: MlflowClient, experiment_ids: list[str]):
     token = None
     while True:

@@ -1,5 +1,6 @@
 """What a segment's MLflow child run holds: candidates' backtest metrics and chosen hyper-parameters,
-the leaderboard, backtest forecasts vs actuals, the validation report, a forecast plot, the champion.
+the leaderboard, backtest forecasts vs actuals, the validation report, a forecast plot, the champion,
+and its explanation: the components of its forecast, the bridge from last year and its waterfall.
 
 Logged in few calls, because a training run makes one of these per segment: the child run with its
 tags; one batch of params; one bundle of tables (and the plot); the model; one batch of metrics (the
@@ -25,7 +26,7 @@ from forecasting.mlops.tracking import (
     reaching,
     start_segment_run,
 )
-from forecasting.plots import close, forecast_figure
+from forecasting.plots import close, forecast_figure, waterfall_figure
 from forecasting.selection import Selection
 from forecasting.validation import PreparedSegment, SegmentReport
 
@@ -39,18 +40,22 @@ def record_segment(
     selection: Selection,
     horizon: int,
     tags: dict[str, str] | None = None,
+    explanation=None,
 ) -> SegmentRun:
-    """Log one trained segment as a child run and its champion as a pyfunc model. The forecast plot is
-    drawn unless ``config.forecast_plot`` is ``never`` (decide ``auto`` with ``config.for_run``)."""
+    """Log one trained segment as a child run and its champion as a pyfunc model; with an
+    ``explanation`` (:class:`forecasting.explain.segment.Explanation`) also ``components.csv`` and
+    ``bridge.csv``. The forecast plot and the bridge's waterfall are drawn unless
+    ``config.forecast_plot`` is ``never`` (decide ``auto`` with ``config.for_run``)."""
     with reaching(config):
-        return _record(config, parent_run_id, segment, report, backtest, selection, horizon, tags)
+        return _record(config, parent_run_id, segment, report, backtest, selection, horizon, tags, explanation)
 
 
-def _record(config, parent_run_id, segment, report, backtest, selection, horizon, tags) -> SegmentRun:
+def _record(config, parent_run_id, segment, report, backtest, selection, horizon, tags, explanation=None) -> SegmentRun:
     client = connect(config)
     run_id = start_segment_run(config, parent_run_id, segment.key, {"champion": selection.champion, **(tags or {})})
     try:
-        model_uri = _fill_segment_run(client, run_id, segment, report, backtest, selection, horizon, config.forecast_plot != "never")
+        model_uri = _fill_segment_run(client, run_id, segment, report, backtest, selection, horizon, config.forecast_plot != "never",
+                                      explanation)
     except Exception:
         try:  # leave no RUNNING orphan behind; the caller retries with a fresh child run
             client.set_terminated(run_id, status="FAILED")
@@ -60,10 +65,10 @@ def _record(config, parent_run_id, segment, report, backtest, selection, horizon
     return SegmentRun(run_id=run_id, model_uri=model_uri)
 
 
-def _fill_segment_run(client, run_id, segment, report, backtest, selection, horizon, plot: bool) -> str:
+def _fill_segment_run(client, run_id, segment, report, backtest, selection, horizon, plot: bool, explanation=None) -> str:
     params = segment_params(segment, backtest, selection)
     client.log_batch(run_id, params=[mlflow.entities.Param(k, str(v)) for k, v in params.items()])
-    _log_bundle(client, run_id, segment, report, backtest, selection, plot)
+    _log_bundle(client, run_id, segment, report, backtest, selection, plot, explanation)
     with mlflow.start_run(run_id=run_id):  # the logged model belongs to the run's experiment; leaving ends the run
         info = log_forecaster(selection.champion_model, segment.key, segment.future, horizon, forecast=selection.forecast)
         # Metrics after the model, the champion's attached to it: logged before, MLflow would copy each
@@ -95,24 +100,34 @@ def segment_params(segment: PreparedSegment, backtest: SegmentBacktest, selectio
     return params
 
 
-def _log_bundle(client, run_id, segment, report, backtest, selection, plot: bool) -> None:
-    """The tables (and the plot) written once and logged in one call."""
+def _log_bundle(client, run_id, segment, report, backtest, selection, plot: bool, explanation=None) -> None:
+    """The tables (and the plots) written once and logged in one call."""
     forecasts = backtest.forecasts_frame()
     tables = {"leaderboard": selection.leaderboard, "backtest_forecasts": forecasts, "forecast": selection.forecast,
               "validation": report.model_dump(), "holdout": selection.holdout}
     if selection.candidate_forecasts:  # models.all_models: every candidate's forecast of the horizon, one table
         tables["candidate_forecasts"] = pd.concat([f.assign(model=name, champion=name == selection.champion)
                                                    for name, f in selection.candidate_forecasts.items()], ignore_index=True)
-    if not plot:
-        log_tables(client, run_id, tables)
-        return
-    last_fold = forecasts[(forecasts["model"] == selection.champion) & (forecasts["fold"] == forecasts["fold"].max())]
-    figure = forecast_figure(segment.key, segment.history, last_fold, selection.forecast, selection.champion,
-                             runner_up=selection.runner_up, runner_up_forecast=selection.runner_up_forecast)
+    if explanation is not None:
+        tables["components"] = explanation.components.frame
+        tables["bridge"] = bridge_table(explanation.bridge)
+    figures = {}
     try:
-        log_tables(client, run_id, tables, {"forecast": figure})
+        if plot:
+            last_fold = forecasts[(forecasts["model"] == selection.champion) & (forecasts["fold"] == forecasts["fold"].max())]
+            figures["forecast"] = forecast_figure(segment.key, segment.history, last_fold, selection.forecast, selection.champion,
+                                                  runner_up=selection.runner_up, runner_up_forecast=selection.runner_up_forecast)
+            if explanation is not None and explanation.bridge.available:
+                figures["waterfall"] = waterfall_figure(segment.key, explanation.bridge.table, explanation.bridge.window)
+        log_tables(client, run_id, tables, figures)
     finally:
-        close(figure)
+        for figure in figures.values():
+            close(figure)
+
+
+def bridge_table(bridge) -> pd.DataFrame:
+    """The bridge's steps with the forecast periods it covers on every row (the CSV stands alone)."""
+    return bridge.table.assign(first=bridge.first, last=bridge.last, periods=bridge.periods, horizon=bridge.horizon, note=bridge.note)
 
 
 def _metrics(values: dict[str, float], champion_model: str | None = None) -> list:

@@ -1,5 +1,6 @@
 """Forecast charts as markdown that carries its own images, for places that store text only (the
-Prefect UI's artifacts): which segments get a chart, one card per segment, and an index of all.
+Prefect UI's artifacts): which segments get a chart, one card per segment, and an index of all; the
+same for the bridges from last year (waterfalls), with the run's total.
 
 The Prefect UI renders the first line of an artifact's description as markdown on the run's Artifacts
 tab (the body only on the artifact's own page), so a card's description is one line holding the chart:
@@ -13,7 +14,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from forecasting.amounts import amount
 from forecasting.contract import segment_slug
+from forecasting.ops.summary import plain
 from forecasting.plots import close, data_uri
 
 CHARTS_PER_END = 5  # charts for the worst and the best N segments; every segment when there are 2N or fewer
@@ -38,9 +41,12 @@ def chart_key(prefix: str, segment: str) -> str:
     return f"{prefix}-{segment_slug(segment, max_len=80).replace('_', '-')}"
 
 
-def alt_text(segment: str) -> str:
-    """The image's alt text and title: how a reader (and the UI check) finds a segment's chart."""
-    return f"forecast chart {segment}".replace('"', "'").replace("]", ")").replace("[", "(")
+def alt_text(segment: str, kind: str = "forecast") -> str:
+    """The image's alt text and title: how a reader (and the UI check) finds a segment's chart
+    (``kind``: forecast, bridge, reconciled total). Markdown's own characters are replaced, and the
+    angle brackets of an aggregate node's ``<all>`` too (the Prefect UI shows them escaped twice)."""
+    text = f"{kind} chart {segment}".replace('"', "'").replace("]", ")").replace("[", "(")
+    return text.replace("<", "‹").replace(">", "›")
 
 
 def ends(scores: dict[str, float | None], per_end: int = CHARTS_PER_END) -> tuple[list[str], list[str]]:
@@ -98,7 +104,7 @@ def rank_labels(worst: list[str], best: list[str], total: int) -> dict[str, str]
 
 def _card(segment: str, label: str, line: str, image: str) -> str:
     """One line: the UI shows only a description's first line on the card."""
-    return f"**{segment}** · {label} · {line} {image}"
+    return f"**{plain(segment)}** · {plain(label)} · {plain(line)} {image}"
 
 
 def forecast_chart(segment: str, champion: str, metric: str, score: float | None, baseline: float | None,
@@ -116,7 +122,7 @@ def forecast_chart(segment: str, champion: str, metric: str, score: float | None
     alt = alt_text(segment)
     description = _card(segment, label, line, _image(figure, CARD_SIZE, CARD_DPI, alt))
     frame = forecast.assign(ds=pd.to_datetime(forecast["ds"]).dt.strftime("%Y-%m-%d"))
-    body = [f"# {segment}", "", f"Champion **{champion}**" + (f", runner-up {runner_up} (dashed)" if runner_up else "")
+    body = [f"# {plain(segment)}", "", f"Champion **{champion}**" + (f", runner-up {runner_up} (dashed)" if runner_up else "")
             + f"; backtest {metric.upper()} {_num(score)} against the seasonal-naive baseline's {_num(baseline)}.", ""]
     if run_url:
         body += [f"MLflow run: {_link(run_url, run_url)}", ""]
@@ -138,7 +144,7 @@ def comparison_chart(segment: str, family: str, version: str, band_metric: str, 
     alt = alt_text(segment)
     description = _card(segment, label, line, _image(figure, CARD_SIZE, CARD_DPI, alt))
     frame = periods.assign(ds=pd.to_datetime(periods["ds"]).dt.strftime("%Y-%m-%d"))
-    body = [f"# {segment}: forecast vs actuals", "", f"Champion {family} v{version}; {band_metric.upper()} {_pct(score)}, status **{status}**.", "",
+    body = [f"# {plain(segment)}: forecast vs actuals", "", f"Champion {family} v{version}; {band_metric.upper()} {_pct(score)}, status **{status}**.", "",
             _image(figure, PAGE_SIZE, PAGE_DPI, alt), "", "## Periods", "",
             _table(frame, ["ds", "y", "yhat", "yhat_lower", "yhat_upper"]), ""]
     return Chart(segment, chart_key("actuals", segment), description, "\n".join(body))
@@ -155,5 +161,75 @@ def index_markdown(title: str, intro: str, columns: list[str], rows: list[list],
     for row in rows:
         segment = row[0]
         chart = (_link("chart", chart_urls.get(segment)) or "on this tab") if segment in charted else ""
-        lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in [*row, chart]) + " |")
+        lines.append("| " + " | ".join(plain(str(v).replace("|", "\\|")) for v in [*row, chart]) + " |")
     return "\n".join(lines) + "\n"
+
+
+def bridge_line(bridge) -> str:
+    """Last year's total, the forecast's and the change, in one line."""
+    values = bridge.table["value"].to_numpy(float)
+    change = f" ({values[-1] / values[0] - 1:+.1%})" if values[0] else ""
+    return f"last year {amount(values[0])} → forecast {amount(values[-1])}{change}"
+
+
+def bridge_steps(bridge) -> str:
+    """The bridge's changes in one cell: ``trend +3,515,208, season +34,716``."""
+    return ", ".join(f"{step} {amount(value, sign=True)}" for step, value, kind in bridge.table.itertuples(index=False) if kind == "change")
+
+
+def bridge_chart(segment: str, bridge, label: str = "", run_url: str | None = None, key: str | None = None) -> Chart:
+    """A segment's bridge from last year as a card: the waterfall (last year's actual, each component's
+    change, the forecast) with the totals in its line; the page has it full size and as a table."""
+    from forecasting.plots import waterfall_figure
+
+    line = bridge_line(bridge)
+
+    def figure(size):
+        return waterfall_figure(segment, bridge.table, bridge.window, size=size)
+
+    alt = alt_text(segment, "bridge")
+    description = _card(segment, label, line, _image(figure, CARD_SIZE, CARD_DPI, alt))
+    body = [f"# {plain(segment)}: the bridge from last year", "", f"{bridge.window}: {line}.", ""]
+    if bridge.note:
+        body += [f"Note: {plain(bridge.note)}.", ""]
+    if run_url:
+        body += [f"MLflow run: {_link(run_url, run_url)}", ""]
+    steps = bridge.table.assign(value=[amount(v, sign=k == "change") for v, k in zip(bridge.table["value"], bridge.table["kind"])])
+    body += [_image(figure, PAGE_SIZE, PAGE_DPI, alt), "", "## Bridge", "", _table(steps, ["step", "value"]), ""]
+    return Chart(segment, key or chart_key("bridge", segment), description, "\n".join(body))
+
+
+def run_total(bridges: dict[str, dict], total_segment: str | None = None, reconciled: bool = True) -> tuple[str | None, object | None, str]:
+    """The run's total bridge: a hierarchy's total node when ``total_segment`` names it (``reconciled``:
+    its bridge has the reconciliation), else the sum of the segments' bridges when they share a frequency
+    and cover the same forecast periods (those that cover other periods, or have no bridge, are left out
+    and named). ``bridges``: segment -> bridge record with its ``frequency``. Returns (title,
+    :class:`~forecasting.explain.bridge.Bridge` or None, how it was made or why there is none)."""
+    from forecasting.explain.bridge import Bridge, summed
+
+    if total_segment is not None:  # never the sum of a hierarchy's nodes: that counts every bottom segment once per level
+        record = bridges.get(total_segment)
+        if record is None or not record["periods"]:
+            return None, None, f"the total {total_segment} has no bridge" + (f": {record['note']}" if record else "")
+        how = "the hierarchy's total node, " + ("reconciled" if reconciled else "not reconciled (the reconciliation failed)")
+        return f"total ({total_segment})", Bridge.from_record(record), how
+    if len(bridges) < 2:
+        return None, None, "one segment: its own bridge is the total"
+    frequencies = sorted({r.get("frequency", "") for r in bridges.values()})
+    if len(frequencies) > 1:
+        return None, None, f"no total: the segments have different frequencies ({', '.join(frequencies)})"
+    available = {k: r for k, r in bridges.items() if r["periods"]}
+    windows: dict[tuple, list[str]] = {}
+    for key, record in available.items():
+        windows.setdefault((record["first"], record["last"], record["periods"], record["horizon"]), []).append(key)
+    if not windows:
+        return None, None, "no total: no segment has a bridge"
+    common = max(windows.values(), key=len)
+    left_out = sorted(set(bridges) - set(common))
+    if len(common) < 2:
+        return None, None, "no total: no two segments' bridges cover the same forecast periods"
+    note = f"the sum of {len(common)} segments' bridges"
+    if left_out:
+        note += (f"; {len(left_out)} left out (no bridge, or a bridge over other periods: a shorter history): "
+                 + ", ".join(left_out[:5]) + (" …" if len(left_out) > 5 else ""))
+    return f"total of {len(common)} segments", summed([Bridge.from_record(bridges[k]) for k in sorted(common)]), note
