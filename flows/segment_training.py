@@ -75,9 +75,16 @@ def train_segments_flow(work: SegmentWork) -> dict[str, TrainedSegment]:
     # each task gets only its chunk's reports: the whole report per task would pickle O(segments²)
     chunk_reports = [{seg.key: validated.report.segments[seg.key] for seg in chunk} for chunk in segment_chunks]
     tracking = run.tracking.for_run(len(validated.prepared))  # forecast plots: auto decided by the run's size
+    shared = fit_global_stage(run, validated)
+    cross = [{seg.key: shared.segments[seg.key] for seg in chunk if seg.key in shared.segments} or None for chunk in segment_chunks]
+    backtested, digest = across_segments_stage(run, validated, segment_chunks, chunk_reports, cross, shared, progress)
+    if backtested is not None:  # a chunk whose backtests failed is already reported; the rest go on
+        keep = [i for i, outcomes in enumerate(backtested) if outcomes]
+        segment_chunks, chunk_reports, backtested = ([items[i] for i in keep] for items in (segment_chunks, chunk_reports, backtested))
     futures = train.map(segment_chunks, reports=chunk_reports, job=unmapped(run.job), tracking=unmapped(tracking),
                         parent_run_id=unmapped(run.parent_run_id), tags=unmapped(run.tags), registry=unmapped(run.params.registry),
-                        keep_outcomes=unmapped(validated.hierarchy is not None))
+                        keep_outcomes=unmapped(validated.hierarchy is not None), cross=cross if backtested is None else unmapped(None),
+                        backtested=backtested if backtested is not None else unmapped(None), cross_digest=unmapped(digest))
     chunk_of = {id(future): chunk for future, chunk in zip(futures, segment_chunks)}
     trained: dict[str, TrainedSegment] = {}
     for future in as_completed(futures):
@@ -97,6 +104,80 @@ def train_segments_flow(work: SegmentWork) -> dict[str, TrainedSegment]:
             log_segment(logger, result, f"{progress.done + i}/{progress.total}")
         progress.advance(len(results))
     return dict(sorted(trained.items()))
+
+
+def fit_global_stage(run, validated):
+    """The global model fitted across segments before the per-segment work: one `fit-global` task per
+    fit (each fold position and the final fit, per frequency), run concurrently; each final model
+    registered once (`publish-global`). Returns the :class:`forecasting.global_fit.GlobalFit` every
+    segment's task reads its share of (empty without the global family)."""
+    from forecasting.global_fit import GlobalFit, assemble_global, global_jobs
+    from tasks.global_fit import fit_global_job
+    from tasks.publish import publish_global
+
+    models = run.job.models
+    segments = list(validated.prepared.values())
+    if "global" not in models.models:
+        return GlobalFit()
+    jobs = global_jobs(segments)
+    futures = fit_global_job.with_options(result_storage=run.storage.block, **run.service).map(jobs, models=unmapped(models))
+    results = []
+    for job, future in zip(jobs, futures):
+        try:
+            results.append(future.result())
+        except Exception as exc:  # a fit that could not run at all: its segments say so, the run goes on
+            from forecasting.global_fit import GlobalFitRecord, GlobalJobResult
+
+            results.append(GlobalJobResult(job.frequency, job.position, GlobalFitRecord(job.frequency, job.position, 0, {}, 0.0,
+                                                                                         f"{type(exc).__name__}: {exc}")))
+    shared = assemble_global(segments, results)
+    logger = get_run_logger()
+    for frequency, model in shared.models.items():
+        try:
+            published = publish_global.with_options(**run.service)(model, run.params.registry, run.tracking, run.parent_run_id, run.tags)
+            logger.info("global model %s: %s v%s (%s)", frequency, published.name, published.version, published.smoke)
+            run.global_models[frequency] = published
+        except Exception as exc:  # the champions still serve the horizon they were trained for; the router will say what is missing
+            logger.error("global model %s could not be registered: %s", frequency, exc)
+    run.global_fit = shared
+    return shared
+
+
+def across_segments_stage(run, validated, segment_chunks, chunk_reports, cross, shared, progress):
+    """With the global model in the ensemble or pooled interval calibration, the segments' backtests
+    come first (`backtest-chunk` tasks), then the stages across segments — the global model's learned
+    weight, the pooled calibration — and the selection reads them. Returns (each chunk's backtested
+    outcomes, a digest of what the stages gave) or (None, "") when the run needs no first pass."""
+    from forecasting.fingerprint import config_fingerprint
+    from forecasting.learned_combination import learn_and_reweight
+    from forecasting.pooled_calibration import MIN_OTHER_SEGMENTS, attach_pools
+    from tasks.train import backtest_segments
+
+    models = run.job.models
+    learn = bool(shared.fits) and "ensemble" in models.models
+    pool = models.calibration != "own" and len(validated.prepared) > MIN_OTHER_SEGMENTS
+    if not (learn or pool):
+        return None, ""
+    global_digest = config_fingerprint(*(f"{f.frequency}:{f.position}:{f.error}:{sorted(f.trained_through.items())}" for f in shared.fits))
+    first = backtest_segments.with_options(result_storage=run.storage.block, **run.service,
+                                           timeout_seconds=run.params.policy.segment_timeout_seconds * run.params.policy.segments_per_task)
+    futures = first.map(segment_chunks, reports=chunk_reports, job=unmapped(run.job), cross=cross, cross_digest=unmapped(global_digest))
+    outcomes: list[dict] = []
+    for future, chunk in zip(futures, segment_chunks):
+        try:
+            outcomes.append({o.segment: o for o in future.result()})
+        except Exception as exc:  # the chunk's segments fail here; the second pass skips them
+            for segment in chunk:
+                validated.failures[segment.key] = failure_row(segment.key, "training", f"{type(exc).__name__}: {exc}")
+            outcomes.append({})
+    pairs = [(validated.prepared[key], outcome.backtest) for chunk in outcomes for key, outcome in chunk.items() if outcome.status == "trained"]
+    weights = learn_and_reweight(pairs) if learn else {}
+    pooled = attach_pools(pairs, models.calibration, models.level) if pool else 0
+    get_run_logger().info("across segments: %d backtest(s)%s%s", len(pairs),
+                          "; the global model's learned weight " + ", ".join(f"{k} {v}" for k, v in weights.items()) if weights else "",
+                          f"; pooled interval calibration for {pooled} segment(s)" if pool else "")
+    digest = config_fingerprint(global_digest, weights, models.calibration, pooled)
+    return [chunk_outcomes or None for chunk_outcomes in outcomes], digest
 
 
 @contextlib.contextmanager

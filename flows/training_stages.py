@@ -79,6 +79,8 @@ class TrainingRun:
     parent_run_id: str = ""
     experiment_id: str | None = None
     vintage: dict | None = None  # the forecast-table write: table, run_id, rows
+    global_fit: object | None = None  # forecasting.global_fit.GlobalFit: the global model's fits (with the global family)
+    global_models: dict = field(default_factory=dict)  # frequency -> the registered global model (PublishedModel)
 
     @classmethod
     def begin(cls, params) -> "TrainingRun":
@@ -122,6 +124,7 @@ def validate_stage(run: TrainingRun) -> Validated:
     report, prepared, run.job = validate_data.with_options(result_storage=run.storage.block)(
         source, run.job, params.delimiter, params.sheet, params.resolved_covariates_path(), credentials_block=source.credentials_block)
     hierarchy = None
+    run.job = run.job.model_copy(update={"models": models_for_run(run.job.models, prepared, params.hierarchy.active)})
     if params.hierarchy.active:  # the aggregates become segments: validated, trained, registered and routed like any
         if params.only_segments:
             raise ConfigError("only_segments cannot retrain part of a reconciled hierarchy: reconciliation needs every node")
@@ -135,6 +138,20 @@ def validate_stage(run: TrainingRun) -> Validated:
     failures.update({key: skipped_row(key, seg.skipped) for key, seg in report.segments.items() if seg.ok and seg.skipped})
     run.clock.lap("validate")
     return Validated(report, prepared, segment_values, failures, hierarchy)
+
+
+def models_for_run(models, prepared: dict, hierarchy: bool):
+    """The model set this run can fit: the global family needs two segments of a frequency (asked for
+    alone without them: one clear line, nothing trained); a reconciled hierarchy leaves it out (its
+    aggregates would weigh the model shared by the segments), and says so."""
+    from forecasting.global_fit import require_global
+
+    if hierarchy and "global" in models.models:
+        if models.models == ["global"]:
+            raise ConfigError("model 'global' is not fitted in a reconciled hierarchy run: choose per-segment families with --reconcile")
+        get_run_logger().warning("the global model is not fitted in a reconciled hierarchy run; the per-segment families compete")
+        return models.model_copy(update={"models": [m for m in models.models if m != "global"]})
+    return require_global(models, list(prepared.values()))
 
 
 def hierarchy_nodes(report: ValidationReport, prepared: dict, spec, job: ForecastJob):

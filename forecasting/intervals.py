@@ -139,11 +139,19 @@ def mixed_calibration(own: list[tuple[int, float]], pool: list[tuple[int, float]
     """The calibration from the segment's own backtest errors (``own``), from those of every segment of
     the same frequency and similar history length (``pool``, its own included), or a mix shrunk towards
     the pool: ``w x own + (1 - w) x pooled`` with ``w = n_own / (n_own + SHRINK_POINTS)``."""
+    scale = pooled_scale(pool, level, horizon) if len(pool) >= 4 * MIN_POINTS else []
+    return mixed_from_scale(own, scale, len(pool), level, horizon, history_length, mix)
+
+
+def mixed_from_scale(own: list[tuple[int, float]], pooled: list[float], pool_points: int, level: float, horizon: int,
+                     history_length: int, mix: str = "shrunk") -> IntervalCalibration:
+    """:func:`mixed_calibration` with the pool's per-step scale already computed (once per pool: every
+    segment of a pool shares it, so a run of N segments never holds N copies of the others' errors)."""
     mine = calibrate(own, level, horizon, history_length)
-    if mix == "own" or len(pool) < 4 * MIN_POINTS:
+    if mix == "own" or pool_points < 4 * MIN_POINTS or not pooled:
         return mine
-    pooled = pooled_scale(pool, level, horizon)
+    pooled = (list(pooled) + [pooled[-1]] * max(horizon - len(pooled), 0))[:horizon]
     if mix == "pooled" or not own:
-        return IntervalCalibration(level, pooled, len(pool))
+        return IntervalCalibration(level, pooled, pool_points)
     w = len(own) / (len(own) + SHRINK_POINTS)
-    return IntervalCalibration(level, [w * a + (1 - w) * b for a, b in zip(mine.factor(horizon), pooled)], len(own) + len(pool))
+    return IntervalCalibration(level, [w * a + (1 - w) * b for a, b in zip(mine.factor(horizon), pooled)], len(own) + pool_points)

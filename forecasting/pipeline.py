@@ -54,6 +54,7 @@ class SegmentOutcome:
     explanation: object | None = None  # forecasting.explain.segment.Explanation, when asked for
     explain_seconds: float = 0.0  # wall time of the explanation (components, the actuals' split, the bridge)
     fingerprint: str = ""  # the segment's data as trained on (forecasting.fingerprint.segment_fingerprint)
+    backtest_cpu_seconds: float = 0.0  # CPU of a first-pass backtest made in another process (a run with stages across segments)
 
 
 @dataclass

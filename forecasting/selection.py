@@ -19,7 +19,7 @@ from forecasting.backtest import (
 )
 from forecasting.errors import ModelFitError
 from forecasting.evidence import champion_reason, strong_evidence
-from forecasting.intervals import calibrate, mixed_calibration, out_of_sample_coverage, standardized_errors
+from forecasting.intervals import calibrate, mixed_from_scale, out_of_sample_coverage, standardized_errors
 from forecasting.metrics import METRICS
 from forecasting.models import Forecaster, ModelSpec, check_forecast, make_forecaster
 from forecasting.models.ensemble import EnsembleForecaster
@@ -201,8 +201,8 @@ class Refits:
         points = standardized_errors(self.backtest.candidates[name].forecasts, self.context.level)
         pool = getattr(self.backtest, "pooled", {}).get(name)
         if pool:  # the run's other segments' errors too (forecasting.pooled_calibration)
-            model.calibrate(mixed_calibration(points, pool + points, self.context.level, len(self.dates), len(self.segment.history),
-                                              self.backtest.calibration_mix))
+            model.calibrate(mixed_from_scale(points, pool["scale"], pool["points"], self.context.level, len(self.dates),
+                                             len(self.segment.history), self.backtest.calibration_mix))
         else:
             model.calibrate(calibrate(points, self.context.level, len(self.dates), len(self.segment.history)))
         return model

@@ -22,7 +22,7 @@ from forecasting.mlops.registry import TRAINING_KEY
 from forecasting.mlops.segment_run import record_segment
 from forecasting.mlops.tracking import connect, reaching
 from forecasting.mlops.training_key import finished_segment_run, training_key
-from forecasting.pipeline import ForecastJob, train_segment
+from forecasting.pipeline import ForecastJob, select_segment, train_segment
 from forecasting.selection import BASELINE
 from forecasting.system.runtime import pin_native_threads, work_seconds
 from forecasting.system.transient import is_transient
@@ -42,7 +42,35 @@ def chunk_cache_key(context, parameters) -> str:
     fingerprints = [f"{s.key}:{segment_fingerprint(s.history, s.future)}" for s in chunk]
     destination = f"{tracking.resolved_tracking_uri()}|{tracking.experiment}"
     keep = "keep-outcomes" if parameters.get("keep_outcomes") else ""  # a cached result without them cannot be reconciled
-    return "train-" + cache_key(*fingerprints, config_fingerprint(job), destination, training_code(), keep)
+    # what the run's stages across segments gave this chunk: the global fits, the learned weight, the pools
+    cross = parameters.get("cross_digest") or ""
+    return "train-" + cache_key(*fingerprints, config_fingerprint(job), destination, training_code(), keep, cross)
+
+
+def backtest_cache_key(context, parameters) -> str:
+    """Segment data, training configuration, the global fits it reads, and code."""
+    chunk: list[PreparedSegment] = parameters["chunk"]
+    fingerprints = [f"{s.key}:{segment_fingerprint(s.history, s.future)}" for s in chunk]
+    return "backtest-" + cache_key(*fingerprints, config_fingerprint(parameters["job"]), parameters.get("cross_digest") or "", training_code())
+
+
+@task(name="backtest-chunk", persist_result=True, cache_key_fn=backtest_cache_key, timeout_seconds=600)
+def backtest_segments(chunk: list[PreparedSegment], reports: dict[str, SegmentReport], job: ForecastJob, cross: dict | None = None,
+                      cross_digest: str = "") -> list:
+    """The first pass of a run with stages across segments (the global model's learned weight, pooled
+    interval calibration): each segment's backtest alone (:func:`forecasting.pipeline.backtest_segment`),
+    reading its share of the global fits (``cross``)."""
+    from forecasting.pipeline import backtest_segment
+
+    pin_native_threads()
+    get_run_logger().info("backtesting %s in process %d on %s", ", ".join(s.key for s in chunk), os.getpid(), socket.gethostname())
+    outcomes = []
+    for segment in chunk:
+        started = work_seconds()
+        outcome = backtest_segment(segment, reports[segment.key], job, (cross or {}).get(segment.key))
+        outcome.backtest_cpu_seconds = work_seconds() - started
+        outcomes.append(outcome)
+    return outcomes
 
 
 @task(name="train-chunk", persist_result=True, cache_key_fn=chunk_cache_key, timeout_seconds=600)
@@ -55,10 +83,15 @@ def train_segments(
     tags: dict[str, str],
     registry: RegistryConfig | None = None,
     keep_outcomes: bool = False,
+    cross: dict | None = None,
+    backtested: dict | None = None,
+    cross_digest: str = "",
 ) -> list[TrainedSegment]:
     """One task run per chunk of segments (one segment by default), never one per model. With a
     ``registry``, each trained champion is published as soon as it is logged. ``keep_outcomes``: each
-    result also carries the segment's backtest and selection (a hierarchy's reconcile stage needs them)."""
+    result also carries the segment's backtest and selection (a hierarchy's reconcile stage needs them).
+    ``cross``: each segment's share of the run's global fits; ``backtested``: each segment's backtest
+    from the first pass (then only selection, refit, logging and publishing happen here)."""
     flow_run = getattr(get_run_context(), "task_run", None)
     computed_in = str(flow_run.flow_run_id) if flow_run is not None else None
     pin_native_threads()  # a Dask worker elsewhere has no thread variables of ours: one BLAS thread per task, as in the process pool
@@ -68,7 +101,8 @@ def train_segments(
         experiment_id = connect(tracking).get_run(parent_run_id).info.experiment_id
     results = []
     for segment in chunk:
-        result = _train_one(segment, reports[segment.key], job, tracking, parent_run_id, tags, computed_in, experiment_id, keep_outcomes)
+        result = _train_one(segment, reports[segment.key], job, tracking, parent_run_id, tags, computed_in, experiment_id, keep_outcomes,
+                            (cross or {}).get(segment.key), (backtested or {}).get(segment.key))
         if registry is not None and result.status == "trained":
             _publish(result, registry, tracking, tags)
         result.process_id, result.host = pid, host  # which worker trained it (the flow logs it with the segment's line)
@@ -103,7 +137,8 @@ def _logged_before(tracking: TrackingConfig, experiment_id: str, key: str):
         return finished_segment_run(connect(tracking), experiment_id, key)
 
 
-def _train_one(segment, report, job, tracking, parent_run_id, tags, computed_in, experiment_id, keep_outcome=False) -> TrainedSegment:
+def _train_one(segment, report, job, tracking, parent_run_id, tags, computed_in, experiment_id, keep_outcome=False, cross=None,
+               backtested=None) -> TrainedSegment:
     started = time.perf_counter()
     fingerprint = segment_fingerprint(segment.history, segment.future)
     key = training_key(segment.key, fingerprint, config_fingerprint(job), training_code())
@@ -111,7 +146,10 @@ def _train_one(segment, report, job, tracking, parent_run_id, tags, computed_in,
                           fingerprint=fingerprint, training_key=key)
     work_started = work_seconds()
     try:
-        outcome = train_segment(segment, report, job, explain=True)  # a failure to explain is a note of the selection
+        if backtested is not None:  # the second pass: the backtest was made (and reweighted, pooled) before
+            outcome = select_segment(segment, backtested, job, explain=True)
+        else:  # a failure to explain is a note of the selection
+            outcome = train_segment(segment, report, job, explain=True, cross=cross)
     except Exception as exc:  # a bug in one family must not stop the other segments
         base.reason = f"{type(exc).__name__}: {exc}"
         base.notes.append(traceback.format_exc(limit=3))
@@ -121,7 +159,7 @@ def _train_one(segment, report, job, tracking, parent_run_id, tags, computed_in,
         base.reason = outcome.reason
         return base
     selection, backtest = outcome.selection, outcome.backtest
-    base.fit_cpu_seconds = work_seconds() - work_started
+    base.fit_cpu_seconds = work_seconds() - work_started + (backtested.backtest_cpu_seconds if backtested is not None else 0.0)
     if keep_outcome:  # the champion's own (uncalibrated) interval too: the reconciled interval is built on it
         own = selection.champion_model.forecast(pd.DatetimeIndex(segment.future["ds"]), segment.future, calibrated=False)
         base.outcome = (outcome, own)

@@ -81,6 +81,12 @@ def run_hierarchy_forecast(frame: pd.DataFrame, job: ForecastJob, spec: Hierarch
         ReconciliationError: the method asked for cannot run on these levels or this data.
     """
     clock = [time.perf_counter()]
+    dropped = []
+    if "global" in job.models.models:  # aggregates would weigh the model shared by the segments: not fitted here
+        if job.models.models == ["global"]:
+            raise ReconciliationError("model 'global' is not fitted in a reconciled hierarchy run: choose per-segment families with --reconcile")
+        job = job.model_copy(update={"models": job.models.model_copy(update={"models": [m for m in job.models.models if m != "global"]})})
+        dropped.append("the global model is not fitted in a reconciled hierarchy run; the per-segment families compete")
     report, prepared = prepare(frame, job)
     hierarchy, nodes, stopped = hierarchy_segments(report, prepared, spec, job.data.segment_cols, job.backtest.horizon,
                                                    job.backtest.folds, job.models.non_negative)
@@ -100,7 +106,7 @@ def run_hierarchy_forecast(frame: pd.DataFrame, job: ForecastJob, spec: Hierarch
     result.stopped = stopped
     clock.append(time.perf_counter())
     result.seconds = {step: round(b - a, 2) for step, a, b in zip(("validate", "train", "reconcile"), clock, clock[1:])}
-    result.notes[:0] = [*hierarchy.notes, *(f"{key}: stopped before the others' last period; not forecast" for key in stopped)]
+    result.notes[:0] = [*dropped, *hierarchy.notes, *(f"{key}: stopped before the others' last period; not forecast" for key in stopped)]
     return result
 
 
