@@ -93,7 +93,14 @@ def carried_over(client, segment_values: dict[str, dict], segment_cols: list[str
     from forecasting.mlops.registry import champion_segments
 
     keep, other = {}, {}
-    for segment, name in champion_segments(client, registry).items():
+    today = {registry.name_for(segment) for segment in segment_values}  # their champions are read by champion_routes
+    try:
+        found = champion_segments(client, registry, skip=today)
+    except Exception as exc:  # the router must not silently drop champions it could not read
+        raise RouterIncomplete(f"the router would leave out segments that have a champion, so it was not registered or promoted: "
+                               f"reading the champions under the prefix {registry.model_prefix!r} failed: {type(exc).__name__}: "
+                               f"{str(exc)[:300]}") from exc
+    for segment, name in found.items():
         if segment in segment_values:
             continue
         try:

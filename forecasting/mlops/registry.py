@@ -136,12 +136,15 @@ def registered_models(client: MlflowClient, config: RegistryConfig, include_rout
     return sorted(n for n in set(names) if (include_router or n != router) and (include_global or n not in shared))
 
 
-def champion_segments(client: MlflowClient, config: RegistryConfig) -> dict[str, str]:
-    """Every segment model under the configured prefix that has a ``champion``, as {segment key:
-    registered name}, the key read from the champion version's ``segment`` tag (versions without one
-    are left out). For a router that covers every champion, not only the segments of today's data."""
+def champion_segments(client: MlflowClient, config: RegistryConfig, skip: set[str] = frozenset()) -> dict[str, str]:
+    """Every segment model under the configured prefix (but the names in ``skip``) that has a
+    ``champion``, as {segment key: registered name}, the key read from the champion version's
+    ``segment`` tag (versions without one are left out). For a router that covers every champion, not
+    only the segments of today's data. A registry error reading one propagates (never "no champion")."""
     out = {}
     for name in registered_models(client, config):
+        if name in skip:
+            continue
         version = alias_version(client, name, CHAMPION)
         if version is None:
             continue
