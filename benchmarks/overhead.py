@@ -14,9 +14,10 @@ end) and the run report (each segment's model CPU, tracking and publishing secon
     scheduling, the parent collecting results),
   - ``tail_idle``: from a slot's last task run ending to the stage's end (the longest segments finishing
     on the other cores),
-  - inside the task runs: ``model`` (backtest, selection, refit CPU), ``tracking`` (MLflow logging and
-    publishing) and ``task_overhead`` (the rest of each task run: its state writes, cache-key and result
-    persistence, whatever the task does around the work);
+  - inside the task runs (the global model's fits, a first pass of backtests, the train chunks):
+    ``model`` (global fits, backtest, selection, refit CPU), ``tracking`` (MLflow logging and
+    publishing) and ``task_overhead`` (the rest of each task run: its state writes, cache-key and
+    result persistence, imports on a worker's first task, whatever the task does around the work);
 - result persistence is measured apart (:func:`result_persistence`): the result files the run wrote,
   their size, and the seconds to write them again here (inside ``task_overhead``).
 
@@ -53,7 +54,8 @@ def split(flow_run_id, report: dict, wall: float, cores: int) -> dict:
     rows = report["segments"]
     model = sum(r.get("fit_cpu_seconds", 0.0) for r in rows)
     tracking = sum(r.get("tracking_seconds", 0.0) + r.get("publish_seconds", 0.0) for r in rows)
-    spans = sorted((t.start_time, t.end_time) for t in task_runs if t.start_time and t.end_time and t.name.startswith("train-chunk"))
+    # every task run of the training subflow: the global fits, a first pass of backtests, the train chunks
+    spans = sorted((t.start_time, t.end_time) for t in task_runs if t.start_time and t.end_time)
     slots = _slots(spans, cores)
     stage_start = subflows[0].start_time if subflows and subflows[0].start_time else (spans[0][0] if spans else None)
     stage_end = subflows[0].end_time if subflows and subflows[0].end_time else (spans[-1][1] if spans else None)

@@ -10,6 +10,8 @@ holidays, noise; `forecasting.synthetic`), the default model set, horizon 30, ru
   deploy) run the way schedules run it: a deployment on a process work pool, its run picked up by
   `prefect worker`, with the default task runner (processes on every usable core);
 - `cli/<database>`: `forecast-flows train --task-runner processes` against the same server;
+- `dask/<database>`: `forecast-flows train --task-runner dask` (a local Dask cluster, one worker process
+  per core) against the same server;
 - `forecast`: `forecast-flows forecast --workers N` (no Prefect, no MLflow; N = the usable cores).
 
 `<database>` is where the Prefect server and MLflow keep their state: `sqlite` (the local defaults) or
@@ -49,7 +51,7 @@ from forecasting.system.runtime import pin_native_threads, usable_cores, work_se
 CORES = usable_cores()
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
-RUNS = ("sequential", "threadpool", "deployment", "cli", "forecast")
+RUNS = ("sequential", "threadpool", "deployment", "cli", "dask", "forecast")
 POOL = "bench-pool"
 LOG_PROBLEMS = {"db_locked": "database is locked", "timeout_warnings": "running in a worker thread"}
 
@@ -245,14 +247,15 @@ def _finished_run(flow_run_id, home: Path) -> tuple[float, dict]:
     return (run.state.timestamp - picked_up).total_seconds(), run.state.result()
 
 
-def cli_run(backend: Backend, data: Path, forecast_job, chunk: int, home: Path) -> dict:
-    """`forecast-flows train --task-runner processes` against the backend's server."""
+def cli_run(backend: Backend, data: Path, forecast_job, chunk: int, home: Path, runner: str = "processes") -> dict:
+    """`forecast-flows train --task-runner processes` (or ``dask``: a local Dask cluster of worker
+    processes) against the backend's server."""
     home.mkdir(parents=True)
     uri = backend.tracking_uri(home.name)
     env = backend.env(FORECAST_FLOWS_HOME=str(home), **({"MLFLOW_TRACKING_URI": uri} if uri else {}))
     command = [sys.executable, "-m", "flows.cli", "train", "--data", str(data), "--segment-cols", "region,product",
                "--models", ",".join(forecast_job.models.models), "--horizon", str(forecast_job.backtest.horizon), "--skip-deploy",
-               "--task-runner", "processes", "--segments-per-task", str(chunk), "--max-failed-fraction", "0",
+               "--task-runner", runner, "--segments-per-task", str(chunk), "--max-failed-fraction", "0",
                "--experiment", "bench", "--report", str(home / "report.json")]
     problems: dict = {}
     started = time.perf_counter()
@@ -401,12 +404,14 @@ def main(argv: list[str] | None = None) -> int:
             key = f"forecast --workers {workers}"
             measured[key] = describe(forecast_run(data, forecast_job, workers, root / f"{n}-forecast-{workers}"))
             print(f"N={n} {key}: {measured[key]['wall']:.1f} s", flush=True)
-        flows = [name for name in ("deployment", "cli") if name in wanted]
+        flows = [name for name in ("deployment", "cli", "dask") if name in wanted]
         for database in databases if flows else []:
             with Backend(database, root / str(n)) as backend:
                 for name in flows:
                     key = f"{name}/{database}"
-                    run = (deployment_run if name == "deployment" else cli_run)(backend, data, forecast_job, chunk, root / f"{n}-{name}-{database}")
+                    home = root / f"{n}-{name}-{database}"
+                    run = (deployment_run(backend, data, forecast_job, chunk, home) if name == "deployment"
+                           else cli_run(backend, data, forecast_job, chunk, home, "dask" if name == "dask" else "processes"))
                     measured[key] = {**describe(run), "chunk": chunk}
                     print(f"N={n} {key}: {run['wall']:.1f} s (efficiency {run['efficiency']:.2f})", flush=True)
         for key, run in measured.items():

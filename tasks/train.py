@@ -67,8 +67,10 @@ def backtest_segments(chunk: list[PreparedSegment], reports: dict[str, SegmentRe
     outcomes = []
     for segment in chunk:
         started = work_seconds()
-        outcome = backtest_segment(segment, reports[segment.key], job, (cross or {}).get(segment.key))
-        outcome.backtest_cpu_seconds = work_seconds() - started
+        share = (cross or {}).get(segment.key)
+        outcome = backtest_segment(segment, reports[segment.key], job, share)
+        # its share of the global model's fits counts as this segment's model work too
+        outcome.backtest_cpu_seconds = work_seconds() - started + (share.fit_seconds if share is not None else 0.0)
         outcomes.append(outcome)
     return outcomes
 
@@ -159,7 +161,8 @@ def _train_one(segment, report, job, tracking, parent_run_id, tags, computed_in,
         base.reason = outcome.reason
         return base
     selection, backtest = outcome.selection, outcome.backtest
-    base.fit_cpu_seconds = work_seconds() - work_started + (backtested.backtest_cpu_seconds if backtested is not None else 0.0)
+    earlier = backtested.backtest_cpu_seconds if backtested is not None else (cross.fit_seconds if cross is not None else 0.0)
+    base.fit_cpu_seconds = work_seconds() - work_started + earlier  # with the first pass's and the global fits' share
     if keep_outcome:  # the champion's own (uncalibrated) interval too: the reconciled interval is built on it
         own = selection.champion_model.forecast(pd.DatetimeIndex(segment.future["ds"]), segment.future, calibrated=False)
         base.outcome = (outcome, own)
