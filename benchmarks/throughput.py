@@ -16,8 +16,8 @@ holidays, noise; `forecasting.synthetic`), the default model set, horizon 30, ru
 
 `<database>` is where the Prefect server and MLflow keep their state: `sqlite` (the local defaults) or
 `postgresql` (a cluster this benchmark starts with `initdb`/`pg_ctl`; the Prefect server on it, one
-MLflow database per run). A fresh MLflow per run; one task run per segment up to 100 segments, chunks of
-N/40 above.
+MLflow database per run). A fresh MLflow per run; segments per task run as the run policy sets them by
+default (about 8 task runs per worker) unless ``--chunk`` says otherwise.
 
 Reported per run: wall seconds; model CPU seconds (backtest + selection + refit, measured inside the
 tasks, `forecasting.system.runtime.work_seconds`; for `forecast`, the CPU of its whole process tree);
@@ -193,7 +193,7 @@ class Backend:
 def training_parameters(data: Path, forecast_job, chunk: int, tracking_uri: str | None) -> dict:
     return {"data_path": str(data), **forecast_job.model_dump(mode="json"), "skip_deploy": True,
             "tracking": {"experiment": "bench", "tracking_uri": tracking_uri},
-            "policy": {"segments_per_task": chunk, "max_failed_fraction": 0.0}}
+            "policy": {"segments_per_task": chunk or None, "max_failed_fraction": 0.0}}
 
 
 def deployment_run(backend: Backend, data: Path, forecast_job, chunk: int, home: Path) -> dict:
@@ -255,7 +255,7 @@ def cli_run(backend: Backend, data: Path, forecast_job, chunk: int, home: Path, 
     env = backend.env(FORECAST_FLOWS_HOME=str(home), **({"MLFLOW_TRACKING_URI": uri} if uri else {}))
     command = [sys.executable, "-m", "flows.cli", "train", "--data", str(data), "--segment-cols", "region,product",
                "--models", ",".join(forecast_job.models.models), "--horizon", str(forecast_job.backtest.horizon), "--skip-deploy",
-               "--task-runner", runner, "--segments-per-task", str(chunk), "--max-failed-fraction", "0",
+               "--task-runner", runner, *(["--segments-per-task", str(chunk)] if chunk else []), "--max-failed-fraction", "0",
                "--experiment", "bench", "--report", str(home / "report.json")]
     problems: dict = {}
     started = time.perf_counter()
@@ -363,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", default=str(CORES), help="forecast --workers, comma-separated for one forecast run each (default: the usable cores)")
     parser.add_argument("--models", default=",".join(DEFAULT_MODELS))
     parser.add_argument("--horizon", type=int, default=30)
-    parser.add_argument("--chunk", type=int, default=0, help="segments per task run (0: 1 up to 100 segments, else N/40)")
+    parser.add_argument("--chunk", type=int, default=0, help="segments per task run (0: the run policy's default, about 8 task runs per worker)")
     parser.add_argument("--output", default=str(RESULTS / "throughput.json"))
     args = parser.parse_args(argv)
 
@@ -394,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         frame["ds"] = frame["ds"].dt.strftime("%Y-%m-%d")
         data = root / f"segments-{n}.csv"
         frame.to_csv(data, index=False)
-        chunk = args.chunk or (1 if n <= 100 else max(n // 40, 1))
+        chunk = args.chunk
         measured: dict[str, dict] = {}
         for name in ("sequential", "threadpool"):
             if name in wanted:
@@ -412,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
                     home = root / f"{n}-{name}-{database}"
                     run = (deployment_run(backend, data, forecast_job, chunk, home) if name == "deployment"
                            else cli_run(backend, data, forecast_job, chunk, home, "dask" if name == "dask" else "processes"))
-                    measured[key] = {**describe(run), "chunk": chunk}
+                    measured[key] = {**describe(run), "chunk": chunk or "auto"}
                     print(f"N={n} {key}: {run['wall']:.1f} s (efficiency {run['efficiency']:.2f})", flush=True)
         for key, run in measured.items():
             for base in ("sequential", "threadpool"):

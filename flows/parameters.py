@@ -27,6 +27,11 @@ SAMPLE_DATA = "examples/data/finance_segments.csv"
 TRAINING_DEPLOYMENT = "forecast-training/weekly-retraining"
 
 
+# Task runs per worker when segments_per_task is not set: each run costs Prefect state writes and a gap
+# while the next is scheduled (benchmarks/overhead.py); more than a few per worker buys little balance.
+TASKS_PER_WORKER = 8
+
+
 class RunPolicy(BaseModel):
     """How the run behaves as a whole."""
 
@@ -35,7 +40,15 @@ class RunPolicy(BaseModel):
     workers: int | None = Field(None, ge=1, le=1024, description="segments trained at once (default: the cores this machine lets the run use)")
     dask_address: str | None = Field(None, description="tcp://host:port of a Dask scheduler, for task_runner dask (default: a local cluster)")
     max_failed_fraction: float = Field(0.25, ge=0, le=1, description="fail the run when more segments than this fail")
-    segments_per_task: int = Field(1, ge=1, le=1000, description="segments per task run (raise for thousands of segments)")
+    segments_per_task: int | None = Field(None, ge=1, le=1000, description="at most this many segments per task run (default: about "
+                                          "TASKS_PER_WORKER task runs per worker; the last runs of a pass are smaller, down to one segment, "
+                                          "so workers finish together)")
+
+    def chunk_size(self, segments: int, workers: int) -> int:
+        """Segments per task run: the one set, else ceil(segments / (workers x TASKS_PER_WORKER))."""
+        if self.segments_per_task:
+            return self.segments_per_task
+        return max(1, -(-segments // (max(workers, 1) * TASKS_PER_WORKER)))
     segment_timeout_seconds: int = Field(600, ge=10, description="timeout per segment (a chunk gets this x its size)")
     retry_backoff_seconds: float = Field(2.0, ge=0, description="first retry delay of service calls; doubles each retry")
     result_storage: str | None = Field(None, description="Prefect storage block for task results, e.g. s3-bucket/results (default: Prefect's "

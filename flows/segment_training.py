@@ -14,7 +14,7 @@ from prefect.futures import as_completed
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel, ConfigDict, model_serializer
 
-from flows.chunks import chunks, longest_first
+from flows.chunks import scheduled_chunks
 from flows.runners import api_for_workers, make_task_runner
 from flows.training_report import failure_row
 from forecasting.system.runtime import usable_cores
@@ -37,7 +37,7 @@ class SegmentWork(BaseModel):
     @model_serializer
     def _summary(self) -> dict:
         policy = self.run.params.policy
-        return {"segments": len(self.validated.prepared), "segments_per_task": policy.segments_per_task,
+        return {"segments": len(self.validated.prepared), "segments_per_task": policy.chunk_size(len(self.validated.prepared), self.workers),
                 "task_runner": self.task_runner, "workers": self.workers}
 
 
@@ -69,15 +69,16 @@ def train_segments_flow(work: SegmentWork) -> dict[str, TrainedSegment]:
     run, validated, progress, logger = work.run, work.validated, work.progress, get_run_logger()
     this_run = str(get_run_context().flow_run.id)
     policy = run.params.policy
-    train = train_segments.with_options(result_storage=run.storage.block, **run.service,
-                                        timeout_seconds=policy.segment_timeout_seconds * policy.segments_per_task)
-    segment_chunks = chunks(longest_first(list(validated.prepared.values())), policy.segments_per_task)
+    size = policy.chunk_size(len(validated.prepared), work.workers)
+    train = train_segments.with_options(result_storage=run.storage.block, **run.service, timeout_seconds=policy.segment_timeout_seconds * size)
+    segment_chunks = scheduled_chunks(list(validated.prepared.values()), size, work.workers)
     # each task gets only its chunk's reports: the whole report per task would pickle O(segments²)
     chunk_reports = [{seg.key: validated.report.segments[seg.key] for seg in chunk} for chunk in segment_chunks]
     tracking = run.tracking.for_run(len(validated.prepared))  # forecast plots: auto decided by the run's size
-    shared = fit_global_stage(run, validated)
+    two_passes = needs_first_pass(run, validated)
+    shared, final = fit_global_stage(run, validated, wait_for_final=not two_passes)
     cross = [{seg.key: shared.segments[seg.key] for seg in chunk if seg.key in shared.segments} or None for chunk in segment_chunks]
-    backtested, digest = across_segments_stage(run, validated, segment_chunks, chunk_reports, cross, shared, progress)
+    backtested, digest = across_segments_stage(run, validated, segment_chunks, chunk_reports, cross, shared, final) if two_passes else (None, "")
     if backtested is not None:  # a chunk whose backtests failed is already reported; the rest go on
         keep = [i for i, outcomes in enumerate(backtested) if outcomes]
         segment_chunks, chunk_reports, backtested = ([items[i] for i in keep] for items in (segment_chunks, chunk_reports, backtested))
@@ -106,49 +107,66 @@ def train_segments_flow(work: SegmentWork) -> dict[str, TrainedSegment]:
     return dict(sorted(trained.items()))
 
 
-def fit_global_stage(run, validated):
+def needs_first_pass(run, validated) -> bool:
+    """Whether the segments' backtests come first, for the stages across segments: the global model's
+    learned weight (the global family in the ensemble) or pooled interval calibration."""
+    from forecasting.global_fit import global_jobs
+    from forecasting.pooled_calibration import MIN_OTHER_SEGMENTS
+
+    models = run.job.models
+    learn = "global" in models.models and "ensemble" in models.models and bool(global_jobs(list(validated.prepared.values())))
+    return learn or (models.calibration != "own" and len(validated.prepared) > MIN_OTHER_SEGMENTS)
+
+
+def fit_global_stage(run, validated, wait_for_final: bool = True):
     """The global model fitted across segments before the per-segment work: one `fit-global` task per
-    fit (each fold position and the final fit, per frequency), run concurrently; each final model
-    registered once (`publish-global`). Returns the :class:`forecasting.global_fit.GlobalFit` every
-    segment's task reads its share of (empty without the global family)."""
+    fit (each fold position and the final fit, per frequency), run concurrently (each final model is
+    registered once by the flow's publish stage, off the training's critical path). Returns the
+    :class:`forecasting.global_fit.GlobalFit` every segment's task reads its share of (empty without
+    the global family) and, when ``wait_for_final`` is false, the final fits still running: the
+    backtests need only the fold fits, so the final fit overlaps them (see
+    :func:`across_segments_stage`)."""
     from forecasting.global_fit import GlobalFit, assemble_global, global_jobs
     from tasks.global_fit import fit_global_job
-    from tasks.publish import publish_global
 
     models = run.job.models
     segments = list(validated.prepared.values())
     if "global" not in models.models:
-        return GlobalFit()
+        return GlobalFit(), None
     jobs = global_jobs(segments)
-    futures = fit_global_job.with_options(result_storage=run.storage.block, **run.service).map(jobs, models=unmapped(models))
+    folds, finals = [j for j in jobs if j.position], [j for j in jobs if not j.position]
+    task = fit_global_job.with_options(result_storage=run.storage.block, **run.service)
+    final_futures = task.map(finals, models=unmapped(models))  # the longest fits, submitted first
+    results = _global_results(folds, task.map(folds, models=unmapped(models)))
+    if wait_for_final:
+        results += _global_results(finals, final_futures)
+        shared = assemble_global(segments, results)
+        run.global_fit = shared
+        return shared, None
+    return assemble_global(segments, results), (segments, results, finals, final_futures)
+
+
+def _global_results(jobs, futures) -> list:
+    from forecasting.global_fit import GlobalFitRecord, GlobalJobResult
+
     results = []
     for job, future in zip(jobs, futures):
         try:
             results.append(future.result())
         except Exception as exc:  # a fit that could not run at all: its segments say so, the run goes on
-            from forecasting.global_fit import GlobalFitRecord, GlobalJobResult
-
             results.append(GlobalJobResult(job.frequency, job.position, GlobalFitRecord(job.frequency, job.position, 0, {}, 0.0,
                                                                                          f"{type(exc).__name__}: {exc}")))
-    shared = assemble_global(segments, results)
-    logger = get_run_logger()
-    for frequency, model in shared.models.items():
-        try:
-            published = publish_global.with_options(**run.service)(model, run.params.registry, run.tracking, run.parent_run_id, run.tags)
-            logger.info("global model %s: %s v%s (%s)", frequency, published.name, published.version, published.smoke)
-            run.global_models[frequency] = published
-        except Exception as exc:  # the champions still serve the horizon they were trained for; the router will say what is missing
-            logger.error("global model %s could not be registered: %s", frequency, exc)
-    run.global_fit = shared
-    return shared
+    return results
 
 
-def across_segments_stage(run, validated, segment_chunks, chunk_reports, cross, shared, progress):
+def across_segments_stage(run, validated, segment_chunks, chunk_reports, cross, shared, final=None):
     """With the global model in the ensemble or pooled interval calibration, the segments' backtests
     come first (`backtest-chunk` tasks), then the stages across segments — the global model's learned
     weight, the pooled calibration — and the selection reads them. Returns (each chunk's backtested
-    outcomes, a digest of what the stages gave) or (None, "") when the run needs no first pass."""
+    outcomes, a digest of what the stages gave). ``final``: the final global fits still running (they
+    are awaited after the backtests, and each backtest gets its segment's final member)."""
     from forecasting.fingerprint import config_fingerprint
+    from forecasting.global_fit import assemble_global
     from forecasting.learned_combination import learn_and_reweight
     from forecasting.pooled_calibration import MIN_OTHER_SEGMENTS, attach_pools
     from tasks.train import backtest_segments
@@ -156,11 +174,9 @@ def across_segments_stage(run, validated, segment_chunks, chunk_reports, cross, 
     models = run.job.models
     learn = bool(shared.fits) and "ensemble" in models.models
     pool = models.calibration != "own" and len(validated.prepared) > MIN_OTHER_SEGMENTS
-    if not (learn or pool):
-        return None, ""
     global_digest = config_fingerprint(*(f"{f.frequency}:{f.position}:{f.error}:{sorted(f.trained_through.items())}" for f in shared.fits))
     first = backtest_segments.with_options(result_storage=run.storage.block, **run.service,
-                                           timeout_seconds=run.params.policy.segment_timeout_seconds * run.params.policy.segments_per_task)
+                                           timeout_seconds=run.params.policy.segment_timeout_seconds * max(len(c) for c in segment_chunks))
     futures = first.map(segment_chunks, reports=chunk_reports, job=unmapped(run.job), cross=cross, cross_digest=unmapped(global_digest))
     outcomes: list[dict] = []
     for future, chunk in zip(futures, segment_chunks):
@@ -170,6 +186,18 @@ def across_segments_stage(run, validated, segment_chunks, chunk_reports, cross, 
             for segment in chunk:
                 validated.failures[segment.key] = failure_row(segment.key, "training", f"{type(exc).__name__}: {exc}")
             outcomes.append({})
+    if final is not None:  # the final global fits ran beside the backtests: their members go to the refits
+        segments, results, finals, final_futures = final
+        shared = assemble_global(segments, results + _global_results(finals, final_futures))
+        for chunk in outcomes:
+            for key, outcome in chunk.items():
+                share = shared.segments.get(key)
+                if outcome.status == "trained" and share is not None:
+                    outcome.backtest_cpu_seconds += share.fit_seconds  # its share of the global fits is model work too
+                    if share.member is not None and "global" in outcome.backtest.candidates:
+                        outcome.backtest.prefitted["global"] = share.member
+        global_digest = config_fingerprint(global_digest, *(f"{f.frequency}:{f.position}:{f.error}" for f in shared.fits))
+    run.global_fit = shared
     pairs = [(validated.prepared[key], outcome.backtest) for chunk in outcomes for key, outcome in chunk.items() if outcome.status == "trained"]
     weights = learn_and_reweight(pairs) if learn else {}
     pooled = attach_pools(pairs, models.calibration, models.level) if pool else 0

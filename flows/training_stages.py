@@ -195,7 +195,7 @@ def publish_stage(run: TrainingRun, trained: dict[str, TrainedSegment]) -> Publi
     params = run.params
     good = [t for t in trained.values() if t.status == "trained"]
     publication = Publication({t.segment: t.published for t in good if t.published is not None and t.computed_in == run.flow_run_id})
-    todo = chunks([t for t in good if t.segment not in publication.by_segment], params.policy.segments_per_task)
+    todo = chunks([t for t in good if t.segment not in publication.by_segment], params.policy.chunk_size(len(good), 1))
     futures = publish_champions.with_options(**run.service).map(todo, registry=unmapped(params.registry), tracking=unmapped(run.tracking),
                                                                 tags=unmapped(run.tags))
     for future, chunk in zip(futures, todo):
@@ -203,8 +203,25 @@ def publish_stage(run: TrainingRun, trained: dict[str, TrainedSegment]) -> Publi
             publication.by_segment.update({p.segment: p for p in future.result()})
         except Exception as exc:  # retries exhausted or a registry refusal: these segments are not published
             publication.errors.update({seg.segment: f"{type(exc).__name__}: {exc}" for seg in chunk})
+    publish_global_models(run)
     run.clock.lap("publish")
     return publication
+
+
+def publish_global_models(run: TrainingRun) -> None:
+    """Each final global model of the run registered once (`publish-global`): the champions that use it
+    are frozen with it into the router. A failure is logged; the router then says which segment
+    cannot be served without it."""
+    from tasks.publish import publish_global
+
+    logger = get_run_logger()
+    for frequency, model in (run.global_fit.models if run.global_fit is not None else {}).items():
+        try:
+            published = publish_global.with_options(**run.service)(model, run.params.registry, run.tracking, run.parent_run_id, run.tags)
+            logger.info("global model %s: %s v%s (%s)", frequency, published.name, published.version, published.smoke)
+            run.global_models[frequency] = published
+        except Exception as exc:
+            logger.error("global model %s could not be registered: %s", frequency, exc)
 
 
 def deploy_stage(run: TrainingRun, validated: Validated, publication: Publication, reconciled=None) -> Deployment:
