@@ -149,7 +149,10 @@ def models_for_run(models, prepared: dict, hierarchy: bool):
     if hierarchy and "global" in models.models:
         if models.models == ["global"]:
             raise ConfigError("model 'global' is not fitted in a reconciled hierarchy run: choose per-segment families with --reconcile")
-        get_run_logger().warning("the global model is not fitted in a reconciled hierarchy run; the per-segment families compete")
+        from forecasting.models import DEFAULT_MODELS
+
+        log = get_run_logger().info if models.models == DEFAULT_MODELS else get_run_logger().warning  # asked for by name: a warning
+        log("the global model is not fitted in a reconciled hierarchy run; the per-segment families compete")
         return models.model_copy(update={"models": [m for m in models.models if m != "global"]})
     return require_global(models, list(prepared.values()))
 
