@@ -71,7 +71,7 @@ def train_segments_flow(work: SegmentWork) -> dict[str, TrainedSegment]:
     policy = run.params.policy
     size = policy.chunk_size(len(validated.prepared), work.workers)
     train = train_segments.with_options(result_storage=run.storage.block, **run.service, timeout_seconds=policy.segment_timeout_seconds * size)
-    segment_chunks = scheduled_chunks(list(validated.prepared.values()), size, work.workers)
+    segment_chunks = scheduled_chunks(list(validated.prepared.values()), size, work.workers, shrink=not policy.segments_per_task)
     # each task gets only its chunk's reports: the whole report per task would pickle O(segments²)
     chunk_reports = [{seg.key: validated.report.segments[seg.key] for seg in chunk} for chunk in segment_chunks]
     tracking = run.tracking.for_run(len(validated.prepared))  # forecast plots: auto decided by the run's size
