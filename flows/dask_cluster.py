@@ -51,6 +51,15 @@ def workers_not_seeing(address: str, directory: Path) -> list[str]:
     return sorted(worker for worker, seen in answers.items() if seen != token)
 
 
+def cluster_threads(address: str) -> int:
+    """The worker threads of the scheduler at ``address`` now: how many segments its workers train at
+    once (task runs are sized from it when ``policy.workers`` is not set). At least 1."""
+    from distributed import Client
+
+    with Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False) as client:
+        return max(1, sum(worker.get("nthreads", 1) for worker in client.scheduler_info()["workers"].values()))
+
+
 def read_probe(path: str) -> str | None:
     """Runs on each worker: the probe file's content, or None when this worker does not see it."""
     try:

@@ -40,8 +40,8 @@ class RunPolicy(BaseModel):
     workers: int | None = Field(None, ge=1, le=1024, description="segments trained at once (default: the cores this machine lets the run use)")
     dask_address: str | None = Field(None, description="tcp://host:port of a Dask scheduler, for task_runner dask (default: a local cluster)")
     max_failed_fraction: float = Field(0.25, ge=0, le=1, description="fail the run when more segments than this fail")
-    segments_per_task: int | None = Field(None, ge=1, le=1000, description="this many segments per task run (default: about "
-                                          "TASKS_PER_WORKER task runs per worker, the last runs of a pass smaller, down to one segment, "
+    segments_per_task: int | None = Field(None, ge=1, le=1000, description="this many segments per task run (default: chunks of "
+                                          "segments / (8 x workers), the last runs of a pass smaller, down to one segment, "
                                           "so workers finish together)")
 
     def chunk_size(self, segments: int, workers: int) -> int:

@@ -48,6 +48,11 @@ def train_all(run, validated, progress) -> dict[str, TrainedSegment]:
     line says so)."""
     policy, logger = run.params.policy, get_run_logger()
     kind, workers = policy.task_runner, policy.workers or usable_cores()
+    if kind == "dask" and policy.dask_address and not policy.workers:  # the cluster's threads, not this machine's cores
+        from flows.dask_cluster import cluster_threads
+
+        workers = cluster_threads(policy.dask_address)
+        logger.info("Dask scheduler %s: %d worker thread(s); task runs sized for them", policy.dask_address, workers)
     api = api_for_workers() if kind != "threads" else None
     if kind != "threads" and api is None:
         logger.warning("task_runner %r needs a Prefect API its workers can reach and this run has none: training on %d threads "

@@ -136,6 +136,8 @@ def test_a_dask_cluster_trains_every_segment_in_its_workers_through_the_tracking
             pids.update(cluster.wait_for_workers(2))  # the replacement's pid too
             after = files_under(tmp_path)
         assert train.returncode == 0, train.stdout[-3000:] + train.stderr[-5000:]
+        # task runs sized for the cluster's worker threads, not for the cores of the machine the flow runs on
+        assert f"Dask scheduler {cluster.address}: 2 worker thread(s); task runs sized for them" in train.stdout + train.stderr
         report = json.loads((flow / "report.json").read_text())
         rows = {row["segment"]: row for row in report["segments"]}
         assert len(report["segments"]) == len(REGIONS) and set(rows) == {f"region={r}" for r in REGIONS}  # one row per segment
