@@ -15,8 +15,8 @@ import sys
 import numpy as np
 
 from benchmarks.candidates import cache_path, load
-from benchmarks.scoring import champion_points, coverage_by_step, pooled_bounds
-from forecasting.intervals import calibrate, z
+from benchmarks.scoring import champion_bounds_with, champion_points, coverage_by_step, pooled_bounds
+from forecasting.intervals import calibrate
 
 
 def _bounds(record: dict, level: float, factor_of):
@@ -25,12 +25,7 @@ def _bounds(record: dict, level: float, factor_of):
     final = record["champion_final"]
     if "own_lower" not in final:
         return None
-    yhat = np.asarray(final["yhat"], float)
-    ratio = z(level) / z(record.get("level", 0.9))
-    lower = yhat - (yhat - np.asarray(final["own_lower"], float)) * ratio
-    upper = yhat + (np.asarray(final["own_upper"], float) - yhat) * ratio
-    factor = factor_of(record, level, len(yhat))
-    return yhat - (yhat - lower) * factor, yhat + (upper - yhat) * factor
+    return champion_bounds_with(record, level, factor_of(record, level, len(final["yhat"])))
 
 
 def own(record, level, steps):

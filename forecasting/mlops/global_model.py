@@ -121,13 +121,7 @@ def smoke_test_global(model_uri: str) -> SmokeReport:
 
 def registered_global(client, registry: RegistryConfig, frequency: str, key: str) -> str | None:
     """The registered version of ``global_name(frequency)`` whose ``global_key`` tag is ``key``."""
-    from forecasting.mlops.registry import does_not_exist
+    from forecasting.mlops.registry import versions_of
 
-    try:
-        versions = client.search_model_versions(f"name='{global_name(registry, frequency)}'")
-    except mlflow.exceptions.MlflowException as exc:
-        if does_not_exist(exc):
-            return None
-        raise
-    found = [v for v in versions if (v.tags or {}).get(GLOBAL_KEY) == key]
+    found = [v for v in versions_of(client, global_name(registry, frequency)) or [] if (v.tags or {}).get(GLOBAL_KEY) == key]
     return str(max(found, key=lambda v: int(v.version)).version) if found else None

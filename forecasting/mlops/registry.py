@@ -41,16 +41,24 @@ def does_not_exist(exc: Exception) -> bool:
     return code == "INVALID_PARAMETER_VALUE" and "not found" in str(exc).lower()
 
 
-def find_version(client: MlflowClient, name: str, run_id: str, training_key: str | None = None) -> str | None:
-    """The version of ``name`` registered for the same training (its ``training_key`` tag) or, for
-    versions without one, from ``run_id``; None when there is none or the model does not exist yet.
-    Any other registry error propagates: guessing "not registered" would register a duplicate."""
+def versions_of(client: MlflowClient, name: str) -> list | None:
+    """Every version of the registered model ``name``; None when the model does not exist. Any other
+    registry error propagates (guessing "none" would register a duplicate)."""
     try:
-        versions = client.search_model_versions(f"name='{name}'")
+        return client.search_model_versions(f"name='{name}'")
     except mlflow.exceptions.MlflowException as exc:
         if does_not_exist(exc):
             return None
         raise
+
+
+def find_version(client: MlflowClient, name: str, run_id: str, training_key: str | None = None) -> str | None:
+    """The version of ``name`` registered for the same training (its ``training_key`` tag) or, for
+    versions without one, from ``run_id``; None when there is none or the model does not exist yet.
+    Any other registry error propagates: guessing "not registered" would register a duplicate."""
+    versions = versions_of(client, name)
+    if versions is None:
+        return None
     for version in sorted(versions, key=lambda v: int(v.version)):
         if training_key and (version.tags or {}).get(TRAINING_KEY) == training_key:
             return str(version.version)
